@@ -1,0 +1,34 @@
+"""Shared behaviour of the entry scripts (train.py, fit_svm.py, make_hht.py, predict.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from semg_hht.errors import SemgError
+
+T = TypeVar("T")
+log = logging.getLogger("semg_hht")
+
+
+def debug_enabled() -> bool:
+    """Full tracebacks on request: Hydra's own switch, or ours."""
+    return any(os.environ.get(var, "") not in ("", "0") for var in ("HYDRA_FULL_ERROR", "SEMG_DEBUG"))
+
+
+def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an entry-point function; a SemgError becomes one line on stderr and exit status 1.
+
+    Anything else is a bug and keeps its traceback. SystemExit leaves Hydra's exception handler
+    alone, so the user sees exactly one line rather than Hydra's report.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except SemgError as err:
+        if debug_enabled():
+            raise
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

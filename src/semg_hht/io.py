@@ -1,0 +1,95 @@
+"""Atomic, non-clobbering output: every file we write appears whole or not at all.
+
+Writes go to a hidden temp file in the destination folder (same file system), are flushed to
+disk, then renamed over the target with os.replace, which is atomic on POSIX. A crash, a full
+disk or Ctrl-C leaves the previous file (or nothing), never half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from semg_hht.errors import SemgError
+
+
+def refuse_overwrite(path: str | Path, overwrite: bool, *, key: str = "overwrite") -> None:
+    """Raise a clear error instead of silently replacing a user's file."""
+    if Path(path).exists() and not overwrite:
+        raise SemgError(
+            "output exists and would be overwritten",
+            path=path,
+            fix=f"pass {key}=true or choose another output",
+        )
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
+    """Open a temp file beside ``path``; on success fsync and rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], fieldnames: Sequence[str]) -> Path:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fieldnames), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
+
+
+def save_npz(path: str | Path, **arrays: Any) -> Path:
+    """np.savez_compressed, atomically (np.savez appends '.npz' to bare names, so pass a handle)."""
+    with atomic_open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return Path(path)
+
+
+def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs)
+    plt.close(fig)
+    return Path(path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

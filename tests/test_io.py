@@ -1,0 +1,34 @@
+"""Atomic writes: the target is whole or untouched, never half-written; no silent overwrite."""
+
+import json
+
+import numpy as np
+import pytest
+
+from semg_hht.errors import SemgError
+from semg_hht.io import atomic_open, refuse_overwrite, save_npz, write_json
+
+
+def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"acc": 0.5})
+    with pytest.raises(RuntimeError), atomic_open(target, "w") as f:
+        f.write('{"acc": 0.9')  # half a document
+        raise RuntimeError("disk full")
+    assert json.loads(target.read_text()) == {"acc": 0.5}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_save_npz_keeps_exact_name_and_content(tmp_path):
+    path = save_npz(tmp_path / "a.npz", hht=np.eye(3, dtype=np.float32))
+    assert path.name == "a.npz"
+    np.testing.assert_array_equal(np.load(path)["hht"], np.eye(3))
+
+
+def test_refuse_overwrite_names_file_and_fix(tmp_path):
+    existing = tmp_path / "out.csv"
+    existing.write_text("keep me")
+    with pytest.raises(SemgError, match=r"out\.csv.*overwrite=true"):
+        refuse_overwrite(existing, overwrite=False)
+    refuse_overwrite(existing, overwrite=True)
+    refuse_overwrite(tmp_path / "new.csv", overwrite=False)
