@@ -1,0 +1,3 @@
+from semg_hht.models.classifier import HHTClassifier
+
+__all__ = ["HHTClassifier"]

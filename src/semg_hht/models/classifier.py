@@ -1,0 +1,146 @@
+"""The LightningModule: CNN encoder + head, label-smoothed cross entropy, torchmetrics, AdamW and
+the warmup/cosine/plateau schedule. Hyperparameters are plain values saved into every checkpoint
+(save_hyperparameters), so a checkpoint loads without any config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from semg_hht.errors import SemgError
+from semg_hht.models.encoder import CNNEncoder
+from semg_hht.models.head import build_head
+from semg_hht.models.schedule import WarmupCosinePlateau
+
+
+def torch_label_smoothing(seed_smoothing: float, num_classes: int) -> float:
+    """The seed's smoothing e puts 1-e on the true class and e/(K-1) on each other class.
+    torch's label_smoothing s puts 1-s+s/K and s/K: equal targets for s = e*K/(K-1)."""
+    if num_classes < 2:
+        raise SemgError(f"{num_classes} class(es): a classifier needs at least two", fix="check data.target")
+    s = seed_smoothing * num_classes / (num_classes - 1)
+    if not 0.0 <= s <= 1.0:
+        limit = (num_classes - 1) / num_classes
+        raise SemgError(
+            f"model.label_smoothing={seed_smoothing} is out of range", fix=f"use 0 <= value <= {limit:.3f}"
+        )
+    return s
+
+
+class HHTClassifier(L.LightningModule):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        class_names: list[str],
+        in_channels: int,
+        input_size: int,
+        base_channels: int,
+        num_layers: int,
+        norm: str,
+        residual: bool,
+        residual_from: int,
+        leaky_slope: float,
+        head: str,
+        head_hidden: int,
+        dropout: float,
+        label_smoothing: float,
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
+        if len(class_names) != num_classes:
+            raise SemgError(
+                f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes"
+            )
+        self.encoder = CNNEncoder(
+            in_channels, input_size, base_channels, num_layers, norm, leaky_slope, residual, residual_from
+        )
+        self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
+        self.criterion = nn.CrossEntropyLoss(
+            label_smoothing=torch_label_smoothing(label_smoothing, num_classes)
+        )
+        # Metric objects accumulate on the device; nothing syncs to the host per step.
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.val_acc_best = MaxMetric()
+        self.val_confusion = MulticlassConfusionMatrix(num_classes)
+        self.last_confusion: torch.Tensor | None = None  # read by the confusion-matrix callbacks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features (the SVM's input)."""
+        return self.encoder(x)
+
+    def on_train_start(self) -> None:
+        self.val_acc_best.reset()  # forget the sanity-check validation
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        self.train_loss(loss)
+        self.train_acc(logits.argmax(1), y)
+        self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        preds = logits.argmax(1)
+        self.val_loss(self.criterion(logits, y))
+        self.val_acc(preds, y)
+        self.val_f1(preds, y)
+        self.val_confusion(preds, y)
+        self.log("val/loss", self.val_loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("val/f1_macro", self.val_f1, on_step=False, on_epoch=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_acc.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.last_confusion = self.val_confusion.compute().cpu()
+        self.val_confusion.reset()
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return torch.softmax(self(x).float(), dim=1)
+
+    def configure_optimizers(self):
+        settings = dict(self.hparams.optimizer)
+        name = settings.pop("name")
+        optimizer_class = getattr(torch.optim, name, None)
+        if not isinstance(optimizer_class, type) or not issubclass(optimizer_class, torch.optim.Optimizer):
+            raise SemgError(
+                f"optimizer.name '{name}' is not a torch.optim optimizer", fix="e.g. AdamW, Adam, SGD"
+            )
+        try:
+            optimizer = optimizer_class(self.parameters(), **settings)
+        except TypeError as err:
+            raise SemgError(
+                f"optimizer {name}: {err}", fix="check the keys of the optimizer config"
+            ) from None
+        schedule = dict(self.hparams.scheduler)
+        monitor = schedule.pop("monitor")
+        scheduler = WarmupCosinePlateau(optimizer, total_epochs=self.trainer.max_epochs, **schedule)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "interval": "epoch",
+                "monitor": monitor,
+                "reduce_on_plateau": scheduler.uses_plateau,  # Lightning then passes the monitored value
+                "strict": True,
+            },
+        }

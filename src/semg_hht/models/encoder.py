@@ -1,0 +1,93 @@
+"""The seed's CNN encoder: num_layers blocks of Conv3x3/2 + norm + LeakyReLU, then global average
+pooling. Channels double from base_channels and stop growing at base*32 (64 -> ... -> 2048 -> 2048)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from semg_hht.errors import SemgError
+
+log = logging.getLogger(__name__)
+
+MAX_LAYERS = 8
+CHANNEL_CAP_DOUBLINGS = 5  # base * 2**5 = 32 x base, the seed's 2048 for base 64
+NORMS = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d}
+
+
+def encoder_channels(base_channels: int, num_layers: int) -> list[int]:
+    return [base_channels * 2 ** min(i, CHANNEL_CAP_DOUBLINGS) for i in range(num_layers)]
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind not in NORMS:
+        raise SemgError(f"unknown model.norm '{kind}'", fix=f"use one of {sorted(NORMS)}")
+    return NORMS[kind](channels)
+
+
+class ConvBlock(nn.Module):
+    """Conv3x3 stride 2 (no bias: the norm removes it) + norm + LeakyReLU.
+
+    With ``residual`` a projection shortcut (Conv1x1 stride 2 + norm) is added to the output.
+    The seed's identity shortcut needed stride 1 and equal channels, which never held for its
+    stride-2 blocks, so it never fired; the projection makes the residual path real.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str, leaky_slope: float, residual: bool):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False)
+        self.norm = _norm(norm, out_channels)
+        self.act = nn.LeakyReLU(leaky_slope, inplace=True)
+        self.shortcut = (
+            nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False), _norm(norm, out_channels)
+            )
+            if residual
+            else None
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="leaky_relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self.norm(self.conv(x)))
+        return out + self.shortcut(x) if self.shortcut is not None else out
+
+
+class CNNEncoder(nn.Module):
+    """(B, C, S, S) -> (B, feature_dim). ``residual_from`` is the 1-based first block with a shortcut."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        input_size: int,
+        base_channels: int,
+        num_layers: int,
+        norm: str,
+        leaky_slope: float,
+        residual: bool,
+        residual_from: int,
+    ):
+        super().__init__()
+        if not 1 <= num_layers <= MAX_LAYERS or 2**num_layers > input_size:
+            limit = min(MAX_LAYERS, input_size.bit_length() - 1)
+            raise SemgError(
+                f"model.num_layers={num_layers} is out of range for {input_size}x{input_size} input "
+                "(each layer halves the size)",
+                fix=f"choose 1 <= model.num_layers <= {limit}",
+            )
+        channels = encoder_channels(base_channels, num_layers)
+        if residual and num_layers < residual_from:
+            log.warning("model.residual=true has no effect: no block >= residual_from=%d", residual_from)
+        blocks, previous = [], in_channels
+        for i, out in enumerate(channels):
+            blocks.append(ConvBlock(previous, out, norm, leaky_slope, residual and i + 1 >= residual_from))
+            previous = out
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = channels[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.blocks(x)).flatten(1)

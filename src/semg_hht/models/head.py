@@ -1,0 +1,34 @@
+"""Classification heads on the pooled features."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from semg_hht.errors import SemgError
+
+HEADS = ("adaptive", "mlp")
+
+
+def build_head(kind: str, feature_dim: int, num_classes: int, dropout: float, hidden: int) -> nn.Sequential:
+    """adaptive: seed 000's head, sized by the features (h1 = min(max(256, d/2), 1024),
+    h2 = min(max(128, d/4), 512); Linear-BatchNorm1d-ReLU-Dropout twice, Kaiming init).
+    mlp: seed 001's head (Dropout-Linear(d, hidden)-ReLU-Dropout-Linear); ``hidden`` is its width."""
+    if kind == "adaptive":
+        h1 = min(max(256, feature_dim // 2), 1024)
+        h2 = min(max(128, feature_dim // 4), 512)
+        head = nn.Sequential(
+            nn.Linear(feature_dim, h1), nn.BatchNorm1d(h1), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(h1, h2), nn.BatchNorm1d(h2), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(h2, num_classes),
+        )  # fmt: skip
+        for module in head.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+        return head
+    if kind == "mlp":
+        return nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )  # fmt: skip
+    raise SemgError(f"unknown model.head '{kind}'", fix=f"use one of {list(HEADS)}")

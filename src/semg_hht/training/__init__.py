@@ -1,0 +1,3 @@
+from semg_hht.training.train import train
+
+__all__ = ["train"]

@@ -1,0 +1,46 @@
+"""Training callbacks: a TensorBoard confusion matrix per validation epoch, the epoch history."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from semg_hht.training.plots import confusion_figure
+
+
+class ConfusionMatrixImage(L.Callback):
+    """Adds the validation confusion matrix as an image to TensorBoard every validation epoch."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        matrix = getattr(pl_module, "last_confusion", None)
+        if trainer.sanity_checking or matrix is None:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                fig = confusion_figure(
+                    matrix.numpy(), pl_module.hparams.class_names, f"epoch {trainer.current_epoch}"
+                )
+                logger.experiment.add_figure(self.tag, fig, global_step=trainer.current_epoch, close=True)
+
+
+class EpochHistory(L.Callback):
+    """Epoch-level metrics and learning rate, kept in checkpoints so curves survive a resume."""
+
+    def __init__(self):
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {"epoch": trainer.current_epoch, "lr": trainer.optimizers[0].param_groups[0]["lr"]}
+        row.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
+        self.rows = [r for r in self.rows if r["epoch"] != row["epoch"]] + [row]
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.rows = list(state_dict["rows"])

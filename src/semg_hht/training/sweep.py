@@ -1,0 +1,60 @@
+"""Hydra callback: after a multirun, one table of every job's overrides and result (also CSV)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from semg_hht.io import write_csv
+
+log = logging.getLogger(__name__)
+
+
+def collect_jobs(sweep_dir: Path, metrics: list[str]) -> list[dict[str, Any]]:
+    """One row per job folder (those with .hydra/overrides.yaml), in job order."""
+    rows = []
+    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+        job_dir = overrides_file.parent.parent
+        overrides = OmegaConf.load(overrides_file)
+        row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(str(o) for o in overrides)}
+        metrics_file = job_dir / "metrics.json"
+        results = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        row["status"] = "ok" if results else "failed"
+        row.update({m: results.get(m) for m in metrics})
+        rows.append(row)
+    rows.sort(key=lambda r: int(r["job"].split("_", 1)[0]) if r["job"].split("_", 1)[0].isdigit() else 0)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
+
+    widths = [max(len(c), *(len(cell(r.get(c))) for r in rows)) for c in columns]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+class SweepSummary(Callback):
+    """Prints and writes ``summary.csv`` in the sweep folder when a multirun ends."""
+
+    def __init__(self, metrics: list[str], filename: str):
+        self.metrics = list(metrics)
+        self.filename = filename
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = collect_jobs(sweep_dir, self.metrics)
+        if not rows:
+            return
+        columns = ["job", "overrides", *self.metrics, "status"]
+        write_csv(sweep_dir / self.filename, rows, columns)
+        table = format_table(rows, columns)
+        print(f"\nSweep summary ({sweep_dir / self.filename}):\n{table}\n", flush=True)

@@ -1,0 +1,121 @@
+"""train(cfg) -> metrics: the whole training run behind train.py, importable and testable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from semg_hht.data import HHTDataModule
+from semg_hht.errors import SemgError
+from semg_hht.models import HHTClassifier
+from semg_hht.models.checkpoint import check_compatible
+from semg_hht.models.inference import run_batched
+from semg_hht.training.callbacks import EpochHistory
+from semg_hht.training.report import write_run_report
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> HHTDataModule:
+    return instantiate(cfg.data, _convert_="all")
+
+
+def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
+    """The model config plus what only the data knows (classes) and the optimiser/scheduler groups,
+    all as plain values so the checkpoint carries them."""
+    return instantiate(
+        cfg.model,
+        num_classes=datamodule.num_classes,
+        class_names=list(datamodule.class_names),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        _convert_="all",
+    )
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + extra_callbacks
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+
+def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifier) -> None:
+    """One hparams entry per run, linked to val/acc_best so TensorBoard's HPARAMS tab compares runs."""
+    params = {
+        "model": dict(model.hparams),
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "trainer": OmegaConf.to_container(cfg.trainer, resolve=True),
+        "seed": cfg.seed,
+    }
+    params["model"].pop("class_names", None)
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params, metrics={"val/acc_best": 0.0})
+        else:
+            logger.log_hyperparams(params)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    datamodule.write_split(out_dir / "split.csv")
+    model = build_model(cfg, datamodule)
+    if cfg.ckpt_path:
+        check_compatible(cfg.ckpt_path, model.hparams)
+
+    history = EpochHistory()
+    trainer = build_trainer(cfg, [history])
+    log_hyperparameters(trainer, cfg, model)
+    log.info("run dir: %s", out_dir)
+
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    fit_seconds = time.perf_counter() - started
+    if trainer.interrupted:
+        raise SemgError(
+            "training was interrupted", path=out_dir, fix="resume with ckpt_path=<run>/checkpoints/last.ckpt"
+        )
+
+    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = (
+        HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True)
+        if best_path
+        else model
+    )
+    best.eval()
+    val_rows = torch.from_numpy(datamodule.val_index)
+    device = trainer.strategy.root_device
+    logits = run_batched(best.to(device), datamodule.x[val_rows], cfg.data.eval_batch_size, device)
+    acc_best = trainer.callback_metrics.get("val/acc_best")
+    return write_run_report(
+        out_dir,
+        y_true=datamodule.y[val_rows].numpy(),
+        y_pred=logits.argmax(1).numpy(),
+        class_names=datamodule.class_names,
+        subjects=[datamodule.recordings[i].subject for i in datamodule.val_index.tolist()],
+        history=history.rows,
+        extra={
+            "val/acc_best": None if acc_best is None else float(acc_best),
+            "best_checkpoint": best_path or None,
+            "epochs": trainer.current_epoch,
+            "fit_seconds": round(fit_seconds, 2),
+            "n_train": len(datamodule.train_index),
+            "n_val": len(datamodule.val_index),
+            "target": cfg.data.target,
+            "split": cfg.data.split,
+            "fold": cfg.data.fold if cfg.data.split == "group" else None,
+            "classes": list(datamodule.class_names),
+        },
+    )

@@ -1,0 +1,100 @@
+"""Encoder, residual path, heads and the seed-equivalent label smoothing."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semg_hht.errors import SemgError
+from semg_hht.models.classifier import torch_label_smoothing
+from semg_hht.models.encoder import CNNEncoder, encoder_channels
+from semg_hht.models.head import build_head
+
+
+def encoder(**kw):
+    args = dict(
+        in_channels=1, input_size=32, base_channels=4, num_layers=3, norm="batch",
+        leaky_slope=0.2, residual=False, residual_from=2,
+    )  # fmt: skip
+    return CNNEncoder(**(args | kw))
+
+
+def test_channels_double_then_cap_at_32x_base_like_the_seed():
+    assert encoder_channels(64, 8) == [64, 128, 256, 512, 1024, 2048, 2048, 2048]
+    assert encoder(num_layers=3).feature_dim == 16
+
+
+def test_forward_shape_and_halving():
+    enc = encoder(num_layers=3)
+    assert enc(torch.rand(2, 1, 32, 32)).shape == (2, 16)
+    assert enc.blocks(torch.rand(2, 1, 32, 32)).shape == (2, 16, 4, 4)
+
+
+@pytest.mark.parametrize(("layers", "size"), [(0, 256), (9, 256), (6, 32)])
+def test_num_layers_validated_against_input_size(layers, size):
+    with pytest.raises(SemgError, match=f"num_layers={layers}"):
+        encoder(num_layers=layers, input_size=size)
+
+
+def test_eight_layers_fit_256():
+    assert encoder(num_layers=8, input_size=256, base_channels=1).feature_dim == 32
+
+
+def test_residual_shortcuts_only_on_deep_blocks_and_really_used():
+    enc = encoder(num_layers=4, residual=True, residual_from=3)
+    assert [b.shortcut is not None for b in enc.blocks] == [False, False, True, True]
+    block = enc.blocks[2].eval()
+    x = torch.rand(2, 8, 8, 8)
+    main = block.act(block.norm(block.conv(x)))
+    torch.testing.assert_close(block(x), main + block.shortcut(x))
+    enc(torch.rand(2, 1, 32, 32)).sum().backward()
+    assert enc.blocks[2].shortcut[0].weight.grad.abs().sum() > 0
+
+
+def test_residual_off_means_no_shortcuts():
+    assert all(b.shortcut is None for b in encoder(num_layers=4, residual=False).blocks)
+
+
+def test_instance_norm_option():
+    enc = encoder(norm="instance")
+    assert isinstance(enc.blocks[0].norm, nn.InstanceNorm2d)
+    with pytest.raises(SemgError, match="model.norm"):
+        encoder(norm="layer")
+
+
+def test_adaptive_head_sizes_follow_the_seed():
+    linears = [m for m in build_head("adaptive", 2048, 3, 0.5, 0) if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(2048, 1024), (1024, 512), (512, 3)]
+    small = [m.out_features for m in build_head("adaptive", 64, 5, 0.5, 0) if isinstance(m, nn.Linear)]
+    assert small == [256, 128, 5]
+    mlp = [m.out_features for m in build_head("mlp", 256, 6, 0.5, 128) if isinstance(m, nn.Linear)]
+    assert mlp == [128, 6]
+
+
+class SeedLabelSmoothingCrossEntropy(nn.Module):
+    """Faithful copy of seed 000's loss."""
+
+    def __init__(self, smoothing=0.1):
+        super().__init__()
+        self.smoothing = smoothing
+
+    def forward(self, pred, target):
+        n_classes = pred.size(-1)
+        log_preds = F.log_softmax(pred, dim=-1)
+        with torch.no_grad():
+            true_dist = torch.zeros_like(log_preds)
+            true_dist.fill_(self.smoothing / (n_classes - 1))
+            true_dist.scatter_(1, target.unsqueeze(1), 1.0 - self.smoothing)
+        return torch.mean(torch.sum(-true_dist * log_preds, dim=-1))
+
+
+@pytest.mark.parametrize(("smoothing", "classes"), [(0.1, 3), (0.1, 2), (0.2, 6), (0.0, 5)])
+def test_builtin_label_smoothing_equals_the_seeds_loss(smoothing, classes):
+    logits, target = torch.randn(32, classes), torch.randint(0, classes, (32,))
+    ours = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(smoothing, classes))(logits, target)
+    torch.testing.assert_close(ours, SeedLabelSmoothingCrossEntropy(smoothing)(logits, target))
+
+
+def test_label_smoothing_range_is_checked():
+    with pytest.raises(SemgError, match="label_smoothing"):
+        torch_label_smoothing(0.6, 2)
