@@ -153,3 +153,15 @@ def test_a_class_too_small_to_stratify(synthetic_dir, train_cfg, tmp_path):
         p.unlink()
     with pytest.raises(SemgError, match=r"fewer than 2 recordings: \{'invalid': 1\}"):
         train(train_cfg(data_dir=data))
+
+
+def test_fast_dev_run_smoke_test(train_cfg, tmp_path):
+    metrics = train(train_cfg("trainer.fast_dev_run=true"))
+    assert metrics["best_checkpoint"] is None  # no best: the report scores the in-memory model
+    assert metrics["n_val"] > 0 and (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_resumed_run_keeps_the_best_accuracy_so_far(trained, train_cfg):
+    out, first = trained
+    resumed = train(train_cfg(f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=3"))
+    assert resumed["val/acc_best"] >= first["val/acc_best"]
