@@ -8,9 +8,7 @@ import torch
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.errors import SemgError
 
-OFF = dict(
-    p=1.0, time_shift=0.0, time_mask=0.0, n_time_masks=1, freq_mask=0.0, n_freq_masks=1, scale=0.0, noise=0.0
-)
+OFF = dict(p=1.0, time_shift=0.0, time_mask=0.0, n_time_masks=1, freq_mask=0.0, n_freq_masks=1, scale=0.0, noise=0.0)
 
 
 def aug(seed=0, **kw):
@@ -70,9 +68,7 @@ def test_seeded_and_resumable():
     expected = a(x)
     b.load_state_dict(state)
     torch.testing.assert_close(b(x), expected)
-    assert not torch.equal(
-        aug(seed=4, time_shift=0.2, time_mask=0.2)(x), aug(seed=3, time_shift=0.2, time_mask=0.2)(x)
-    )
+    assert not torch.equal(aug(seed=4, time_shift=0.2, time_mask=0.2)(x), aug(seed=3, time_shift=0.2, time_mask=0.2)(x))
 
 
 def test_invalid_settings_are_refused():

@@ -22,18 +22,12 @@ def run(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedPr
 def test_missing_data_dir_is_one_line_without_traceback(tmp_path):
     result = run(f"paths.data_dir={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 1
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith(f"error: {tmp_path / 'nope'}: data folder not found")
-    )
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / 'nope'}: data folder not found")
     assert "Traceback" not in result.stderr
 
 
 def test_debug_flag_shows_the_traceback(tmp_path):
-    result = run(
-        f"paths.data_dir={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'run'}", env={"SEMG_DEBUG": "1"}
-    )
+    result = run(f"paths.data_dir={tmp_path / 'nope'}", f"hydra.run.dir={tmp_path / 'run'}", env={"SEMG_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr and "SemgError" in result.stderr
 
 
@@ -47,8 +41,6 @@ def test_multirun_sweeps_and_summarises(synthetic_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (summary,) = tmp_path.glob("train/multiruns/*/summary.csv")
     rows = list(csv.DictReader(summary.open()))
-    assert [f"model.num_layers={n}" in r["overrides"].split() for n, r in zip((1, 2), rows, strict=True)] == [
-        True
-    ] * 2
+    assert [f"model.num_layers={n}" in r["overrides"].split() for n, r in zip((1, 2), rows, strict=True)] == [True] * 2
     assert all(r["status"] == "ok" and 0 <= float(r["val/acc_best"]) <= 1 for r in rows)
     assert "val/acc_best" in result.stdout and "model.num_layers=2" in result.stdout

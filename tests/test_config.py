@@ -79,8 +79,11 @@ def unread_keys(node, path: str = "") -> list[str]:
             child = node._get_node(k)
             if path == "" and k == "hydra":  # Hydra's own settings: only our callbacks are ours to check
                 unread += unread_keys(child.callbacks, "hydra.callbacks")
-            elif isinstance(child, DictConfig | ListConfig) and not child._is_none():
+            elif isinstance(child, DictConfig) and not child._is_none():
                 unread += unread_keys(child, f"{path}.{k}".lstrip("."))
+            elif isinstance(child, ListConfig) and not child._is_none():
+                for i, item in enumerate(child):
+                    unread += unread_keys(item, f"{path}.{k}[{i}]".lstrip("."))
     return unread
 
 

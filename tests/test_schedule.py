@@ -33,17 +33,13 @@ def run(scheduler, metrics):
 
 
 def test_warmup_cosine_matches_the_seed_curve():
-    sched = WarmupCosinePlateau(
-        optimizer(), total_epochs=20, warmup_epochs=5, cosine=True, plateau=None, mode="max"
-    )
+    sched = WarmupCosinePlateau(optimizer(), total_epochs=20, warmup_epochs=5, cosine=True, plateau=None, mode="max")
     lrs = run(sched, [None] * 20)
     np.testing.assert_allclose(lrs, [1e-3 * seed_lambda(e, 5, 20) for e in range(20)], rtol=1e-12)
 
 
 def test_plateau_cuts_persist_on_the_cosine_curve():
-    sched = WarmupCosinePlateau(
-        optimizer(), total_epochs=30, warmup_epochs=2, cosine=True, plateau=PLATEAU, mode="max"
-    )
+    sched = WarmupCosinePlateau(optimizer(), total_epochs=30, warmup_epochs=2, cosine=True, plateau=PLATEAU, mode="max")
     # improves for 4 epochs, then flat: every 3 flat epochs (patience 2) cut once more, for good
     lrs = run(sched, [0.1, 0.2, 0.3, 0.4] + [0.4] * 10)
     for epoch, lr in enumerate(lrs):
@@ -67,13 +63,9 @@ def test_the_seeds_two_scheduler_combination_loses_every_cut():
 
 def test_plateau_alone_matches_torch_reduce_on_plateau():
     metrics = [0.5, 0.6, 0.6, 0.6, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
-    ours = WarmupCosinePlateau(
-        optimizer(), total_epochs=12, warmup_epochs=0, cosine=False, plateau=PLATEAU, mode="max"
-    )
+    ours = WarmupCosinePlateau(optimizer(), total_epochs=12, warmup_epochs=0, cosine=False, plateau=PLATEAU, mode="max")
     opt = optimizer()
-    torch_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=0.5, patience=2, threshold=0.0
-    )
+    torch_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2, threshold=0.0)
     reference = []
     for m in metrics:
         reference.append(opt.param_groups[0]["lr"])
@@ -90,17 +82,13 @@ def test_min_lr_stops_the_cuts():
 
 
 def test_state_round_trips_through_weights_only_checkpoints():
-    sched = WarmupCosinePlateau(
-        optimizer(), total_epochs=30, warmup_epochs=2, cosine=True, plateau=PLATEAU, mode="max"
-    )
+    sched = WarmupCosinePlateau(optimizer(), total_epochs=30, warmup_epochs=2, cosine=True, plateau=PLATEAU, mode="max")
     run(sched, [0.3] * 7)
     buffer = io.BytesIO()
     torch.save(sched.state_dict(), buffer)
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)
-    fresh = WarmupCosinePlateau(
-        optimizer(), total_epochs=30, warmup_epochs=2, cosine=True, plateau=PLATEAU, mode="max"
-    )
+    fresh = WarmupCosinePlateau(optimizer(), total_epochs=30, warmup_epochs=2, cosine=True, plateau=PLATEAU, mode="max")
     fresh.load_state_dict(state)
     assert fresh.plateau_scale == sched.plateau_scale < 1 and fresh.last_epoch == sched.last_epoch
     assert math.isclose(fresh.get_last_lr()[0], sched.get_last_lr()[0])

@@ -64,9 +64,7 @@ def test_checkpoint_is_self_contained_and_weights_only(trained):
     checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     hp = checkpoint["hyper_parameters"]
     assert hp["class_names"] == ["full", "half", "invalid"] and hp["num_layers"] == 2
-    assert (
-        hp["optimizer"]["name"] == "AdamW" and checkpoint["datamodule_hyper_parameters"]["split_seed"] == 42
-    )
+    assert hp["optimizer"]["name"] == "AdamW" and checkpoint["datamodule_hyper_parameters"]["split_seed"] == 42
 
 
 def test_resume_continues_at_the_next_epoch(trained, train_cfg, tmp_path):
@@ -105,9 +103,7 @@ def test_group_split_by_subject_from_the_manifest(train_cfg, tmp_path):
 
 @pytest.mark.parametrize("target", ["gender", "gender_movement"])
 def test_other_targets(train_cfg, target):
-    metrics = train(
-        train_cfg(f"data.target={target}", "trainer.max_epochs=1", "~callbacks.periodic_checkpoint")
-    )
+    metrics = train(train_cfg(f"data.target={target}", "trainer.max_epochs=1", "~callbacks.periodic_checkpoint"))
     assert len(metrics["classes"]) == (2 if target == "gender" else 6)
 
 
@@ -134,9 +130,7 @@ def test_bad_input_is_one_clear_error(train_cfg, tmp_path, break_data, overrides
     assert "\n" not in str(err.value)
 
 
-def test_corrupt_files_fail_by_default_and_are_listed_then_skipped_on_request(
-    synthetic_dir, train_cfg, tmp_path
-):
+def test_corrupt_files_fail_by_default_and_are_listed_then_skipped_on_request(synthetic_dir, train_cfg, tmp_path):
     data = _copy(synthetic_dir, tmp_path / "data")
     (data / "BICEPS_full_M_999.npz").write_bytes(b"garbage")
     np.savez(data / "BICEPS_half_F_998.npz", hht=np.full((32, 32), np.nan))

@@ -73,7 +73,11 @@ class TimeFrequencyAugment:
             valid = ((src >= 0) & (src < width)).to(x.device)
             index = src.clamp(0, width - 1).to(x.device)[:, None, None, :].expand_as(x)
             x = x.gather(-1, index) * valid[:, None, None, :]
-        x = x * self._masks(x, 3, self.time_mask, self.n_time_masks) * self._masks(x, 2, self.freq_mask, self.n_freq_masks)
+        x = (
+            x
+            * self._masks(x, 3, self.time_mask, self.n_time_masks)
+            * self._masks(x, 2, self.freq_mask, self.n_freq_masks)
+        )
         if self.scale > 0:
             factor = torch.where(self._hit(batch), self._uniform(batch, 1 - self.scale, 1 + self.scale), 1.0)
             x = x * factor.to(x.device, x.dtype)[:, None, None, None]

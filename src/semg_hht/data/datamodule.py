@@ -82,7 +82,9 @@ class HHTDataModule(L.LightningDataModule):
         hp = self.hparams
         if not self.data_dir.is_dir():
             raise SemgError(
-                "data folder not found", path=self.data_dir, fix="set data.data_dir (or paths.data_dir) to a folder"
+                "data folder not found",
+                path=self.data_dir,
+                fix="set data.data_dir (or paths.data_dir) to a folder",
             )
         if hp.label_source == "manifest":
             if not hp.manifest:
@@ -124,7 +126,9 @@ class HHTDataModule(L.LightningDataModule):
                     )
                 )
             elif not rec.path.is_file():
-                self.skipped.append(SemgError("file listed in the manifest is missing", path=rec.path, fix="restore it"))
+                self.skipped.append(
+                    SemgError("file listed in the manifest is missing", path=rec.path, fix="restore it")
+                )
             else:
                 labelled.append(rec)
         return labelled
@@ -148,7 +152,9 @@ class HHTDataModule(L.LightningDataModule):
         hp = self.hparams
         found = self._find_recordings()
         labelled = self._labelled(found)
-        x, errors = load_matrices([r.path for r in labelled], hp.in_channels, hp.input_size, hp.normalize, hp.load_workers)
+        x, errors = load_matrices(
+            [r.path for r in labelled], hp.in_channels, hp.input_size, hp.normalize, hp.load_workers
+        )
         self.skipped.extend(errors.values())
         self._report_skipped(self.n_found)
         if errors:
@@ -156,7 +162,9 @@ class HHTDataModule(L.LightningDataModule):
             x, labelled = x[keep], [labelled[i] for i in keep]
         if not labelled:
             raise SemgError(
-                f"no labelled recordings for target '{hp.target}'", path=self.data_dir, fix="check names/manifest"
+                f"no labelled recordings for target '{hp.target}'",
+                path=self.data_dir,
+                fix="check names/manifest",
             )
         self.recordings = labelled
         y = np.array([self.class_names.index(target_value(r, hp.target)) for r in labelled], dtype=np.int64)
@@ -171,13 +179,20 @@ class HHTDataModule(L.LightningDataModule):
         counts = Counter(self.class_names[i] for i in y.tolist())
         log.info(
             "loaded %d recordings %s (%d unlabeled left for prediction); split=%s: %d train / %d val",
-            len(y), dict(counts), len(self.unlabeled), hp.split, len(self.train_index), len(self.val_index),
+            len(y),
+            dict(counts),
+            len(self.unlabeled),
+            hp.split,
+            len(self.train_index),
+            len(self.val_index),
         )
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool):
         rows = torch.from_numpy(index)
-        return batch_loader(self.x, self.y, rows, batch_size, shuffle, self.hparams.shuffle_seed, self.hparams.pin_memory)
+        return batch_loader(
+            self.x, self.y, rows, batch_size, shuffle, self.hparams.shuffle_seed, self.hparams.pin_memory
+        )
 
     def train_dataloader(self):
         return self._loader(self.train_index, self.hparams.batch_size, shuffle=True)

@@ -26,7 +26,13 @@ class EpochBatches(Sampler[list[int]]):
     order an uninterrupted run would have used (Lightning calls set_epoch every epoch)."""
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool):
-        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = (
+            n,
+            batch_size,
+            shuffle,
+            seed,
+            drop_last,
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -46,7 +52,13 @@ class EpochBatches(Sampler[list[int]]):
 
 
 def batch_loader(
-    x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, batch_size: int, shuffle: bool, seed: int, pin_memory: bool
+    x: torch.Tensor,
+    y: torch.Tensor,
+    rows: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    pin_memory: bool,
 ):
     """A DataLoader over rows of in-memory tensors. Training drops a last batch of one sample,
     which BatchNorm cannot normalise."""

@@ -32,6 +32,8 @@ def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
         raise SemgError(
             f"cannot read npz ({type(err).__name__}: {err})", path=path, fix="re-create or remove the file"
         ) from None
+    if not isinstance(matrix, np.ndarray):  # np.load hands back raw bytes for non-.npy zip members
+        raise SemgError("npz member is not an array", path=path, fix="re-create it with make_hht.py")
     if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(matrix.dtype, np.complexfloating):
         raise SemgError(f"matrix has dtype {matrix.dtype}, expected real numbers", path=path, fix="re-create it")
     expected = (size, size) if in_channels == 1 else (in_channels, size, size)

@@ -47,7 +47,12 @@ def stratified_split(y: np.ndarray, class_names: Sequence[str], val_fraction: fl
 
 
 def group_split(
-    y: np.ndarray, groups: Sequence[str | None], class_names: Sequence[str], n_folds: int, fold: int, seed: int
+    y: np.ndarray,
+    groups: Sequence[str | None],
+    class_names: Sequence[str],
+    n_folds: int,
+    fold: int,
+    seed: int,
 ):
     """Fold ``fold`` of a stratified group k-fold: no subject is on both sides."""
     if any(g is None for g in groups):

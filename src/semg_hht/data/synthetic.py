@@ -39,9 +39,7 @@ def envelope(movement: str, width: int, rng: np.random.Generator) -> np.ndarray:
     return env
 
 
-def matrix(
-    movement: str, size: int, median_freq: float, gain: float, rng: np.random.Generator
-) -> np.ndarray:
+def matrix(movement: str, size: int, median_freq: float, gain: float, rng: np.random.Generator) -> np.ndarray:
     """(size, size) float32; rows are frequency bins (0..fs/2), columns time bins."""
     out = np.zeros((size, size))
     env = gain * envelope(movement, size, rng)
@@ -90,7 +88,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{args.out} already holds a synthetic set; delete it to regenerate")
         return
     rows = make_dataset(
-        args.out, subjects=args.subjects, per_class=args.per_class, size=args.size, unlabeled=args.unlabeled, seed=args.seed
+        args.out,
+        subjects=args.subjects,
+        per_class=args.per_class,
+        size=args.size,
+        unlabeled=args.unlabeled,
+        seed=args.seed,
     )
     print(f"wrote {len(rows)} labelled + {args.unlabeled} unlabeled matrices to {args.out}")
 

@@ -34,14 +34,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             path=path,
             fix="use a .ckpt written by train.py; truncated or foreign files are refused",
         ) from None
-    if (
-        not isinstance(checkpoint, dict)
-        or "state_dict" not in checkpoint
-        or "hyper_parameters" not in checkpoint
-    ):
-        raise SemgError(
-            "file is not a semg-hht Lightning checkpoint", path=path, fix="use a .ckpt written by train.py"
-        )
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise SemgError("file is not a semg-hht Lightning checkpoint", path=path, fix="use a .ckpt written by train.py")
     return checkpoint
 
 

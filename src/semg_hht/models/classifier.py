@@ -26,9 +26,7 @@ def torch_label_smoothing(seed_smoothing: float, num_classes: int) -> float:
     s = seed_smoothing * num_classes / (num_classes - 1)
     if not 0.0 <= s <= 1.0:
         limit = (num_classes - 1) / num_classes
-        raise SemgError(
-            f"model.label_smoothing={seed_smoothing} is out of range", fix=f"use 0 <= value <= {limit:.3f}"
-        )
+        raise SemgError(f"model.label_smoothing={seed_smoothing} is out of range", fix=f"use 0 <= value <= {limit:.3f}")
     return s
 
 
@@ -56,16 +54,12 @@ class HHTClassifier(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
         if len(class_names) != num_classes:
-            raise SemgError(
-                f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes"
-            )
+            raise SemgError(f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes")
         self.encoder = CNNEncoder(
             in_channels, input_size, base_channels, num_layers, norm, leaky_slope, residual, residual_from
         )
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
-        self.criterion = nn.CrossEntropyLoss(
-            label_smoothing=torch_label_smoothing(label_smoothing, num_classes)
-        )
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(label_smoothing, num_classes))
         # Metric objects accumulate on the device; nothing syncs to the host per step.
         self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -121,15 +115,11 @@ class HHTClassifier(L.LightningModule):
         name = settings.pop("name")
         optimizer_class = getattr(torch.optim, name, None)
         if not isinstance(optimizer_class, type) or not issubclass(optimizer_class, torch.optim.Optimizer):
-            raise SemgError(
-                f"optimizer.name '{name}' is not a torch.optim optimizer", fix="e.g. AdamW, Adam, SGD"
-            )
+            raise SemgError(f"optimizer.name '{name}' is not a torch.optim optimizer", fix="e.g. AdamW, Adam, SGD")
         try:
             optimizer = optimizer_class(self.parameters(), **settings)
         except TypeError as err:
-            raise SemgError(
-                f"optimizer {name}: {err}", fix="check the keys of the optimizer config"
-            ) from None
+            raise SemgError(f"optimizer {name}: {err}", fix="check the keys of the optimizer config") from None
         schedule = dict(self.hparams.scheduler)
         monitor = schedule.pop("monitor")
         scheduler = WarmupCosinePlateau(optimizer, total_epochs=self.trainer.max_epochs, **schedule)

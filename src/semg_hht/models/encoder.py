@@ -41,9 +41,7 @@ class ConvBlock(nn.Module):
         self.norm = _norm(norm, out_channels)
         self.act = nn.LeakyReLU(leaky_slope, inplace=True)
         self.shortcut = (
-            nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False), _norm(norm, out_channels)
-            )
+            nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False), _norm(norm, out_channels))
             if residual
             else None
         )

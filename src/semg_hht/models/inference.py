@@ -13,7 +13,6 @@ def run_batched(
 ) -> torch.Tensor:
     """fn over x in batches on ``device``; results gathered on the CPU as float32."""
     outputs = [
-        fn(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu()
-        for i in range(0, len(x), batch_size)
+        fn(x[i : i + batch_size].to(device, non_blocking=True)).float().cpu() for i in range(0, len(x), batch_size)
     ]
     return torch.cat(outputs) if outputs else torch.empty(0)

@@ -20,9 +20,7 @@ class ConfusionMatrixImage(L.Callback):
             return
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                fig = confusion_figure(
-                    matrix.numpy(), pl_module.hparams.class_names, f"epoch {trainer.current_epoch}"
-                )
+                fig = confusion_figure(matrix.numpy(), pl_module.hparams.class_names, f"epoch {trainer.current_epoch}")
                 logger.experiment.add_figure(self.tag, fig, global_step=trainer.current_epoch, close=True)
 
 
@@ -44,3 +42,18 @@ class EpochHistory(L.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.rows = list(state_dict["rows"])
+
+
+class EpochSeed(L.Callback):
+    """Reseeds every RNG (python, numpy, torch) from (seed, epoch) at each training epoch start.
+
+    Dropout and anything else random then depend on the epoch alone, so a run resumed from
+    last.ckpt after a crash trains exactly as the uninterrupted run would have (on CPU with
+    trainer.deterministic=true). Batch order and augmentation carry their own epoch state.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        L.seed_everything(self.seed + trainer.current_epoch, workers=True, verbose=False)

@@ -23,9 +23,7 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str], title: str)
     ax.set_xticklabels(class_names, rotation=45, ha="right")
     ax.set_yticklabels(class_names)
     for i, j in np.ndindex(matrix.shape):
-        ax.text(
-            j, i, str(matrix[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black"
-        )
+        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, label="fraction of true class")
     fig.tight_layout()
     return fig

@@ -15,9 +15,7 @@ from semg_hht.io import save_figure, write_csv, write_json, write_text
 from semg_hht.training.plots import confusion_figure, curves_figure
 
 
-def subject_vote_accuracy(
-    subjects: Sequence[str | None], y_true: np.ndarray, y_pred: np.ndarray
-) -> float | None:
+def subject_vote_accuracy(subjects: Sequence[str | None], y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
     """Accuracy of one majority-vote prediction per subject, when each subject has one label (e.g.
     gender); None when subjects are unknown or their labels vary (e.g. movements)."""
     if not len(subjects) or any(s is None for s in subjects):

@@ -89,11 +89,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
 
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    best = (
-        HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True)
-        if best_path
-        else model
-    )
+    best = HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True) if best_path else model
     best.eval()
     val_rows = torch.from_numpy(datamodule.val_index)
     device = trainer.strategy.root_device
