@@ -190,9 +190,11 @@ class HHTDataModule(L.LightningDataModule):
     # ---------------------------------------------------------------- loaders
     def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool):
         rows = torch.from_numpy(index)
-        return batch_loader(
-            self.x, self.y, rows, batch_size, shuffle, self.hparams.shuffle_seed, self.hparams.pin_memory
-        )
+        hp = self.hparams
+        return batch_loader(self.x, self.y, rows, batch_size, shuffle, hp.shuffle_seed, hp.pin_memory, self._epoch)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
 
     def train_dataloader(self):
         return self._loader(self.train_index, self.hparams.batch_size, shuffle=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -23,24 +25,20 @@ class TensorBatches(Dataset):
 
 class EpochBatches(Sampler[list[int]]):
     """Row batches, shuffled from (seed, epoch) alone: a run resumed at epoch k replays exactly the
-    order an uninterrupted run would have used (Lightning calls set_epoch every epoch)."""
+    order an uninterrupted run would have used.
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool):
-        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = (
-            n,
-            batch_size,
-            shuffle,
-            seed,
-            drop_last,
-        )
-        self.epoch = 0
+    The epoch comes from ``epoch_of`` (the trainer's current_epoch), not from Lightning's
+    set_epoch, whose counter runs one ahead after resuming from an end-of-epoch checkpoint.
+    """
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, epoch_of: Callable[[], int]):
+        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.epoch_of = epoch_of
 
     def __iter__(self):
         if self.shuffle:
-            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+            generator = torch.Generator().manual_seed(self.seed + self.epoch_of())
+            order = torch.randperm(self.n, generator=generator).tolist()
         else:
             order = list(range(self.n))
         for start in range(0, len(self) * self.batch_size, self.batch_size):
@@ -59,9 +57,10 @@ def batch_loader(
     shuffle: bool,
     seed: int,
     pin_memory: bool,
-):
+    epoch_of: Callable[[], int],
+) -> DataLoader:
     """A DataLoader over rows of in-memory tensors. Training drops a last batch of one sample,
     which BatchNorm cannot normalise."""
     drop_last = shuffle and len(rows) % batch_size == 1
-    sampler = EpochBatches(len(rows), batch_size, shuffle, seed, drop_last)
+    sampler = EpochBatches(len(rows), batch_size, shuffle, seed, drop_last, epoch_of)
     return DataLoader(TensorBatches(x, y, rows), sampler=sampler, batch_size=None, pin_memory=pin_memory)

@@ -99,10 +99,24 @@ class HHTClassifier(L.LightningModule):
         self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
         self.log("val/f1_macro", self.val_f1, on_step=False, on_epoch=True)
 
+    def on_train_epoch_start(self) -> None:
+        scheduler = self.lr_schedulers()
+        scheduler.total_epochs = self.trainer.max_epochs  # a resumed run may extend max_epochs
+        scheduler.set_epoch(self.current_epoch)
+
+    def lr_scheduler_step(self, scheduler, metric) -> None:
+        """No-op: Lightning's epoch-end step runs after checkpoints are written and is skipped when
+        resuming, so a resumed run would lag one step. The schedule is driven by set_epoch (epoch
+        start) and observe (validation end, before checkpoints) instead."""
+
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:  # the pre-training sanity check is no result
             self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+            scheduler = self.lr_schedulers()
+            if scheduler is not None and scheduler.uses_plateau:
+                monitored = {"val/acc": self.val_acc, "val/loss": self.val_loss, "val/f1_macro": self.val_f1}
+                scheduler.observe(float(monitored[self.hparams.scheduler["monitor"]].compute()))
         self.last_confusion = self.val_confusion.compute().cpu()
         self.val_confusion.reset()
 
@@ -121,15 +135,7 @@ class HHTClassifier(L.LightningModule):
         except TypeError as err:
             raise SemgError(f"optimizer {name}: {err}", fix="check the keys of the optimizer config") from None
         schedule = dict(self.hparams.scheduler)
-        monitor = schedule.pop("monitor")
+        if schedule.pop("monitor") not in ("val/acc", "val/loss", "val/f1_macro"):
+            raise SemgError("scheduler.monitor must be val/acc, val/loss or val/f1_macro", fix="e.g. val/acc")
         scheduler = WarmupCosinePlateau(optimizer, total_epochs=self.trainer.max_epochs, **schedule)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {
-                "scheduler": scheduler,
-                "interval": "epoch",
-                "monitor": monitor,
-                "reduce_on_plateau": scheduler.uses_plateau,  # Lightning then passes the monitored value
-                "strict": True,
-            },
-        }
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

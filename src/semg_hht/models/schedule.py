@@ -86,10 +86,19 @@ class WarmupCosinePlateau(LRScheduler):
             self.plateau_scale = max(self.plateau_scale * self.factor, floor)
             self.bad_epochs = 0
 
-    def step(self, metrics: float | None = None) -> None:  # Lightning passes the monitor when plateau is on
+    def set_epoch(self, epoch: int) -> None:
+        """Put the optimizer on this epoch's learning rate (a pure function of epoch and plateau
+        scale, so it is right after a resume whatever steps were or were not taken)."""
+        self.last_epoch = epoch
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+            group["lr"] = lr
+
+    def step(self, metrics: float | None = None) -> None:
+        """Stand-alone use: observe the epoch's metric (if given), then advance one epoch."""
         if metrics is not None and self.uses_plateau:
             self.observe(float(metrics))
-        super().step()
+        self.set_epoch(self.last_epoch + 1)
 
     def get_lr(self) -> list[float]:
         scale = self.curve(self.last_epoch) * self.plateau_scale

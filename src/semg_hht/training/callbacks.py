@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from semg_hht.training.plots import confusion_figure
@@ -44,16 +45,17 @@ class EpochHistory(L.Callback):
         self.rows = list(state_dict["rows"])
 
 
-class EpochSeed(L.Callback):
-    """Reseeds every RNG (python, numpy, torch) from (seed, epoch) at each training epoch start.
+class StepSeed(L.Callback):
+    """Seeds torch's RNG from (seed, epoch, batch) before every training step.
 
-    Dropout and anything else random then depend on the epoch alone, so a run resumed from
-    last.ckpt after a crash trains exactly as the uninterrupted run would have (on CPU with
-    trainer.deterministic=true). Batch order and augmentation carry their own epoch state.
+    Dropout masks then depend on the step alone, not on whatever else drew random numbers
+    before it (Lightning's resume path does: reseeding once per epoch was not enough), so a run
+    resumed from last.ckpt after a crash trains exactly as the uninterrupted run would have (on
+    CPU with trainer.deterministic=true). Batch order and augmentation carry their own state.
     """
 
     def __init__(self, seed: int):
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        L.seed_everything(self.seed + trainer.current_epoch, workers=True, verbose=False)
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        torch.manual_seed((self.seed * 1_000_003 + trainer.current_epoch) * 1_000_003 + batch_idx)

@@ -16,10 +16,10 @@ from semg_hht.config import build
 from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.models import HHTClassifier
-from semg_hht.models.checkpoint import check_compatible
 from semg_hht.models.inference import run_batched
 from semg_hht.training.callbacks import EpochHistory
 from semg_hht.training.report import write_run_report
+from semg_hht.training.resume import adopt_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     datamodule.write_split(out_dir / "split.csv")
     model = build_model(cfg, datamodule)
-    if cfg.ckpt_path:
-        check_compatible(cfg.ckpt_path, model.hparams)
+    resume_from = adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints") if cfg.ckpt_path else None
 
     history = EpochHistory()
     trainer = build_trainer(cfg, [history])
@@ -81,14 +80,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("run dir: %s", out_dir)
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    finally:
+        if resume_from is not None and resume_from.name == ".resume.ckpt":
+            resume_from.unlink(missing_ok=True)
     fit_seconds = time.perf_counter() - started
     if trainer.interrupted:
         raise SemgError(
             "training was interrupted", path=out_dir, fix="resume with ckpt_path=<run>/checkpoints/last.ckpt"
         )
 
-    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    monitored = [c for c in trainer.checkpoint_callbacks if c.monitor]  # best.ckpt's callback, if any
+    best_path = monitored[0].best_model_path if monitored else ""
     best = HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True) if best_path else model
     best.eval()
     val_rows = torch.from_numpy(datamodule.val_index)
