@@ -107,28 +107,28 @@ def _ramp_burst(t: np.ndarray, on: float, off: float, ramp: float, cut_end: bool
     return env
 
 
-def envelope(rng: np.random.Generator, movement: str, duration: float, fs: float) -> tuple[np.ndarray, float]:
-    """Contraction envelope (relative to a full contraction) and the recording's actual duration."""
+def envelope(rng: np.random.Generator, movement: str, duration: float, fs: float) -> np.ndarray:
+    """Contraction envelope relative to a full contraction; its length is the recording's."""
     if movement == "invalid" and rng.random() < 0.5:  # truncated: stops while still contracting
         duration *= rng.uniform(0.5, 0.7)
         t = np.arange(round(duration * fs)) / fs
         on = rng.uniform(0.35, 0.6) * duration
-        return rng.uniform(0.7, 1.1) * _ramp_burst(t, on, duration + 1, 0.25, cut_end=True), duration
+        return rng.uniform(0.7, 1.1) * _ramp_burst(t, on, duration + 1, 0.25, cut_end=True)
     t = np.arange(round(duration * fs)) / fs
     if movement == "full":
         length = rng.uniform(0.60, 0.75) * duration
         on = rng.uniform(0.08, 0.95 * duration - length)
-        return rng.uniform(0.85, 1.15) * _ramp_burst(t, on, on + length, 0.15 * duration), duration
+        return rng.uniform(0.85, 1.15) * _ramp_burst(t, on, on + length, 0.15 * duration)
     if movement == "half":
         length = rng.uniform(0.22, 0.35) * duration
         on = rng.uniform(0.1, 0.9 * duration - length)
-        return 0.45 * rng.uniform(0.85, 1.15) * _ramp_burst(t, on, on + length, 0.08 * duration), duration
+        return 0.45 * rng.uniform(0.85, 1.15) * _ramp_burst(t, on, on + length, 0.08 * duration)
     env = np.zeros_like(t)  # invalid, irregular: several short jerky bursts
     for _ in range(rng.integers(3, 6)):
         length = rng.uniform(0.05, 0.12) * duration
         on = rng.uniform(0.02, 0.98 * duration - length)
         env = np.maximum(env, rng.uniform(0.3, 1.0) * _ramp_burst(t, on, on + length, 0.02 * duration))
-    return env, duration
+    return env
 
 
 def recording(cfg: SynthConfig, subj: Subject, idx: int, movement: str, rep: int) -> tuple[np.ndarray, dict]:
@@ -136,7 +136,7 @@ def recording(cfg: SynthConfig, subj: Subject, idx: int, movement: str, rep: int
     rng = np.random.default_rng([cfg.seed, idx, CLASSES.index(movement), rep])
     fatigue = rep / max(cfg.reps - 1, 1)
     mf = cfg.median_freq_hz * subj.mf_factor * (1 - cfg.fatigue_drop * fatigue) * rng.uniform(0.97, 1.03)
-    env, duration = envelope(rng, movement, cfg.duration_s, cfg.fs)
+    env = envelope(rng, movement, cfg.duration_s, cfg.fs)
     n = len(env)
     t = np.arange(n) / cfg.fs
     chans = []
@@ -157,7 +157,7 @@ def recording(cfg: SynthConfig, subj: Subject, idx: int, movement: str, rep: int
         "repetition": rep + 1,
         "fatigue": round(fatigue, 3),
         "median_freq_hz": round(mf, 2),
-        "duration_s": round(duration, 3),
+        "duration_s": round(n / cfg.fs, 6),
     }
     return np.stack(chans, axis=1), row
 

@@ -74,11 +74,7 @@ def _read_text(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None
     rows = [(i, ln) for i, ln in enumerate(lines, 1) if ln and not ln.startswith("#")]
     if not rows:
         raise SemgError("file has no samples", path=path, fix="check the recording was saved")
-    delim = (
-        _DELIMS[rs.delimiter]
-        if rs.delimiter != "auto"
-        else _sniff(rows[0][1] if len(rows) == 1 else rows[1][1])
-    )
+    delim = _DELIMS[rs.delimiter] if rs.delimiter != "auto" else _sniff([ln for _, ln in rows[:5]])
     header = None
     first = _split(rows[0][1], delim)
     if not all(_NUMBER.match(tok) for tok in first):
@@ -173,10 +169,11 @@ def _read_mat(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None,
 # ---------------------------------------------------------------- checks and helpers
 
 
-def _sniff(line: str) -> str | None:
-    for d in (",", ";", "\t"):
-        if d in line:
-            return d if d != "\t" else None
+def _sniff(lines: list[str]) -> str | None:
+    """Comma, else semicolon, else whitespace: whichever separator the first lines use."""
+    for d in (",", ";"):
+        if any(d in ln for ln in lines):
+            return d
     return None
 
 
