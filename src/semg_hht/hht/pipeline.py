@@ -117,7 +117,7 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
                 results.append(_report(convert_recording(job, s, str(out_dir), signature, vers), bar))
             return results
         with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
-            pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_pin_threads)
+            pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_pin_threads)
             try:
                 futures = {
                     pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs
@@ -138,7 +138,7 @@ def _result(fut, job: Job) -> JobResult:
         return JobResult(
             job.index,
             job.source,
-            error=f"{job.path}: worker process died (out of memory?) -> rerun with fewer workers",
+            error=f"{job.path}: worker process died (killed or out of memory?) -> rerun with fewer workers",
         )
 
 
@@ -147,6 +147,18 @@ def _report(res: JobResult, bar: tqdm) -> JobResult:
         log.warning("failed: %s", res.error)
     bar.update(1)
     return res
+
+
+def _mp_context():
+    """forkserver where available: workers fork from a clean, single-threaded server that imported
+    the converter once (fast start, no inherited threads or torch state); spawn elsewhere.
+    As with any multiprocessing, a script calling make_hht needs `if __name__ == "__main__":`."""
+    try:
+        ctx = get_context("forkserver")
+    except ValueError:  # pragma: no cover - Windows
+        return get_context("spawn")
+    ctx.set_forkserver_preload(["semg_hht.hht.convert"])
+    return ctx
 
 
 def _pin_threads() -> None:
