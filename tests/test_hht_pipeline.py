@@ -242,3 +242,61 @@ def test_cli_prints_one_line_error_and_exits_nonzero(tmp_path):
     assert "bad_M_half.csv: line 2 is not numeric" in proc.stdout + proc.stderr
     assert npz_files(tmp_path / "out") == ["CH1_full_M_002.npz"]
     assert list((tmp_path / "logs" / "hht" / "runs").iterdir())  # Hydra run dir
+
+
+@pytest.mark.slow
+def test_ctrl_c_loses_nothing_and_rerun_finishes(tmp_path):
+    """SIGINT to the whole process group mid-run (what Ctrl-C does), then the same command again."""
+    import os
+    import signal
+    import time
+
+    generate(tmp_path / "raw", SynthConfig(subjects=4, reps=3, duration_s=3.0, fs=1000.0, channels=2))
+    cmd = [sys.executable, str(ROOT / "make_hht.py"), f"input={tmp_path / 'raw' / 'manifest.csv'}"]
+    cmd += [f"output={tmp_path / 'out'}", "workers=2", "progress=false"]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.time() + 120
+    while len(list((tmp_path / "out").glob("*.npz"))) < 6 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    log = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, log
+    assert "rerun the same command" in log and "Traceback" not in log
+    time.sleep(1)  # workers finishing their current recording may still write (atomically)
+    kept = npz_files(tmp_path / "out")
+    assert 6 <= len(kept) < 72
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files
+    for name in kept:
+        assert np.load(tmp_path / "out" / name)["hht"].shape == (256, 256)
+    rerun = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{72 - len(kept)} written, {len(kept)} already done" in rerun.stdout + rerun.stderr
+    assert len(npz_files(tmp_path / "out")) == 72 and len(rows(tmp_path / "out")) == 72
+
+
+@pytest.mark.slow
+def test_hydra_multirun_over_shards(raw, converted, tmp_path):
+    out, _ = converted
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "make_hht.py"),
+            "-m",
+            f"input={raw / 'manifest.csv'}",
+            f"output={tmp_path / 'out'}",
+            "num_shards=3",
+            "shard=range(3)",
+            "workers=1",
+            "progress=false",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert npz_files(tmp_path / "out") == npz_files(out)
+    assert (tmp_path / "out" / "manifest.csv").read_text() == (out / "manifest.csv").read_text()
+    assert len([p for p in (tmp_path / "logs" / "hht" / "multiruns").glob("*/*") if p.is_dir()]) == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -61,7 +62,14 @@ def run(s: Settings) -> dict:
         out_dir,
     )
 
-    results = _run_jobs(mine, s, out_dir)
+    try:
+        results = _run_jobs(mine, s, out_dir)
+    except KeyboardInterrupt:
+        done = len(list(out_dir.glob("*.npz")))
+        log.warning(
+            "interrupted: %d finished outputs are kept; rerun the same command to finish the rest", done
+        )
+        raise SystemExit(130) from None
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
     columns = list(FIXED_COLUMNS) + [extra_column(c) for c in extra]
@@ -110,7 +118,14 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
     signature, vers = s.signature(), versions()
     workers = min(worker_count(s.workers), max(len(jobs), 1))
     results: list[JobResult] = []
-    bar = tqdm(total=len(jobs), disable=not s.progress, unit="rec", desc="make_hht", dynamic_ncols=True)
+    bar = tqdm(
+        total=len(jobs),
+        disable=not s.progress,
+        unit="rec",
+        desc="make_hht",
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,  # log files / SLURM: a line every 30 s
+    )
     with bar, logging_redirect_tqdm():
         if workers <= 1:
             for job in jobs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PyEMD import CEEMDAN, EEMD, EMD  # at import time, so the worker forkserver preloads it (~1 s)
 from scipy.signal import hilbert
 
 from semg_hht.errors import SemgError
@@ -41,8 +42,6 @@ def check_scale(offset: float, scale: float, what: str, path: str | Path | None)
 
 def make_decomposer(es: EMDSettings):
     """A callable x -> IMFs (+ residue, as EMD-signal returns them) for the configured method."""
-    from PyEMD import CEEMDAN, EEMD, EMD
-
     options = dict(es.options)
     if es.method == "emd":
         emd = EMD(**options)
