@@ -29,9 +29,18 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 sys.path.insert(0, SRC)  # this checkout's package, also for the worker processes:
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
+from semg_hht.hht.filters import condition  # noqa: E402
 from semg_hht.hht.pipeline import run, worker_count  # noqa: E402
-from semg_hht.hht.settings import EMDSettings, FilterSettings, Settings, SpectrumSettings  # noqa: E402
+from semg_hht.hht.readers import read_recording  # noqa: E402
+from semg_hht.hht.settings import (  # noqa: E402
+    EMDSettings,
+    FilterSettings,
+    ReaderSettings,
+    Settings,
+    SpectrumSettings,
+)
 from semg_hht.hht.transform import hilbert_spectrum, make_decomposer, normalise_scale  # noqa: E402
+from semg_hht.io import save_npz  # noqa: E402
 from semg_hht.synth import band_noise  # noqa: E402
 
 
@@ -160,6 +169,40 @@ def bench_one(fs: float, seconds: float, n: int, batch: int, workers: int, seed:
     }
 
 
+def stage_breakdown(fs: float, seconds: float, n: int, seed: int) -> dict[str, float]:
+    """Seconds per stage of one make_hht conversion with the default config, from a 2-channel CSV."""
+    stages = dict.fromkeys(("read csv", "filter", "normalise", "EMD", "Hilbert+binning", "write npz"), 0.0)
+    decompose, fset = make_decomposer(EMDSettings()), FilterSettings()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, x in enumerate(signals(n, fs, seconds, seed)):
+            path = Path(tmp) / f"rec{i}.csv"
+            np.savetxt(path, np.column_stack([x, 0.5 * x[::-1]]), delimiter=",", fmt="%.6e")
+            t = [time.perf_counter()]
+            rec = read_recording(path, ReaderSettings(), fs_hint=fs)
+            t.append(time.perf_counter())
+            cond = condition(rec.signal, rec.fs, fset)
+            t.append(time.perf_counter())
+            for c in range(cond.signal.shape[1]):
+                t0 = time.perf_counter()
+                z = normalised(cond.signal[:, c])
+                t1 = time.perf_counter()
+                imfs = decompose(z, 0)
+                t2 = time.perf_counter()
+                m = hilbert_spectrum(imfs, cond.fs)
+                t3 = time.perf_counter()
+                save_npz(Path(tmp) / f"out{i}_{c}.npz", hht=m)
+                t4 = time.perf_counter()
+                for k, dt in zip(
+                    ("normalise", "EMD", "Hilbert+binning", "write npz"),
+                    np.diff([t0, t1, t2, t3, t4]),
+                    strict=True,
+                ):
+                    stages[k] += dt
+            stages["read csv"] += t[1] - t[0]
+            stages["filter"] += t[2] - t[1]
+    return stages
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=4, help="signals per configuration (seed and serial paths)")
@@ -191,6 +234,14 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     print("\nsignals/s; x = speed-up over the seed path; EMD share = EMD time / our serial time")
+    fs, sec = a.fs[-1], a.durations[len(a.durations) // 2]
+    stages = stage_breakdown(fs, sec, a.n, a.seed)
+    total = sum(stages.values())
+    print(
+        f"\nwhere make_hht's time goes (one process, 2-channel CSV, {fs:g} Hz x {sec:g} s, default config):"
+    )
+    for k, v in stages.items():
+        print(f"  {k:16s} {100 * v / total:5.1f}%")
     if not ok:
         raise SystemExit("outputs differ from the seed path")
 

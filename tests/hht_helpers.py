@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +31,24 @@ def emg_like(n: int, fs: float, seed: int = 0) -> np.ndarray:
     t = np.arange(n) / n
     x = x * (0.1 + np.exp(-(((t - 0.5) / 0.2) ** 2)))
     return (x - x.mean()) / x.std()
+
+
+def parse_filename(filename):
+    """The seed's label parser (seeds/001, load_data_from_directory), as the training side uses it."""
+    basename = os.path.basename(filename)
+    if basename.lower().startswith("test"):
+        return None
+    gender_match = re.search(r"[_-]([MF])[_-]", basename)
+    if not gender_match:
+        return None
+    gender = gender_match.group(1)
+    basename_lower = basename.lower()
+    if "fatiguetest" in basename_lower or "full" in basename_lower:
+        movement = "full"
+    elif "half" in basename_lower:
+        movement = "half"
+    elif "invalid" in basename_lower or "wrong" in basename_lower:
+        movement = "invalid"
+    else:
+        return None
+    return {"gender": gender, "movement": movement}

@@ -1,33 +1,12 @@
 """Output names read back correctly with the seed's file-name parser, whatever the channel/label text."""
 
-import os
 import re
 
+from hht_helpers import parse_filename
 from hypothesis import given
 from hypothesis import strategies as st
 
 from semg_hht.hht.naming import gender_token, labels_from_name, movement_class, muscle_token, output_stem
-
-
-def parse_filename(filename):
-    """The seed's label parser (seeds/001, load_data_from_directory), as the training side uses it."""
-    basename = os.path.basename(filename)
-    if basename.lower().startswith("test"):
-        return None
-    gender_match = re.search(r"[_-]([MF])[_-]", basename)
-    if not gender_match:
-        return None
-    gender = gender_match.group(1)
-    basename_lower = basename.lower()
-    if "fatiguetest" in basename_lower or "full" in basename_lower:
-        movement = "full"
-    elif "half" in basename_lower:
-        movement = "half"
-    elif "invalid" in basename_lower or "wrong" in basename_lower:
-        movement = "invalid"
-    else:
-        return None
-    return {"gender": gender, "movement": movement}
 
 
 def test_seed_scheme_examples():
