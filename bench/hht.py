@@ -1,0 +1,250 @@
+"""Benchmark: the seed's reference HHT path vs make_hht's, on the same signals, same run.
+
+    python bench/hht.py [--n 4] [--batch 24] [--workers 0] [--fs 1000 2000] [--durations 2 5 10]
+
+For each sampling rate x duration, n synthetic sEMG-like signals (unit variance, the input every
+path gets after make_hht's normalisation) go through
+  seed      the seed's compute_hht_matrix (EMD-signal + per-sample Python loop), serial;
+  serial    our EMD + vectorised Hilbert spectrum, serial, in this process (EMD timed apart);
+  make_hht  the whole command on a batch of .npy files (the n signals repeated to `batch` files):
+            read, normalise, EMD, spectrum, atomic .npz writes, `workers` processes, pool start-up
+            included (filter.bandpass=null so that every path sees the same input).
+It prints signals/s, the speed-up over the seed, the share of our serial time spent in EMD, and
+whether every make_hht matrix is identical (np.array_equal) to the seed's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+sys.path.insert(0, SRC)  # this checkout's package, also for the worker processes:
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+
+from semg_hht.hht.filters import condition  # noqa: E402
+from semg_hht.hht.pipeline import run, worker_count  # noqa: E402
+from semg_hht.hht.readers import read_recording  # noqa: E402
+from semg_hht.hht.settings import (  # noqa: E402
+    EMDSettings,
+    FilterSettings,
+    ReaderSettings,
+    Settings,
+    SpectrumSettings,
+)
+from semg_hht.hht.transform import hilbert_spectrum, make_decomposer, normalise_scale  # noqa: E402
+from semg_hht.io import save_npz  # noqa: E402
+from semg_hht.synth import band_noise  # noqa: E402
+
+
+# ---- Faithful copy of the seed's reference function (seeds/001, "Real HHT Transformation"). ----
+def compute_hht_matrix(
+    signal: np.ndarray, fs: float, matrix_size: int = 256, max_imf: int = 10
+) -> np.ndarray:
+    try:
+        from PyEMD import EMD
+        from scipy.signal import hilbert
+    except ImportError:
+        raise ImportError("Please install PyEMD and scipy: pip install PyEMD scipy")  # noqa: B904
+
+    # Perform EMD
+    emd = EMD()
+    imfs = emd(signal, max_imf=max_imf)
+
+    # Compute Hilbert transform for each IMF
+    n_samples = len(signal)
+    t = np.arange(n_samples) / fs
+
+    # Initialize time-frequency matrix
+    freq_bins = np.linspace(0, fs / 2, matrix_size)  # noqa: F841 (unused in the seed too)
+    time_bins = np.linspace(0, t[-1], matrix_size)  # noqa: F841
+    hht_matrix = np.zeros((matrix_size, matrix_size))
+
+    for imf in imfs:
+        # Compute analytic signal
+        analytic = hilbert(imf)
+        amplitude = np.abs(analytic)
+        phase = np.unwrap(np.angle(analytic))
+
+        # Compute instantaneous frequency
+        inst_freq = np.diff(phase) / (2 * np.pi) * fs
+        inst_freq = np.concatenate([inst_freq, [inst_freq[-1]]])
+        inst_freq = np.clip(inst_freq, 0, fs / 2)
+
+        # Map to time-frequency matrix
+        for i, (ti, fi, ai) in enumerate(zip(t, inst_freq, amplitude)):  # noqa: B007, B905
+            t_idx = int(ti / t[-1] * (matrix_size - 1))
+            f_idx = int(fi / (fs / 2) * (matrix_size - 1))
+
+            t_idx = np.clip(t_idx, 0, matrix_size - 1)
+            f_idx = np.clip(f_idx, 0, matrix_size - 1)
+
+            hht_matrix[f_idx, t_idx] += ai
+
+    # Normalize
+    if hht_matrix.max() > 0:
+        hht_matrix = hht_matrix / hht_matrix.max()
+
+    return hht_matrix.astype(np.float32)
+
+
+# -----------------------------------------------------------------------------------------------
+
+
+def signals(n: int, fs: float, seconds: float, seed: int) -> list[np.ndarray]:
+    """sEMG-like: band-limited noise under a contraction envelope, in volts (~1 mV)."""
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, int(fs), int(seconds * 10), i])
+        m = round(fs * seconds)
+        t = np.arange(m) / m
+        env = 0.05 + np.exp(-(((t - rng.uniform(0.3, 0.7)) / 0.2) ** 2))
+        out.append(1e-3 * env * band_noise(rng, m, fs, rng.uniform(70, 120)))
+    return out
+
+
+def normalised(x: np.ndarray) -> np.ndarray:
+    off, sc = normalise_scale(x, "zscore")  # what make_hht feeds EMD with the default config
+    return (x - off) / sc
+
+
+def bench_one(fs: float, seconds: float, n: int, batch: int, workers: int, seed: int) -> dict:
+    xs = signals(n, fs, seconds, seed)
+    zs = [normalised(x) for x in xs]
+
+    t0 = time.perf_counter()
+    seed_out = [compute_hht_matrix(z, fs) for z in zs]
+    t_seed = time.perf_counter() - t0
+
+    decompose, t_emd, t_spec = make_decomposer(EMDSettings()), 0.0, 0.0
+    serial_out = []
+    for z in zs:
+        a = time.perf_counter()
+        imfs = decompose(z, 0)
+        b = time.perf_counter()
+        serial_out.append(hilbert_spectrum(imfs, fs))
+        t_emd += b - a
+        t_spec += time.perf_counter() - b
+    t_serial = t_emd + t_spec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        with open(tmp / "manifest.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "fs_hz", "movement", "gender"])
+            for i in range(batch):
+                np.save(tmp / f"sig{i:03d}.npy", xs[i % n])
+                w.writerow([f"sig{i:03d}.npy", fs, "full", "M"])
+        s = Settings(
+            input=str(tmp / "manifest.csv"),
+            output=str(tmp / "out"),
+            workers=workers,
+            progress=False,
+            filter=FilterSettings(bandpass=None),
+            spectrum=SpectrumSettings(),
+        )
+        t0 = time.perf_counter()
+        run(s)
+        t_cmd = time.perf_counter() - t0
+        cmd_out = [np.load(tmp / "out" / f"CH1_full_M_{i + 1:03d}.npz")["hht"] for i in range(batch)]
+
+    identical = all(np.array_equal(seed_out[i % n], m) for i, m in enumerate(cmd_out))
+    identical &= all(np.array_equal(a, b) for a, b in zip(seed_out, serial_out, strict=True))
+    return {
+        "fs": fs,
+        "seconds": seconds,
+        "n": n,
+        "seed": n / t_seed,
+        "serial": n / t_serial,
+        "cmd": batch / t_cmd,
+        "emd_share": t_emd / t_serial,
+        "identical": identical,
+    }
+
+
+def stage_breakdown(fs: float, seconds: float, n: int, seed: int) -> dict[str, float]:
+    """Seconds per stage of one make_hht conversion with the default config, from a 2-channel CSV."""
+    stages = dict.fromkeys(("read csv", "filter", "normalise", "EMD", "Hilbert+binning", "write npz"), 0.0)
+    decompose, fset = make_decomposer(EMDSettings()), FilterSettings()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, x in enumerate(signals(n, fs, seconds, seed)):
+            path = Path(tmp) / f"rec{i}.csv"
+            np.savetxt(path, np.column_stack([x, 0.5 * x[::-1]]), delimiter=",", fmt="%.6e")
+            t = [time.perf_counter()]
+            rec = read_recording(path, ReaderSettings(), fs_hint=fs)
+            t.append(time.perf_counter())
+            cond = condition(rec.signal, rec.fs, fset)
+            t.append(time.perf_counter())
+            for c in range(cond.signal.shape[1]):
+                t0 = time.perf_counter()
+                z = normalised(cond.signal[:, c])
+                t1 = time.perf_counter()
+                imfs = decompose(z, 0)
+                t2 = time.perf_counter()
+                m = hilbert_spectrum(imfs, cond.fs)
+                t3 = time.perf_counter()
+                save_npz(Path(tmp) / f"out{i}_{c}.npz", hht=m)
+                t4 = time.perf_counter()
+                for k, dt in zip(
+                    ("normalise", "EMD", "Hilbert+binning", "write npz"),
+                    np.diff([t0, t1, t2, t3, t4]),
+                    strict=True,
+                ):
+                    stages[k] += dt
+            stages["read csv"] += t[1] - t[0]
+            stages["filter"] += t[2] - t[1]
+    return stages
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=4, help="signals per configuration (seed and serial paths)")
+    p.add_argument("--batch", type=int, default=24, help="files per configuration for make_hht")
+    p.add_argument("--workers", type=int, default=0, help="make_hht processes (0 = all CPUs)")
+    p.add_argument("--fs", type=float, nargs="+", default=[1000.0, 2000.0])
+    p.add_argument("--durations", type=float, nargs="+", default=[2.0, 5.0, 10.0])
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    workers = worker_count(a.workers)
+    print(
+        f"CPUs usable: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}; "
+        f"{a.n} signals per configuration, make_hht: {a.batch} files, {workers} workers\n"
+    )
+    head = (
+        f"{'fs':>6} {'s':>4} | {'seed':>7} {'serial':>7} {'make_hht':>8} | "
+        f"{'x serial':>8} {'x make_hht':>10} | {'EMD share':>9} | identical"
+    )
+    print(head + "\n" + "-" * len(head))
+    ok = True
+    for fs in a.fs:
+        for sec in a.durations:
+            r = bench_one(fs, sec, a.n, max(a.batch, a.n), workers, a.seed)
+            ok &= r["identical"]
+            print(
+                f"{fs:6.0f} {sec:4.0f} | {r['seed']:7.2f} {r['serial']:7.2f} {r['cmd']:8.2f} | "
+                f"{r['serial'] / r['seed']:8.1f} {r['cmd'] / r['seed']:10.1f} | "
+                f"{100 * r['emd_share']:8.1f}% | {r['identical']}",
+                flush=True,
+            )
+    print("\nsignals/s; x = speed-up over the seed path; EMD share = EMD time / our serial time")
+    fs, sec = a.fs[-1], a.durations[len(a.durations) // 2]
+    stages = stage_breakdown(fs, sec, a.n, a.seed)
+    total = sum(stages.values())
+    print(
+        f"\nwhere make_hht's time goes (one process, 2-channel CSV, {fs:g} Hz x {sec:g} s, default config):"
+    )
+    for k, v in stages.items():
+        print(f"  {k:16s} {100 * v / total:5.1f}%")
+    if not ok:
+        raise SystemExit("outputs differ from the seed path")
+
+
+if __name__ == "__main__":
+    main()

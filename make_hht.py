@@ -1,0 +1,21 @@
+"""Raw sEMG recordings -> Hilbert-Huang matrices (.npz) + manifest.csv.
+
+    python make_hht.py input=<folder or manifest.csv> output=<folder> [key=value ...]
+
+All settings live in conf/hht.yaml; see semg_hht.hht.pipeline for what happens.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from semg_hht.cli import run_guarded
+from semg_hht.hht.pipeline import make_hht
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="hht")
+def main(cfg: DictConfig) -> None:
+    run_guarded(make_hht, cfg)
+
+
+if __name__ == "__main__":
+    main()

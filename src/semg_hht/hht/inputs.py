@@ -1,0 +1,145 @@
+"""What to convert: a folder of recordings, a manifest CSV, or one recording -> ordered jobs.
+
+The order is fixed (sorted paths / manifest row order), so the recording number in output names
+and the shard a recording belongs to never depend on how many workers or shards run.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from semg_hht.errors import SemgError
+from semg_hht.hht.naming import gender_value, labels_from_name
+from semg_hht.hht.settings import InputSettings
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int  # position in the whole input list; names use index + 1
+    path: str  # absolute path of the recording
+    source: str  # as written in the manifest / relative to the input folder
+    fs_raw: str  # manifest fs cell ('' = not given)
+    subject: str
+    movement: str
+    gender: str  # M, F or ''
+    extra: tuple[tuple[str, str], ...] = ()  # other manifest columns, passed through
+
+    def fs(self) -> float | None:
+        if not self.fs_raw.strip():
+            return None
+        try:
+            return float(self.fs_raw)
+        except ValueError:
+            raise SemgError(
+                f"manifest fs '{self.fs_raw}' is not a number",
+                path=self.path,
+                fix="write fs in Hz, e.g. 1000",
+            ) from None
+
+
+def discover(
+    input_path: str | Path, ins: InputSettings, output: str | Path | None = None
+) -> tuple[list[Job], list[str]]:
+    """Jobs in a fixed order, and the names of the pass-through manifest columns."""
+    root = Path(input_path)
+    if root.is_dir():
+        return _from_folder(root, ins, None if output is None else Path(output)), []
+    if not root.is_file():
+        raise SemgError("input not found", path=root, fix="pass input=<folder of recordings or manifest.csv>")
+    if root.suffix.lower() == ".csv" and _is_manifest(root, ins):
+        return _from_manifest(root, ins)
+    if root.suffix.lower() in ins.extensions:
+        return [_folder_job(0, root, root.name, ins)], []
+    raise SemgError(
+        f"input is neither a folder, a manifest with a '{ins.manifest.path_col}' column, nor a recording",
+        path=root,
+        fix="pass input=<folder> or input=<manifest.csv>",
+    )
+
+
+def _is_manifest(path: Path, ins: InputSettings) -> bool:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return ins.manifest.path_col in [h.strip() for h in header]
+
+
+def _from_folder(root: Path, ins: InputSettings, output: Path | None) -> list[Job]:
+    pattern = "**/*" if ins.recursive else "*"
+    out_resolved = output.resolve() if output is not None else None
+    files = []
+    for p in root.glob(pattern):
+        rel = p.relative_to(root)
+        if not p.is_file() or p.suffix.lower() not in ins.extensions:
+            continue
+        if any(part.startswith(".") for part in rel.parts) or p.name.lower().startswith("manifest"):
+            continue
+        if out_resolved is not None and out_resolved in p.resolve().parents:
+            continue  # never read our own outputs back as recordings
+        files.append(rel)
+    files.sort(key=lambda r: r.as_posix())
+    if not files:
+        raise SemgError(
+            f"no recordings ({', '.join(ins.extensions)}) in the folder",
+            path=root,
+            fix="check input, or inputs.extensions / inputs.recursive",
+        )
+    return [_folder_job(i, root / rel, rel.as_posix(), ins) for i, rel in enumerate(files)]
+
+
+def _folder_job(index: int, path: Path, source: str, ins: InputSettings) -> Job:
+    labels = labels_from_name(path.stem) if ins.labels_from_names else {}
+    subject = ""
+    if ins.subject_regex:
+        m = re.search(ins.subject_regex, source)
+        if m:
+            subject = m.group(1) if m.groups() else m.group(0)
+    return Job(
+        index=index,
+        path=str(path.resolve()),
+        source=source,
+        fs_raw="",
+        subject=subject,
+        movement=labels.get("movement", ""),
+        gender=labels.get("gender", ""),
+    )
+
+
+def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[str]]:
+    cols = ins.manifest
+    with open(manifest, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        fields = [h.strip() for h in (reader.fieldnames or [])]
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    if not rows:
+        raise SemgError("manifest has no rows", path=manifest, fix="add one row per recording")
+    standard = {cols.path_col, cols.subject_col, cols.movement_col, cols.gender_col}
+    extra_cols = [c for c in fields if c and c not in standard]
+    base = manifest.parent
+    jobs = []
+    for i, row in enumerate(rows):
+        src = row.get(cols.path_col, "")
+        if not src:
+            raise SemgError(
+                f"row {i + 2} has an empty '{cols.path_col}'",
+                path=manifest,
+                fix="give every row a recording path",
+            )
+        jobs.append(
+            Job(
+                index=i,
+                path=str((base / src).resolve()),
+                source=src,
+                fs_raw=row.get(cols.fs_col, ""),
+                subject=row.get(cols.subject_col, ""),
+                movement=row.get(cols.movement_col, ""),
+                gender=gender_value(row.get(cols.gender_col, "")),
+                extra=tuple((c, row.get(c, "")) for c in extra_cols),
+            )
+        )
+    return jobs, extra_cols

@@ -1,0 +1,58 @@
+"""The output manifest (manifest.csv): one row per .npz, for the training side's manifest label source.
+
+A sharded run writes its own part (manifest.shard-003-of-008.csv); whichever shard finds every part
+present writes the merged manifest.csv. Parts are written before the check, so the last shard to
+finish always sees them all.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from semg_hht.errors import SemgError
+from semg_hht.io import write_csv
+
+MANIFEST = "manifest.csv"
+
+
+def part_name(shard: int, num_shards: int) -> str:
+    return f"manifest.shard-{shard:03d}-of-{num_shards:03d}.csv"
+
+
+def write_manifest(
+    out_dir: Path, rows: list[dict], columns: list[str], shard: int, num_shards: int
+) -> Path | None:
+    """Write this run's rows; returns manifest.csv's path once it is complete, else None."""
+    final = out_dir / MANIFEST
+    check_output_manifest(out_dir)
+    if num_shards == 1:
+        return write_csv(final, rows, columns)
+    write_csv(out_dir / part_name(shard, num_shards), rows, columns)
+    parts = [out_dir / part_name(i, num_shards) for i in range(num_shards)]
+    if not all(p.exists() for p in parts):
+        return None
+    merged: list[dict] = []
+    fields: list[str] = []
+    for p in parts:
+        with open(p, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            fields += [c for c in reader.fieldnames or [] if c not in fields]
+            merged.extend(reader)
+    merged.sort(key=lambda r: (int(r["recording"]), int(r["window"]), r["file"]))
+    return write_csv(final, merged, fields)
+
+
+def check_output_manifest(out_dir: Path) -> None:
+    """Never replace a manifest we did not write (e.g. output= pointing at the input folder)."""
+    path = out_dir / MANIFEST
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f), [])
+    if not header or header[0] != "file":
+        raise SemgError(
+            "a manifest.csv not written by make_hht is in the output folder",
+            path=path,
+            fix="choose an empty output folder (not the input folder)",
+        )

@@ -1,0 +1,213 @@
+"""make_hht: convert a folder or manifest of raw sEMG recordings into Hilbert-Huang .npz matrices.
+
+Parallel over recordings (processes, BLAS pinned to one thread each), atomic writes, finished
+outputs skipped on rerun (so an interrupted run resumes), deterministic, shardable for clusters.
+Per-recording failures are collected; the batch goes on, a summary is logged, and a SemgError at
+the end makes the entry script exit non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from semg_hht.errors import SemgError
+from semg_hht.hht.convert import FIXED_COLUMNS, JobResult, convert_recording, extra_column, versions
+from semg_hht.hht.inputs import Job, discover
+from semg_hht.hht.manifest import check_output_manifest, write_manifest
+from semg_hht.hht.settings import Settings, settings_from_cfg
+
+log = logging.getLogger("semg_hht.hht")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def make_hht(cfg: Any) -> dict:
+    """Entry point behind make_hht.py (config: conf/hht.yaml). Returns a summary dict."""
+    s = settings_from_cfg(cfg)
+    return run(s)
+
+
+def run(s: Settings) -> dict:
+    started = time.perf_counter()
+    input_path, out_dir = _absolute(s.input), Path(_absolute(s.output))
+    jobs, extra = discover(input_path, s.inputs, out_dir)
+    mine = [j for j in jobs if j.index % s.num_shards == s.shard]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_manifest(out_dir)
+    log.info(
+        "make_hht: %d of %d recordings (shard %d/%d) from %s -> %s",
+        len(mine),
+        len(jobs),
+        s.shard,
+        s.num_shards,
+        input_path,
+        out_dir,
+    )
+
+    try:
+        results = _run_jobs(mine, s, out_dir)
+    except KeyboardInterrupt:
+        done = len(list(out_dir.glob("*.npz")))
+        log.warning(
+            "interrupted: %d finished outputs are kept; rerun the same command to finish the rest", done
+        )
+        raise SystemExit(130) from None
+    results.sort(key=lambda r: r.index)
+    rows = [row for r in results for row in r.rows]
+    columns = list(FIXED_COLUMNS) + [extra_column(c) for c in extra]
+    manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+
+    failed = [r for r in results if r.error]
+    summary = {
+        "recordings": len(mine),
+        "recordings_total": len(jobs),
+        "written": sum(r.written for r in results),
+        "skipped": sum(r.skipped for r in results),
+        "failed": [{"source": r.source, "error": r.error} for r in failed],
+        "output": str(out_dir),
+        "manifest": None if manifest is None else str(manifest),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    log.info(
+        "make_hht: %d written, %d already done (skipped), %d of %d recordings failed, %.1f s; manifest: %s",
+        summary["written"],
+        summary["skipped"],
+        len(failed),
+        len(mine),
+        summary["seconds"],
+        summary["manifest"] or "waiting for the other shards",
+    )
+    for r in failed:
+        log.error("failed: %s", r.error)
+    if failed:
+        raise SemgError(
+            f"{len(failed)} of {len(mine)} recordings failed (listed above); the others were converted",
+            fix="fix or drop those recordings and rerun: finished outputs are kept and skipped",
+        )
+    return summary
+
+
+def worker_count(requested: int) -> int:
+    if requested > 0:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))  # respects SLURM/cgroup CPU limits
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
+    signature, vers = s.signature(), versions()
+    workers = min(worker_count(s.workers), max(len(jobs), 1))
+    results: list[JobResult] = []
+    bar = tqdm(
+        total=len(jobs),
+        disable=not s.progress,
+        unit="rec",
+        desc="make_hht",
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,  # log files / SLURM: a line every 30 s
+    )
+    with bar, logging_redirect_tqdm():
+        if workers <= 1:
+            for job in jobs:
+                results.append(_report(convert_recording(job, s, str(out_dir), signature, vers), bar))
+            return results
+        with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
+            pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_pin_threads)
+            try:
+                futures = {
+                    pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs
+                }
+                for fut in as_completed(futures):
+                    results.append(_report(_result(fut, futures[fut]), bar))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+    return results
+
+
+def _result(fut, job: Job) -> JobResult:
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        return JobResult(
+            job.index,
+            job.source,
+            error=f"{job.path}: worker process died (killed or out of memory?) -> rerun with fewer workers",
+        )
+
+
+def _report(res: JobResult, bar: tqdm) -> JobResult:
+    if res.error:
+        log.warning("failed: %s", res.error)
+    bar.update(1)
+    return res
+
+
+def _mp_context():
+    """forkserver where available: workers fork from a clean, single-threaded server that imported
+    the converter once (fast start, no inherited threads or torch state); spawn elsewhere.
+    As with any multiprocessing, a script calling make_hht needs `if __name__ == "__main__":`."""
+    try:
+        ctx = get_context("forkserver")
+    except ValueError:  # pragma: no cover - Windows
+        return get_context("spawn")
+    ctx.set_forkserver_preload(["semg_hht.hht.convert"])
+    return ctx
+
+
+def _pin_threads() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per process (we parallelise over recordings)."""
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - env vars still apply to libraries loaded later
+        pass
+
+
+@contextlib.contextmanager
+def _single_threaded_env() -> Iterator[None]:
+    """Children start with BLAS threads = 1 (set before numpy loads there); parent env restored."""
+    old = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update(dict.fromkeys(_THREAD_VARS, "1"))
+    try:
+        yield
+    finally:
+        for var, value in old.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _absolute(path: str) -> str:
+    """Relative paths are relative to where the command was started (Hydra may change cwd)."""
+    try:
+        from hydra.utils import to_absolute_path
+
+        return to_absolute_path(path)
+    except Exception:  # pragma: no cover - hydra missing
+        return str(Path(path).resolve())

@@ -1,0 +1,280 @@
+"""Read one recording into a (samples, channels) float64 array, its fs (if stored) and channel names.
+
+Formats: .csv/.txt (comma, semicolon or whitespace, sniffed; optional header row), .npy, .npz
+(signal + fs keys), .mat (scipy; keys configurable). Arrays with two axes keep time on the longer one.
+Every problem is a SemgError naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from semg_hht.errors import SemgError
+from semg_hht.hht.settings import ReaderSettings
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf)$", re.IGNORECASE)
+_DELIMS = {"comma": ",", "semicolon": ";", "whitespace": None}
+
+
+@dataclass
+class Recording:
+    signal: np.ndarray  # (n_samples, n_channels), float64
+    fs: float | None  # sampling rate stored in the file (or derived from a time column)
+    channel_names: list[str]
+
+
+def read_recording(path: str | Path, rs: ReaderSettings, fs_hint: float | None = None) -> Recording:
+    """Read, pick channels, resolve fs (manifest > file > reader.fs) and check the samples."""
+    path = Path(path)
+    if not path.is_file():
+        raise SemgError(
+            "recording not found", path=path, fix="check the path (manifest paths are relative to it)"
+        )
+    ext = path.suffix.lower()
+    try:
+        if ext in (".csv", ".txt"):
+            signal, fs, names = _read_text(path, rs)
+        elif ext == ".npy":
+            signal, fs, names = _read_npy(path), None, None
+        elif ext == ".npz":
+            signal, fs, names = _read_npz(path, rs)
+        elif ext == ".mat":
+            signal, fs, names = _read_mat(path, rs)
+        else:
+            raise SemgError(
+                f"unsupported file type '{ext}'", path=path, fix="use .csv, .txt, .npy, .npz or .mat"
+            )
+    except SemgError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, EOFError) as err:
+        raise SemgError(
+            f"cannot read {ext} file ({_short(err)})",
+            path=path,
+            fix="check the file is complete and in that format",
+        ) from None
+
+    signal = _as_2d(signal, path)
+    names = _channel_names(names, signal.shape[1], rs, path)
+    signal, names = _select(signal, names, rs, path)
+    fs = _resolve_fs(fs_hint, fs, rs, path)
+    _check_samples(signal, names, path)
+    return Recording(signal=signal, fs=fs, channel_names=names)
+
+
+# ---------------------------------------------------------------- formats
+
+
+def _read_text(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None, list[str] | None]:
+    with open(path, encoding="utf-8", errors="strict") as f:
+        lines = [ln.strip() for ln in f]
+    rows = [(i, ln) for i, ln in enumerate(lines, 1) if ln and not ln.startswith("#")]
+    if not rows:
+        raise SemgError("file has no samples", path=path, fix="check the recording was saved")
+    delim = _DELIMS[rs.delimiter] if rs.delimiter != "auto" else _sniff([ln for _, ln in rows[:5]])
+    header = None
+    first = _split(rows[0][1], delim)
+    if not all(_NUMBER.match(tok) for tok in first):
+        header, rows = [tok.strip().strip("\"'") for tok in first], rows[1:]
+    if not rows:
+        raise SemgError("file has a header but no samples", path=path, fix="check the recording was saved")
+    width = len(_split(rows[0][1], delim))
+    try:
+        data = np.loadtxt([ln for _, ln in rows], delimiter=delim, ndmin=2, dtype=np.float64)
+    except ValueError:
+        _explain_bad_row(rows, delim, width, path)
+        raise
+    if data.shape[1] != width:
+        _explain_bad_row(rows, delim, width, path)
+    if header is not None and len(header) != width:
+        raise SemgError(
+            f"header has {len(header)} names but rows have {width} columns",
+            path=path,
+            fix="fix the header row",
+        )
+    fs = None
+    if rs.time_column is not None:
+        idx = _column_index(rs.time_column, header, width, path)
+        t = data[:, idx]
+        steps = np.diff(t)
+        if len(steps) and np.all(steps > 0):
+            fs = float(1.0 / np.median(steps))
+        data = np.delete(data, idx, axis=1)
+        if header is not None:
+            header = header[:idx] + header[idx + 1 :]
+    return data, fs, header
+
+
+def _explain_bad_row(rows: list[tuple[int, str]], delim: str | None, width: int, path: Path) -> None:
+    """Slow path after a failed parse: name the first bad line."""
+    for lineno, ln in rows:
+        toks = _split(ln, delim)
+        if len(toks) != width:
+            raise SemgError(
+                f"line {lineno} has {len(toks)} columns, expected {width}",
+                path=path,
+                fix="every row needs one value per channel (check the delimiter: reader.delimiter)",
+            )
+        if not all(_NUMBER.match(t) for t in toks):
+            raise SemgError(
+                f"line {lineno} is not numeric: {ln[:60]!r}",
+                path=path,
+                fix="keep one optional header row; remove text or units from the data rows",
+            )
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def _read_npz(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None, list[str] | None]:
+    with np.load(path, allow_pickle=False) as z:
+        keys = list(z.keys())
+        if rs.npz_signal_key not in keys:
+            raise SemgError(
+                f"no '{rs.npz_signal_key}' array (keys: {', '.join(keys) or 'none'})",
+                path=path,
+                fix="set reader.npz_signal_key to the array holding the signal",
+            )
+        signal = z[rs.npz_signal_key]
+        fs = _scalar(z[rs.npz_fs_key], rs.npz_fs_key, path) if rs.npz_fs_key in keys else None
+        names = [str(n) for n in np.atleast_1d(z[rs.names_key])] if rs.names_key in keys else None
+    return signal, fs, names
+
+
+def _read_mat(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None, list[str] | None]:
+    from scipy.io import loadmat
+
+    try:
+        m = loadmat(path, squeeze_me=True)
+    except NotImplementedError:
+        raise SemgError(
+            "MATLAB v7.3 (HDF5) files are not supported", path=path, fix="save with -v7 or convert to .npz"
+        ) from None
+    keys = [k for k in m if not k.startswith("__")]
+    if rs.mat_key not in m:
+        raise SemgError(
+            f"no variable '{rs.mat_key}' (variables: {', '.join(keys) or 'none'})",
+            path=path,
+            fix="set reader.mat_key to the variable holding the signal",
+        )
+    fs = _scalar(m[rs.mat_fs_key], rs.mat_fs_key, path) if rs.mat_fs_key in m else None
+    names = [str(n) for n in np.atleast_1d(m[rs.names_key])] if rs.names_key in m else None
+    return m[rs.mat_key], fs, names
+
+
+# ---------------------------------------------------------------- checks and helpers
+
+
+def _sniff(lines: list[str]) -> str | None:
+    """Comma, else semicolon, else whitespace: whichever separator the first lines use."""
+    for d in (",", ";"):
+        if any(d in ln for ln in lines):
+            return d
+    return None
+
+
+def _split(line: str, delim: str | None) -> list[str]:
+    return [t.strip() for t in line.split(delim)] if delim else line.split()
+
+
+def _column_index(col: int | str, header: list[str] | None, width: int, path: Path) -> int:
+    if isinstance(col, int) and not isinstance(col, bool) and -width <= col < width:
+        return col % width
+    if header is not None and str(col) in header:
+        return header.index(str(col))
+    raise SemgError(
+        f"no time column {col!r}", path=path, fix="set reader.time_column to a column index or name"
+    )
+
+
+def _scalar(value: np.ndarray, key: str, path: Path) -> float:
+    arr = np.asarray(value)
+    if arr.size != 1 or not np.issubdtype(arr.dtype, np.number):
+        raise SemgError(f"'{key}' must be one number (Hz), got shape {arr.shape}", path=path)
+    return float(arr.reshape(()))
+
+
+def _as_2d(signal: np.ndarray, path: Path) -> np.ndarray:
+    arr = np.asarray(signal)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
+        raise SemgError(f"signal has non-numeric type {arr.dtype}", path=path, fix="store real numbers")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim == 2:
+        if arr.shape[0] < arr.shape[1]:  # time runs along the longer axis
+            arr = arr.T
+    else:
+        raise SemgError(
+            f"signal has {arr.ndim} dimensions {arr.shape}",
+            path=path,
+            fix="store (samples,) or (samples, channels)",
+        )
+    return np.ascontiguousarray(arr)
+
+
+def _channel_names(names: list[str] | None, n: int, rs: ReaderSettings, path: Path) -> list[str]:
+    if rs.channel_names is not None:
+        if len(rs.channel_names) != n:
+            raise SemgError(
+                f"reader.channel_names has {len(rs.channel_names)} names but the file has {n} channels",
+                path=path,
+                fix="give one name per channel",
+            )
+        return list(rs.channel_names)
+    if names is not None and len(names) == n and all(names):
+        return list(names)
+    return [f"CH{i + 1}" for i in range(n)]
+
+
+def _select(
+    signal: np.ndarray, names: list[str], rs: ReaderSettings, path: Path
+) -> tuple[np.ndarray, list[str]]:
+    if rs.channels is None:
+        return signal, names
+    idx = []
+    for c in rs.channels:
+        if isinstance(c, int) and not isinstance(c, bool) and 0 <= c < len(names):
+            idx.append(c)
+        elif str(c) in names:
+            idx.append(names.index(str(c)))
+        else:
+            raise SemgError(
+                f"no channel {c!r} (channels: {', '.join(names)})",
+                path=path,
+                fix="set reader.channels to indices or names of existing channels",
+            )
+    return signal[:, idx], [names[i] for i in idx]
+
+
+def _resolve_fs(hint: float | None, stored: float | None, rs: ReaderSettings, path: Path) -> float:
+    for fs in (hint, stored, rs.fs):
+        if fs is not None:
+            if not np.isfinite(fs) or fs <= 0:
+                raise SemgError(f"sampling rate {fs} is not a positive number", path=path, fix="fix fs (Hz)")
+            return float(fs)
+    raise SemgError(
+        "sampling rate unknown",
+        path=path,
+        fix="add an fs_hz column to the manifest, store fs in the file, or pass reader.fs=<Hz>",
+    )
+
+
+def _check_samples(signal: np.ndarray, names: list[str], path: Path) -> None:
+    bad = ~np.isfinite(signal)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise SemgError(
+            f"{int(bad.sum())} NaN/inf samples (first: sample {row}, channel {names[col]})",
+            path=path,
+            fix="interpolate or cut the gaps before converting",
+        )
+
+
+def _short(err: BaseException) -> str:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return msg[:120]

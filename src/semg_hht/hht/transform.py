@@ -1,0 +1,132 @@
+"""Amplitude normalisation, EMD (EMD-signal), and the vectorised Hilbert spectrum.
+
+`hilbert_spectrum` is the seed's `compute_hht_matrix` binning with the per-sample Python loop
+replaced by one `hilbert(imfs, axis=-1)` and one `np.bincount` over flat (frequency, time) indices.
+The float operations and the order in which values are added to each bin are the seed's, so for
+the same IMFs the result is identical (tests compare with `np.array_equal`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PyEMD import CEEMDAN, EEMD, EMD  # at import time, so the worker forkserver preloads it (~1 s)
+from scipy.signal import hilbert
+
+from semg_hht.errors import SemgError
+from semg_hht.hht.settings import EMDSettings, SpectrumSettings
+
+
+def normalise_scale(x: np.ndarray, method: str) -> tuple[float, float]:
+    """(offset, scale) so that (x - offset) / scale has a fixed amplitude; 1-D x."""
+    if method == "zscore":
+        return float(np.mean(x)), float(np.std(x))
+    if method == "rms":
+        return 0.0, float(np.sqrt(np.mean(np.square(x))))
+    if method == "maxabs":
+        return 0.0, float(np.max(np.abs(x)))
+    if method == "none":
+        return 0.0, 1.0
+    raise ValueError(f"unknown normalisation {method!r}")
+
+
+def check_scale(offset: float, scale: float, what: str, path: str | Path | None) -> None:
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(offset)):
+        raise SemgError(
+            f"{what} is constant (all samples equal, e.g. all zero): nothing to decompose",
+            path=path,
+            fix="check the electrode/cable, or drop this channel with reader.channels",
+        )
+
+
+def make_decomposer(es: EMDSettings):
+    """A callable x -> IMFs (+ residue, as EMD-signal returns them) for the configured method."""
+    options = dict(es.options)
+    if es.method == "emd":
+        emd = EMD(**options)
+        return lambda x, seed: emd(x, max_imf=es.max_imf)
+    if es.method == "eemd":
+        eemd = EEMD(trials=es.trials, noise_width=es.noise_width, ext_EMD=EMD(**options), parallel=False)
+
+        def run_eemd(x, seed):
+            eemd.noise_seed(seed)
+            return eemd(x, max_imf=es.max_imf)
+
+        return run_eemd
+    if es.method == "ceemdan":
+        ceemdan = CEEMDAN(trials=es.trials, epsilon=es.epsilon, ext_EMD=EMD(**options), parallel=False)
+
+        def run_ceemdan(x, seed):
+            ceemdan.noise_seed(seed)
+            return ceemdan(x, max_imf=es.max_imf)
+
+        return run_ceemdan
+    raise ValueError(f"unknown EMD method {es.method!r}")
+
+
+def hilbert_spectrum(
+    imfs: np.ndarray,
+    fs: float,
+    size: int = 256,
+    freq_range: tuple[float, float] | None = None,
+    weighting: str = "amplitude",
+) -> np.ndarray:
+    """(size, size) frequency x time matrix of instantaneous amplitude, max-normalised, float32.
+
+    freq_range=None is the seed: instantaneous frequency clipped to [0, fs/2] over the full axis.
+    A [lo, hi] range maps lo..hi onto the axis and drops samples outside it.
+    """
+    imfs = np.atleast_2d(np.asarray(imfs, dtype=np.float64))
+    n_samples = imfs.shape[-1]
+    analytic = hilbert(imfs, axis=-1)
+    amplitude = np.abs(analytic)
+    phase = np.unwrap(np.angle(analytic), axis=-1)
+    inst_freq = np.diff(phase, axis=-1) / (2 * np.pi) * fs
+    inst_freq = np.concatenate([inst_freq, inst_freq[:, -1:]], axis=-1)
+
+    t = np.arange(n_samples) / fs
+    t_idx = np.clip((t / t[-1] * (size - 1)).astype(np.intp), 0, size - 1)
+    if freq_range is None:
+        inst_freq = np.clip(inst_freq, 0, fs / 2)
+        f_idx = np.clip((inst_freq / (fs / 2) * (size - 1)).astype(np.intp), 0, size - 1)
+        keep = None
+    else:
+        lo, hi = freq_range
+        keep = (inst_freq >= lo) & (inst_freq <= hi)
+        f_idx = np.clip(
+            ((np.clip(inst_freq, lo, hi) - lo) / (hi - lo) * (size - 1)).astype(np.intp), 0, size - 1
+        )
+
+    weights = amplitude if weighting == "amplitude" else amplitude * amplitude
+    flat = f_idx * size + t_idx  # IMF-major, then time: the seed's order of additions into each bin
+    if keep is not None:
+        flat, weights = flat[keep], weights[keep]
+    matrix = np.bincount(flat.ravel(), weights=weights.ravel(), minlength=size * size).reshape(size, size)
+    peak = matrix.max()
+    if peak > 0:
+        matrix = matrix / peak
+    return matrix.astype(np.float32)
+
+
+def hht_matrix(
+    x: np.ndarray,
+    fs: float,
+    decompose,
+    spec: SpectrumSettings,
+    seed: int = 0,
+    path: str | Path | None = None,
+    what: str = "signal",
+) -> tuple[np.ndarray, int]:
+    """EMD + Hilbert spectrum of one normalised 1-D signal -> (matrix, number of IMF rows)."""
+    imfs = np.atleast_2d(decompose(x, seed))
+    if imfs.shape[0] == 0 or not np.any(imfs):
+        raise SemgError(f"{what}: EMD found no IMFs", path=path, fix="check the signal is not flat or tiny")
+    matrix = hilbert_spectrum(imfs, fs, spec.size, spec.freq_range, spec.weighting)
+    if not matrix.any():
+        raise SemgError(
+            f"{what}: empty Hilbert spectrum (no energy inside spectrum.freq_range)",
+            path=path,
+            fix="widen spectrum.freq_range or check the signal",
+        )
+    return matrix, int(imfs.shape[0])
