@@ -2,7 +2,7 @@
 
 import re
 
-from hht_helpers import parse_filename
+from tests.hht_helpers import parse_filename
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hht_helpers import ROOT, hht_cfg, parse_filename
+from tests.hht_helpers import ROOT, hht_cfg, parse_filename
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht

@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from hht_helpers import SHARED, hht_cfg
+from tests.hht_helpers import SHARED, hht_cfg
 
 from semg_hht.hht.pipeline import make_hht
 

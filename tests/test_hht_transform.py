@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hht_helpers import emg_like
+from tests.hht_helpers import emg_like
 from PyEMD import EMD
 
 from semg_hht.errors import SemgError

@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from hht_helpers import hht_cfg
+from tests.hht_helpers import hht_cfg
 from scipy.signal import welch
 
 from semg_hht.errors import SemgError
