@@ -20,7 +20,7 @@ venv: $(BIN)/.installed
 
 # The main job on built-in, deterministic synthetic demo data.
 train: venv
-	$(BIN)/python -m semg_hht.demo --out $(DEMO)
+	$(BIN)/python -m semg_hht.data.synthetic --out $(DEMO)/hht
 	$(BIN)/python train.py experiment=demo
 
 test: venv

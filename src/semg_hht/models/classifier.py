@@ -72,6 +72,7 @@ class HHTClassifier(L.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # in checkpoints, so a resumed run keeps its best
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.last_confusion: torch.Tensor | None = None  # read by the confusion-matrix callbacks
 
@@ -81,9 +82,6 @@ class HHTClassifier(L.LightningModule):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled encoder features (the SVM's input)."""
         return self.encoder(x)
-
-    def on_train_start(self) -> None:
-        self.val_acc_best.reset()  # forget the sanity-check validation
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -108,7 +106,8 @@ class HHTClassifier(L.LightningModule):
         self.log("val/f1_macro", self.val_f1, on_step=False, on_epoch=True)
 
     def on_validation_epoch_end(self) -> None:
-        self.val_acc_best(self.val_acc.compute())
+        if not self.trainer.sanity_checking:  # the pre-training sanity check is no result
+            self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
         self.last_confusion = self.val_confusion.compute().cpu()
         self.val_confusion.reset()

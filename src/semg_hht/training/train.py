@@ -9,10 +9,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from semg_hht.config import build
 from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.models import HHTClassifier
@@ -25,13 +25,13 @@ log = logging.getLogger(__name__)
 
 
 def build_datamodule(cfg: DictConfig) -> HHTDataModule:
-    return instantiate(cfg.data, _convert_="all")
+    return build(cfg.data, _convert_="all")
 
 
 def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
     """The model config plus what only the data knows (classes) and the optimiser/scheduler groups,
     all as plain values so the checkpoint carries them."""
-    return instantiate(
+    return build(
         cfg.model,
         num_classes=datamodule.num_classes,
         class_names=list(datamodule.class_names),
@@ -42,9 +42,9 @@ def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()] + extra_callbacks
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values()] + extra_callbacks
+    loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
+    return build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifier) -> None:

@@ -1,0 +1,3 @@
+from semg_hht.data.datamodule import HHTDataModule
+
+__all__ = ["HHTDataModule"]

@@ -1,0 +1,89 @@
+"""Train-only, label-preserving augmentations of time-frequency matrices (B, C, freq, time).
+
+Applied to whole batches after they reach the device (DataModule.on_after_batch_transfer), so
+they cost no host work on a GPU. Random draws come from one seeded generator whose state is
+saved in checkpoints, so a resumed run continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from semg_hht.errors import SemgError
+
+
+class TimeFrequencyAugment:
+    """Each augmentation hits a sample with probability ``p``; a zero magnitude turns it off.
+
+    time_shift: max shift as a fraction of the time axis (content moves, the gap is zero-filled:
+        a repetition starting a little earlier or later is the same repetition).
+    time_mask / freq_mask: max width (fraction of the axis) of each of n_time_masks /
+        n_freq_masks zeroed bands (SpecAugment-style).
+    scale: amplitude factor drawn uniformly from [1 - scale, 1 + scale].
+    noise: std of additive Gaussian noise (matrices are min-max normalised to [0, 1]).
+    """
+
+    def __init__(
+        self,
+        p: float,
+        time_shift: float,
+        time_mask: float,
+        n_time_masks: int,
+        freq_mask: float,
+        n_freq_masks: int,
+        scale: float,
+        noise: float,
+        seed: int,
+    ):
+        for name, value in {"time_shift": time_shift, "time_mask": time_mask, "freq_mask": freq_mask}.items():
+            if not 0.0 <= value < 1.0:
+                raise SemgError(f"data.augment.{name}={value} must be a fraction in [0, 1)", fix="e.g. 0.1")
+        if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0:
+            raise SemgError("data.augment: p in [0, 1], scale in [0, 1), noise >= 0", fix="fix the values")
+        self.p, self.time_shift, self.scale, self.noise = p, time_shift, scale, noise
+        self.time_mask, self.n_time_masks = time_mask, n_time_masks
+        self.freq_mask, self.n_freq_masks = freq_mask, n_freq_masks
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _hit(self, n: int) -> torch.Tensor:
+        return torch.rand(n, generator=self.generator) < self.p
+
+    def _uniform(self, n: int, low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=self.generator)
+
+    def _masks(self, x: torch.Tensor, axis: int, max_frac: float, count: int) -> torch.Tensor:
+        length = x.shape[axis]
+        keep = torch.ones(x.shape[0], length, dtype=torch.bool)
+        for _ in range(count if max_frac > 0 else 0):
+            width = (self._uniform(x.shape[0], 0, max_frac * length).long() * self._hit(x.shape[0])).clamp(max=length)
+            start = (torch.rand(x.shape[0], generator=self.generator) * (length - width + 1)).long()
+            pos = torch.arange(length)[None]
+            keep &= ~((pos >= start[:, None]) & (pos < (start + width)[:, None]))
+        shape = [x.shape[0], 1, 1, 1]
+        shape[axis] = length
+        return keep.view(shape).to(x.device, non_blocking=True)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batch, width = x.shape[0], x.shape[-1]
+        if self.time_shift > 0:
+            max_shift = int(self.time_shift * width)
+            shifts = torch.randint(-max_shift, max_shift + 1, (batch,), generator=self.generator) * self._hit(batch)
+            src = torch.arange(width)[None] - shifts[:, None]
+            valid = ((src >= 0) & (src < width)).to(x.device)
+            index = src.clamp(0, width - 1).to(x.device)[:, None, None, :].expand_as(x)
+            x = x.gather(-1, index) * valid[:, None, None, :]
+        x = x * self._masks(x, 3, self.time_mask, self.n_time_masks) * self._masks(x, 2, self.freq_mask, self.n_freq_masks)
+        if self.scale > 0:
+            factor = torch.where(self._hit(batch), self._uniform(batch, 1 - self.scale, 1 + self.scale), 1.0)
+            x = x * factor.to(x.device, x.dtype)[:, None, None, None]
+        if self.noise > 0:
+            hit = self._hit(batch).to(x.device, x.dtype)[:, None, None, None]
+            x = x + self.noise * hit * torch.randn(x.shape, generator=self.generator).to(x.device, x.dtype)
+        return x
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

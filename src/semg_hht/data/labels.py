@@ -1,0 +1,118 @@
+"""Where labels come from: the seed's file-name scheme or a CSV manifest. Class lists and synonyms
+come from YAML (conf/data/*.yaml), never from code."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semg_hht.errors import SemgError
+
+TARGETS = ("movement", "gender", "gender_movement")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One matrix file and what is known about it. ``labels`` maps label name -> value (or None)."""
+
+    path: Path
+    labels: Mapping[str, str | None] = field(default_factory=dict)
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class FilenameScheme:
+    """The seed's ``MUSCLE_movement_GENDER_###.npz`` names, e.g. ``BICEPS_fatiguetest_M_006.npz``.
+
+    movement_synonyms maps a lower-case substring of the name to its class, first match wins
+    (so 'fatiguetest' -> full is tried before anything else); names starting with
+    ``unlabeled_prefix`` (any case) are unlabeled recordings for prediction.
+    """
+
+    movement_synonyms: Mapping[str, str]
+    gender_pattern: str
+    unlabeled_prefix: str
+
+    def is_unlabeled(self, name: str) -> bool:
+        return name.lower().startswith(self.unlabeled_prefix.lower())
+
+    def parse(self, path: Path) -> Recording:
+        """Labels of a file name; raises SemgError when a labelled name cannot be read."""
+        name = path.name
+        if self.is_unlabeled(name):
+            return Recording(path)
+        gender = re.search(self.gender_pattern, name)
+        lower = name.lower()
+        movement = next((cls for key, cls in self.movement_synonyms.items() if key.lower() in lower), None)
+        if gender is None or movement is None:
+            missing = " and ".join(
+                what for what, value in (("gender", gender), ("movement", movement)) if value is None
+            )
+            raise SemgError(
+                f"cannot read the {missing} from the file name",
+                path=path,
+                fix=f"name it MUSCLE_movement_GENDER_###.npz (movement one of "
+                f"{sorted(set(self.movement_synonyms))}, gender _M_/_F_), or start it with "
+                f"'{self.unlabeled_prefix}' for an unlabeled file, or use data.label_source=manifest",
+            )
+        return Recording(path, {"movement": movement, "gender": gender.group(1)})
+
+
+def read_manifest(manifest: Path, data_dir: Path, *, allow_outside: bool = False) -> list[Recording]:
+    """Rows of a CSV manifest with a ``file`` column (path relative to the manifest's folder) and
+    label columns (movement, gender, ...) plus an optional ``subject`` column. Empty cells mean
+    unknown. Paths must stay inside data_dir unless allow_outside is set."""
+    if not manifest.is_file():
+        raise SemgError("manifest not found", path=manifest, fix="check data.manifest (relative to data.data_dir)")
+    with manifest.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "file" not in rows[0]:
+        raise SemgError(
+            "manifest needs a header row with a 'file' column and at least one data row",
+            path=manifest,
+            fix="write it as CSV: file,subject,movement,gender,...",
+        )
+    root = data_dir.resolve()
+    recordings = []
+    for line, row in enumerate(rows, start=2):
+        rel = (row.get("file") or "").strip()
+        if not rel:
+            raise SemgError(f"line {line}: empty 'file' cell", path=manifest, fix="fill in or delete the row")
+        path = (manifest.parent / rel).resolve()
+        if not allow_outside and not path.is_relative_to(root):
+            raise SemgError(
+                f"line {line}: '{rel}' points outside the data folder {root}",
+                path=manifest,
+                fix="keep recordings under data.data_dir or set data.allow_outside_paths=true",
+            )
+        labels = {k: (v.strip() or None) for k, v in row.items() if k not in ("file", "subject") and v is not None}
+        recordings.append(Recording(path, labels, (row.get("subject") or "").strip() or None))
+    return recordings
+
+
+def target_classes(target: str, classes: Mapping[str, Sequence[str] | None], recordings: Sequence[Recording]):
+    """Class names of the target, in YAML order; a null list is inferred (sorted) from the data.
+    gender_movement is the second seed's combination, gender-major (M_full, M_half, ...)."""
+    if target not in TARGETS:
+        raise SemgError(f"unknown target '{target}'", fix=f"set data.target to one of {list(TARGETS)}")
+
+    def of(label: str) -> list[str]:
+        listed = classes.get(label)
+        if listed:
+            return [str(c) for c in listed]
+        return sorted({r.labels[label] for r in recordings if r.labels.get(label)})
+
+    if target == "gender_movement":
+        return [f"{g}_{m}" for g in of("gender") for m in of("movement")]
+    return of(target)
+
+
+def target_value(recording: Recording, target: str) -> str | None:
+    """The recording's label for the target, or None when (part of) it is unknown."""
+    if target == "gender_movement":
+        gender, movement = recording.labels.get("gender"), recording.labels.get("movement")
+        return f"{gender}_{movement}" if gender and movement else None
+    return recording.labels.get(target)

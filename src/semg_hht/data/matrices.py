@@ -1,0 +1,85 @@
+"""Reading HHT matrices: validated, normalised, in parallel, straight into one preallocated array."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from semg_hht.errors import SemgError
+
+NORMALISATIONS = ("minmax", "none")
+
+
+def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
+    """One .npz -> float32 array (in_channels, size, size). Key 'hht', else the first array.
+
+    Never unpickles (allow_pickle=False). Raises SemgError naming the file for anything unusable:
+    unreadable or corrupt archive, wrong shape, non-numeric, NaN/Inf, or a constant matrix (an
+    empty spectrum: usually an all-zero recording).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not archive.files:
+                raise SemgError("npz holds no arrays", path=path, fix="re-create it with make_hht.py")
+            matrix = archive["hht" if "hht" in archive.files else archive.files[0]]
+    except SemgError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise SemgError(
+            f"cannot read npz ({type(err).__name__}: {err})", path=path, fix="re-create or remove the file"
+        ) from None
+    if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(matrix.dtype, np.complexfloating):
+        raise SemgError(f"matrix has dtype {matrix.dtype}, expected real numbers", path=path, fix="re-create it")
+    expected = (size, size) if in_channels == 1 else (in_channels, size, size)
+    if matrix.shape != expected and matrix.shape != (in_channels, size, size):
+        raise SemgError(
+            f"matrix shape {matrix.shape}, expected {expected}",
+            path=path,
+            fix="set data.input_size / model.in_channels to match, or re-create the file",
+        )
+    matrix = matrix.astype(np.float32, copy=False).reshape(in_channels, size, size)
+    if not np.isfinite(matrix).all():
+        raise SemgError("matrix contains NaN or Inf", path=path, fix="re-create it from the raw recording")
+    if matrix.min() == matrix.max():
+        raise SemgError(f"matrix is constant ({matrix.flat[0]:g})", path=path, fix="check the raw recording")
+    return matrix
+
+
+def normalise_(x: np.ndarray, method: str) -> np.ndarray:
+    """In place, per sample and channel: min-max to [0, 1] as the seed does, or nothing."""
+    if method == "minmax":
+        lo = x.min(axis=(-2, -1), keepdims=True)
+        hi = x.max(axis=(-2, -1), keepdims=True)
+        np.subtract(x, lo, out=x)
+        np.divide(x, np.where(hi > lo, hi - lo, 1.0), out=x)
+    elif method != "none":
+        raise SemgError(f"unknown normalisation '{method}'", fix=f"set data.normalize to one of {NORMALISATIONS}")
+    return x
+
+
+def load_matrices(
+    paths: Sequence[Path], in_channels: int, size: int, normalize: str, workers: int
+) -> tuple[np.ndarray, dict[int, SemgError]]:
+    """Read all files in parallel threads into one preallocated (N, C, H, W) float32 array.
+
+    No list-then-stack copy: each worker writes its row in place. Returns the array and the
+    errors of unusable files by row (rows left zero; the caller decides to fail or drop them).
+    """
+    out = np.empty((len(paths), in_channels, size, size), dtype=np.float32)
+    errors: list[SemgError | None] = [None] * len(paths)
+
+    def fill(i: int) -> None:
+        try:
+            out[i] = read_matrix(paths[i], in_channels, size)
+            normalise_(out[i], normalize)
+        except SemgError as err:
+            out[i] = 0.0
+            errors[i] = err
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(fill, range(len(paths))))
+    return out, {i: e for i, e in enumerate(errors) if e is not None}

@@ -1,0 +1,71 @@
+"""Train/validation splits: the seed's stratified random split, or subject-disjoint k-fold.
+
+A random split over one person's recordings measures who they are, not the class: whenever
+subjects are known, report the group split (data.split=group).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from semg_hht.errors import SemgError
+
+SPLITS = ("stratified", "group")
+
+
+def _check_classes(y: np.ndarray, class_names: Sequence[str], minimum: int, why: str) -> None:
+    counts = Counter(y.tolist())
+    if len(counts) < 2:
+        only = class_names[next(iter(counts))] if counts else "none"
+        raise SemgError(
+            f"only one class present ({only}); a classifier needs at least two",
+            fix="add recordings of the other classes or choose another data.target",
+        )
+    few = {class_names[c]: n for c, n in sorted(counts.items()) if n < minimum}
+    if few:
+        raise SemgError(
+            f"classes with fewer than {minimum} recordings: {few} ({why})",
+            fix="add recordings, drop the class from data.classes, or lower data.n_folds",
+        )
+
+
+def stratified_split(y: np.ndarray, class_names: Sequence[str], val_fraction: float, seed: int):
+    """The seed's split: sklearn train_test_split stratified by target, its own random seed."""
+    if not 0.0 < val_fraction < 1.0:
+        raise SemgError(f"data.val_fraction={val_fraction} must be between 0 and 1", fix="e.g. 0.2")
+    _check_classes(y, class_names, 2, "a stratified split puts each class on both sides")
+    index = np.arange(len(y))
+    try:
+        train, val = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=y)
+    except ValueError as err:  # e.g. fewer validation slots than classes
+        raise SemgError(f"cannot split {len(y)} recordings: {err}", fix="raise data.val_fraction") from None
+    return np.sort(train), np.sort(val)
+
+
+def group_split(
+    y: np.ndarray, groups: Sequence[str | None], class_names: Sequence[str], n_folds: int, fold: int, seed: int
+):
+    """Fold ``fold`` of a stratified group k-fold: no subject is on both sides."""
+    if any(g is None for g in groups):
+        missing = sum(g is None for g in groups)
+        raise SemgError(
+            f"data.split=group needs a subject for every recording; {missing} have none",
+            fix="use data.label_source=manifest with a 'subject' column, or data.split=stratified",
+        )
+    if not 0 <= fold < n_folds:
+        raise SemgError(f"data.fold={fold} is outside 0..{n_folds - 1}", fix="pick a fold below data.n_folds")
+    subjects = sorted(set(groups))
+    if len(subjects) < n_folds:
+        raise SemgError(
+            f"{len(subjects)} subjects cannot fill data.n_folds={n_folds} subject-disjoint folds",
+            fix=f"set data.n_folds to at most {len(subjects)}",
+        )
+    _check_classes(y, class_names, 1, "")
+    codes = np.array([subjects.index(g) for g in groups])
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    train, val = list(folds.split(np.zeros(len(y)), y, codes))[fold]
+    return np.sort(train), np.sort(val)

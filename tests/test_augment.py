@@ -1,0 +1,94 @@
+"""Augmentations: label-preserving, seeded, train-only, and each one really does its job."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from semg_hht.data.augment import TimeFrequencyAugment
+from semg_hht.errors import SemgError
+
+OFF = dict(
+    p=1.0, time_shift=0.0, time_mask=0.0, n_time_masks=1, freq_mask=0.0, n_freq_masks=1, scale=0.0, noise=0.0
+)
+
+
+def aug(seed=0, **kw):
+    return TimeFrequencyAugment(**(OFF | kw), seed=seed)
+
+
+def batch():
+    return torch.rand(6, 1, 16, 20) + 0.1  # strictly positive: zeros can only come from masks/shift
+
+
+def test_all_off_is_identity():
+    x = batch()
+    torch.testing.assert_close(aug()(x), x)
+
+
+def test_time_shift_moves_content_along_time_only_and_zero_fills():
+    x = batch()
+    y = aug(time_shift=0.3)(x)
+    for i in range(len(x)):
+        zero_cols = (y[i, 0] == 0).all(dim=0)
+        s = int(zero_cols.sum())
+        if s == 0:
+            torch.testing.assert_close(y[i], x[i])
+        elif zero_cols[0]:  # shifted later in time
+            torch.testing.assert_close(y[i, 0, :, s:], x[i, 0, :, :-s])
+        else:
+            torch.testing.assert_close(y[i, 0, :, :-s], x[i, 0, :, s:])
+
+
+def test_masks_zero_whole_bands_of_the_right_axis():
+    x = batch()
+    t = aug(time_mask=0.5, seed=1)(x)
+    f = aug(freq_mask=0.5, seed=1)(x)
+    assert ((t == 0).all(dim=2) | (t != 0).all(dim=2)).all()  # time masks are full-height columns
+    assert ((f == 0).all(dim=3) | (f != 0).all(dim=3)).all()  # frequency masks are full-width rows
+    assert (t == 0).any() and (f == 0).any()
+
+
+def test_scale_and_noise_magnitudes():
+    x = batch()
+    ratio = aug(scale=0.2)(x) / x
+    per_sample = ratio.flatten(1)
+    assert torch.allclose(per_sample.min(1).values, per_sample.max(1).values)  # one factor per sample
+    assert ((per_sample >= 0.8 - 1e-6) & (per_sample <= 1.2 + 1e-6)).all()
+    noise = aug(noise=0.05)(x) - x
+    assert 0.03 < noise.std() < 0.07
+
+
+def test_seeded_and_resumable():
+    x = batch()
+    a, b = (
+        aug(seed=3, time_shift=0.2, time_mask=0.2, noise=0.01),
+        aug(seed=3, time_shift=0.2, time_mask=0.2, noise=0.01),
+    )
+    torch.testing.assert_close(a(x), b(x))
+    state = a.state_dict()
+    expected = a(x)
+    b.load_state_dict(state)
+    torch.testing.assert_close(b(x), expected)
+    assert not torch.equal(
+        aug(seed=4, time_shift=0.2, time_mask=0.2)(x), aug(seed=3, time_shift=0.2, time_mask=0.2)(x)
+    )
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(SemgError, match="time_mask"):
+        aug(time_mask=1.5)
+
+
+def test_datamodule_augments_training_batches_only(synthetic_dir, train_cfg):
+    from semg_hht.training.train import build_datamodule
+
+    dm = build_datamodule(train_cfg("data.augment.p=1.0", "data.augment.noise=0.1"))
+    dm.setup("fit")
+    x, y = dm.x[:4], dm.y[:4]
+    dm.trainer = SimpleNamespace(training=False)
+    out_x, out_y = dm.on_after_batch_transfer((x, y), 0)
+    assert out_x is x and out_y is y  # validation / prediction: untouched
+    dm.trainer = SimpleNamespace(training=True)
+    out_x, out_y = dm.on_after_batch_transfer((x, y), 0)
+    assert not torch.equal(out_x, x) and torch.equal(out_y, y)  # labels preserved

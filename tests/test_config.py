@@ -1,0 +1,151 @@
+"""The real conf/: every group option and experiment composes and instantiates, and every YAML key
+is read by the code (a key nothing reads fails here)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from semg_hht.data.augment import TimeFrequencyAugment
+from semg_hht.data.labels import FilenameScheme
+from semg_hht.models.schedule import WarmupCosinePlateau
+from semg_hht.training.train import build_datamodule, build_model
+from tests.conftest import CONF, ROOT, TINY, compose_cfg
+
+GROUPS = [
+    "data",
+    "model",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "callbacks",
+    "logger",
+    "paths",
+    "hydra",
+    "experiment",
+]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+SOURCES = "\n".join(p.read_text() for p in [*ROOT.glob("src/semg_hht/**/*.py"), *ROOT.glob("*.py")])
+CONF_TEXT = "\n".join(p.read_text() for p in CONF.rglob("*.yaml"))
+
+
+def params(target) -> set[str]:
+    return set(inspect.signature(target).parameters)
+
+
+def accepts_any(target) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(target).parameters.values())
+
+
+# Nodes that are not instantiated by _target_ but unpacked into a known callable.
+SCHEMAS = {
+    "data.augment": params(TimeFrequencyAugment) | {"enabled"},
+    "data.filename_scheme": params(FilenameScheme),
+    "data.classes": {"movement", "gender"},
+    "scheduler": params(WarmupCosinePlateau) | {"monitor"},
+    "scheduler.plateau": {"factor", "patience", "min_lr", "threshold"},
+}
+# Mappings whose keys are user data (read as a whole), not settings.
+FREE_MAPPINGS = {"data.filename_scheme.movement_synonyms"}
+
+
+def unread_keys(node, path: str = "") -> list[str]:
+    """Keys no code reads: not a parameter of the node's _target_ / schema, and (for free-standing
+    keys) never named in the sources nor used by an interpolation."""
+    unread = []
+    if isinstance(node, DictConfig) and path not in FREE_MAPPINGS:
+        keys = [k for k in node if k != "_target_" and not str(k).startswith("_")]
+        if "_target_" in node:
+            target = get_class(node._target_) if not node._target_.endswith(")") else None
+            if target is not None and not accepts_any(target):
+                unread += [f"{path}.{k}" for k in keys if k not in params(target)]
+        elif path == "optimizer":
+            optimizer = getattr(torch.optim, node.name)
+            unread += [f"optimizer.{k}" for k in keys if k != "name" and k not in params(optimizer)]
+        elif path in SCHEMAS:
+            unread += [f"{path}.{k}" for k in keys if k not in SCHEMAS[path]]
+        elif path not in ("hydra.callbacks", "callbacks", "logger"):
+            for k in keys:
+                named = re.compile(rf"(\.{re.escape(k)}\b|[\"']{re.escape(k)}[\"']|\b{re.escape(k)}=)")
+                used = named.search(SOURCES) or f"{path}.{k}".lstrip(".") in CONF_TEXT.replace("${", "")
+                if not used and not isinstance(node.get(k), DictConfig):
+                    unread.append(f"{path}.{k}".lstrip("."))
+        for k in keys:
+            child = node._get_node(k)
+            if path == "" and k == "hydra":  # Hydra's own settings: only our callbacks are ours to check
+                unread += unread_keys(child.callbacks, "hydra.callbacks")
+            elif isinstance(child, DictConfig | ListConfig) and not child._is_none():
+                unread += unread_keys(child, f"{path}.{k}".lstrip("."))
+    return unread
+
+
+def test_all_group_options_are_found():
+    assert {g for g, _ in OPTIONS} >= {"data", "model", "optimizer", "scheduler", "trainer", "experiment"}
+    assert ("experiment", "seed_dual") in OPTIONS and ("trainer", "gpu") in OPTIONS
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_every_key_is_read(group, option, tmp_path):
+    if group in ("paths", "hydra"):
+        override = []
+    elif group in ("callbacks", "logger"):
+        override = [f"{group}=[default,{option}]" if group == "callbacks" else f"{group}={option}"]
+    else:
+        override = [f"{group}={option}"]
+    cfg = compose_cfg([*override, f"paths.output_dir={tmp_path}"])
+    OmegaConf.resolve(cfg.trainer)
+    assert unread_keys(cfg) == []
+
+
+@pytest.mark.parametrize("experiment", [o for g, o in OPTIONS if g == "experiment"])
+def test_every_experiment_instantiates_end_to_end(experiment, synthetic_dir, tmp_path):
+    cfg = compose_cfg(
+        [f"experiment={experiment}", *TINY, f"paths.data_dir={synthetic_dir}", f"paths.output_dir={tmp_path}"]
+    )
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    x = datamodule.x[:4]
+    assert model(x).shape == (4, datamodule.num_classes)
+    for node in [*cfg.callbacks.values(), *cfg.logger.values()]:
+        assert instantiate(node) is not None
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert instantiate(trainer_cfg | {"logger": False}).max_epochs == cfg.trainer.max_epochs
+
+
+def test_the_checker_catches_an_unread_key(tmp_path):
+    cfg = compose_cfg([f"paths.output_dir={tmp_path}", "+model.kernel_size=5", "+data.augment.mixup=0.2"])
+    assert set(unread_keys(cfg)) == {"model.kernel_size", "data.augment.mixup"}
+
+
+def test_cli_style_model_override_sits_directly_under_model(tmp_path):
+    cfg = compose_cfg([f"paths.output_dir={tmp_path}", "model.num_layers=5"])
+    assert cfg.model.num_layers == 5 and cfg.data.in_channels == cfg.model.in_channels
+
+
+def test_seed_experiments_carry_the_seeds_hyperparameters(tmp_path):
+    dual = compose_cfg(["experiment=seed_dual", f"paths.output_dir={tmp_path}"])
+    assert (dual.model.num_layers, dual.model.base_channels, dual.data.batch_size) == (7, 64, 16)
+    assert (dual.optimizer.name, dual.optimizer.lr, dual.scheduler.warmup_epochs) == ("AdamW", 1e-4, 5)
+    assert (dual.trainer.max_epochs, dual.trainer.gradient_clip_val, dual.model.label_smoothing) == (
+        100,
+        1.0,
+        0.1,
+    )
+    cnn = compose_cfg(["experiment=seed_cnn", f"paths.output_dir={tmp_path}"])
+    assert (cnn.model.num_layers, cnn.model.norm, cnn.optimizer.name, cnn.optimizer.lr) == (
+        3,
+        "instance",
+        "Adam",
+        1e-3,
+    )
+    assert (cnn.scheduler.plateau.patience, cnn.scheduler.cosine, cnn.model.label_smoothing) == (
+        5,
+        False,
+        0.0,
+    )
