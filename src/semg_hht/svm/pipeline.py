@@ -39,11 +39,19 @@ def _folds(cfg: Mapping[str, Any], y: np.ndarray, groups: Sequence[str | None], 
     """Group-aware folds when every training recording has a subject, plain stratified otherwise."""
     wanted = int(cfg["cv"])
     if all(g is not None for g in groups):
-        n_subjects = len(set(groups))
-        if n_subjects >= 2:
-            if n_subjects < wanted:
-                log.warning("grid search: %d subjects, so %d subject-disjoint folds", n_subjects, n_subjects)
-            return StratifiedGroupKFold(min(wanted, n_subjects), shuffle=True, random_state=seed), "subject"
+        # every held-out fold should see each class: at most as many folds as the rarest class has subjects
+        per_class = min(
+            len({g for g, c in zip(groups, y.tolist(), strict=True) if c == k}) for k in set(y.tolist())
+        )
+        if per_class >= 2:
+            if per_class < wanted:
+                log.warning(
+                    "grid search: %d subject-disjoint folds (subjects of the rarest class)", per_class
+                )
+            return StratifiedGroupKFold(min(wanted, per_class), shuffle=True, random_state=seed), "subject"
+        log.warning(
+            "grid search: too few subjects per class for subject-disjoint folds; using stratified folds"
+        )
     smallest = int(np.bincount(y).min())
     if smallest < 2:
         raise SemgError(
