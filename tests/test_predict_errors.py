@@ -89,12 +89,21 @@ def truncate(path: Path) -> Path:
             "do not fit its own architecture",
         ),
         (lambda p, d: write_ckpt(p / "v.ckpt", d, HP | {"new_key": 1}), "incompatible semg-hht version"),
+        (lambda p, d: write_ckpt(p / "r.ckpt", d, HP | {"residual": True, "residual_from": 1}), "missing"),
         (lambda p, d: write_ckpt(p / "d.ckpt", d, datamodule_hyper_parameters=None), "no data settings"),
     ],
 )
 def test_bad_checkpoints(tmp_path, data_dir, make, message):
     with pytest.raises(SemgError, match=message):
         run(tmp_path, f"ckpt={make(tmp_path, data_dir)}")
+
+
+def test_metric_states_of_other_versions_do_not_matter(tmp_path, data_dir):
+    state = {k: v for k, v in HHTClassifier(**HP).state_dict().items() if not k.startswith("val_acc_best")}
+    ckpt = write_ckpt(
+        tmp_path / "old.ckpt", data_dir, state_dict=state | {"old_metric.total": torch.zeros(1)}
+    )
+    assert len(run(tmp_path, f"ckpt={ckpt}")) == 3
 
 
 def test_bad_checkpoint_for_fit_svm_too(tmp_path, data_dir):

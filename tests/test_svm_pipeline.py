@@ -177,3 +177,16 @@ def test_predict_refuses_svm_of_another_encoder(fitted, trained, data_dir, tmp_p
     torch.save(checkpoint, other)
     with pytest.raises(SemgError, match="another checkpoint"):
         predict(predict_cfg(tmp_path, f"ckpt={other}", f"svm={fitted[0] / 'svm.skops'}"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_bf16_features_agree_with_cpu(fitted, trained, tmp_path):
+    svm = f"svm={fitted[0] / 'svm.skops'}"
+    cpu = predict(predict_cfg(tmp_path / "cpu", f"ckpt={trained}", svm, "device=cpu"))
+    gpu = predict(predict_cfg(tmp_path / "gpu", f"ckpt={trained}", svm, "device=cuda", "bf16=true"))
+    for a, b in zip(cpu, gpu, strict=True):
+        assert a["movement_confidence"] == pytest.approx(b["movement_confidence"], abs=0.05)
+        assert a["gender_confidence"] == pytest.approx(b["gender_confidence"], abs=0.1)
+    metrics = fit_svm(svm_cfg(tmp_path / "svm", f"ckpt={trained}", "device=cuda", "bf16=true"))
+    assert metrics["device"].startswith("cuda") and metrics["val/balanced_acc"] >= 0.75

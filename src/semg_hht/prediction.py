@@ -110,7 +110,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         check_pair(svm[1], loaded, cfg.svm)
     x, files = read_inputs(input_files(cfg.input, loaded), loaded, cfg.load_workers, cfg.bad_files)
 
-    model = loaded.model
+    model = loaded.model.to(device)
     features = extract_features(model.encoder, x, cfg.batch_size, device, cfg.bf16)
     probs = torch.softmax(run_batched(model.head, features, cfg.batch_size, device), dim=1).numpy()
     cnn_target = loaded.data_hparams.get("target", "movement")

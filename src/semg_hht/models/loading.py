@@ -25,6 +25,7 @@ ENCODER_KEYS = (
     "in_channels", "input_size", "base_channels", "num_layers",
     "norm", "leaky_slope", "residual", "residual_from",
 )  # fmt: skip
+NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,19 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
             path=path,
             fix="use a .ckpt written by this version's train.py, or retrain",
         ) from None
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as err:  # missing/unexpected keys, size mismatch
+    fix = "the file was edited or comes from another version: use the .ckpt train.py wrote"
+    try:  # strict about the network; metric states (val_acc_best, ...) may come and go between versions
+        missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
+    except RuntimeError as err:  # tensors of another shape
         detail = " ".join(str(err).split())[:200]
         raise SemgError(
-            f"checkpoint weights do not fit its own architecture ({detail})",
-            path=path,
-            fix="the file was edited or comes from another version: use the .ckpt train.py wrote",
+            f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix
         ) from None
+    absent = [k for k in missing if k.startswith(NETWORK)]
+    foreign = [k for k in unexpected if k.startswith(NETWORK)]
+    if absent or foreign:
+        detail = f"missing {absent[:3]}" if absent else f"unexpected {foreign[:3]}"
+        raise SemgError(f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix)
     return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, dict(data_hparams))
 
 
