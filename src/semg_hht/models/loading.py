@@ -1,0 +1,98 @@
+"""A trained classifier (or a random encoder) ready for frozen, gradient-free feature extraction.
+
+Checkpoints are read weights-only (read_checkpoint): the model is rebuilt from the hyperparameters
+stored inside, so no training config is needed, and every way a file can fail to fit (missing,
+truncated, foreign, another version's keys, tensors of another shape) is one SemgError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from semg_hht.errors import SemgError
+from semg_hht.models.checkpoint import read_checkpoint
+from semg_hht.models.classifier import HHTClassifier
+from semg_hht.models.encoder import CNNEncoder
+
+ENCODER_KEYS = (
+    "in_channels", "input_size", "base_channels", "num_layers",
+    "norm", "leaky_slope", "residual", "residual_from",
+)  # fmt: skip
+NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    path: Path
+    sha256: str
+    model: HHTClassifier  # eval mode, frozen, on the CPU
+    hparams: dict[str, Any]  # the model's
+    data_hparams: dict[str, Any]  # HHTDataModule kwargs the model was trained with
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Eval mode (BatchNorm running statistics, no dropout) and no gradients, ever."""
+    module.eval()
+    module.requires_grad_(False)
+    return module
+
+
+def load_classifier(path: str | Path) -> LoadedCheckpoint:
+    """The checkpoint's HHTClassifier, frozen, plus what it was trained on."""
+    path = Path(path)
+    checkpoint = read_checkpoint(path)
+    hparams = dict(checkpoint["hyper_parameters"])
+    data_hparams = checkpoint.get("datamodule_hyper_parameters")
+    if not isinstance(data_hparams, Mapping):
+        raise SemgError(
+            "checkpoint has no data settings (datamodule_hyper_parameters)",
+            path=path,
+            fix="use a .ckpt written by this version's train.py",
+        )
+    try:
+        model = HHTClassifier(**hparams)
+    except (TypeError, SemgError) as err:
+        raise SemgError(
+            f"checkpoint from an incompatible semg-hht version ({err})",
+            path=path,
+            fix="use a .ckpt written by this version's train.py, or retrain",
+        ) from None
+    fix = "the file was edited or comes from another version: use the .ckpt train.py wrote"
+    try:  # strict about the network; metric states (val_acc_best, ...) may come and go between versions
+        missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
+    except RuntimeError as err:  # tensors of another shape
+        detail = " ".join(str(err).split())[:200]
+        raise SemgError(
+            f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix
+        ) from None
+    absent = [k for k in missing if k.startswith(NETWORK)]
+    foreign = [k for k in unexpected if k.startswith(NETWORK)]
+    if absent or foreign:
+        detail = f"missing {absent[:3]}" if absent else f"unexpected {foreign[:3]}"
+        raise SemgError(f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix)
+    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, dict(data_hparams))
+
+
+def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:
+    """An untrained encoder from the model config (seed 001's "CNN+SVM Method 1"), frozen.
+    Its weights depend only on (architecture, seed); the global RNG is left as it was."""
+    architecture = {key: model_cfg[key] for key in ENCODER_KEYS}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = CNNEncoder(**architecture)
+    return freeze(encoder), architecture

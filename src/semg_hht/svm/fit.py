@@ -1,0 +1,113 @@
+"""fit_svm(cfg) -> metrics: the whole of fit_svm.py, importable and testable."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json, write_text
+from semg_hht.models.loading import load_classifier, random_encoder
+from semg_hht.svm.dataset import SvmData, data_from_checkpoint, data_from_config
+from semg_hht.svm.features import extract_features, pick_device
+from semg_hht.svm.persist import save_svm
+from semg_hht.svm.pipeline import fit_pipeline
+from semg_hht.training.plots import confusion_figure
+from semg_hht.training.report import classification_metrics
+
+log = logging.getLogger(__name__)
+
+SVM_FILE = "svm.skops"
+
+
+def _scores(pipeline, features: np.ndarray, data: SvmData, index: np.ndarray) -> dict[str, Any]:
+    return classification_metrics(
+        data.y[index], pipeline.predict(features[index]), data.class_names, data.subjects(index)
+    )
+
+
+def fit_svm(cfg: DictConfig) -> dict[str, Any]:
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    refuse_overwrite(out_dir / SVM_FILE, cfg.overwrite)
+    device = pick_device(cfg.device)
+
+    if cfg.ckpt:
+        loaded = load_classifier(cfg.ckpt)
+        encoder = loaded.model.encoder
+        data = data_from_checkpoint(loaded.path, loaded.data_hparams, cfg.target, cfg.data_dir)
+        source = {
+            "kind": "checkpoint",
+            "checkpoint": str(loaded.path.resolve()),
+            "checkpoint_sha256": loaded.sha256,
+            "checkpoint_target": loaded.data_hparams.get("target"),
+            "data_dir": str(data.data_dir),
+        }
+    else:
+        encoder, architecture = random_encoder(OmegaConf.to_container(cfg.model, resolve=True), cfg.seed)
+        data = data_from_config(OmegaConf.to_container(cfg.data, resolve=True), cfg.target, cfg.data_dir)
+        source = {"kind": "random", "seed": cfg.seed, "architecture": architecture}
+        log.info("no checkpoint: features of a random frozen encoder (baseline)")
+
+    started = time.perf_counter()
+    features = extract_features(encoder, data.x, cfg.batch_size, device, cfg.bf16).numpy()
+    extract_seconds = time.perf_counter() - started
+    groups = data.subjects(data.train_index)
+    svm_cfg = OmegaConf.to_container(cfg.svm, resolve=True)
+    started = time.perf_counter()
+    pipeline, search = fit_pipeline(
+        svm_cfg, features[data.train_index], data.y[data.train_index], groups, cfg.seed
+    )
+    fit_seconds = time.perf_counter() - started
+
+    train = _scores(pipeline, features, data, data.train_index)
+    val = _scores(pipeline, features, data, data.val_index)
+    train.pop("report"), train.pop("confusion_matrix")
+    write_text(out_dir / "classification_report.txt", val.pop("report"))
+    save_figure(
+        confusion_figure(
+            np.array(val["confusion_matrix"]), data.class_names, f"SVM ({cfg.target}), validation"
+        ),
+        out_dir / "confusion_matrix.png",
+    )
+    write_csv(out_dir / "split.csv", data.split_rows(), ["file", "subset", "label", "subject"])
+    expects = {
+        "target": cfg.target,
+        "classes": data.class_names,
+        "feature_dim": int(features.shape[1]),
+        "encoder": source,
+    }
+    save_svm(out_dir / SVM_FILE, pipeline, expects)
+
+    metrics = (
+        {f"train/{k}": v for k, v in train.items()}
+        | {f"val/{k}": v for k, v in val.items()}
+        | {
+            "target": cfg.target,
+            "classes": data.class_names,
+            "encoder": source["kind"],
+            "checkpoint": source.get("checkpoint"),
+            "feature_dim": int(features.shape[1]),
+            "n_train": len(data.train_index),
+            "n_val": len(data.val_index),
+            "split_source": data.split_source,
+            "svm": svm_cfg,
+            "grid_search": search,
+            "device": str(device),
+            "extract_seconds": round(extract_seconds, 3),
+            "fit_seconds": round(fit_seconds, 3),
+            "svm_file": str(out_dir / SVM_FILE),
+        }
+    )
+    write_json(out_dir / "metrics.json", metrics)
+    vote = val["subject_vote_acc"]
+    log.info(
+        "SVM %s on %s features: train acc %.3f, val acc %.3f (balanced %.3f, chance %.3f%s) -> %s",
+        cfg.target, source["kind"], train["acc"], val["acc"], val["balanced_acc"], val["chance"],
+        "" if vote is None else f", per-subject vote {vote:.3f}", out_dir,
+    )  # fmt: skip
+    return metrics

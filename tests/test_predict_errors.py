@@ -1,0 +1,146 @@
+"""Bad input to predict.py / fit_svm.py: one clear SemgError (one line, exit 1), never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from semg_hht.errors import SemgError
+from semg_hht.io import save_npz
+from semg_hht.models import HHTClassifier
+from semg_hht.prediction import predict
+from semg_hht.svm import fit_svm
+from tests.conftest import ROOT, compose_cfg
+
+HP = dict(
+    num_classes=3, class_names=["full", "half", "invalid"], in_channels=1, input_size=32, base_channels=4,
+    num_layers=2, norm="batch", residual=False, residual_from=6, leaky_slope=0.2, head="mlp", head_hidden=8,
+    dropout=0.0, label_smoothing=0.1, optimizer={"name": "AdamW", "lr": 1e-3},
+    scheduler={"warmup_epochs": 0, "cosine": True, "plateau": None, "mode": "max", "monitor": "val/acc"},
+)  # fmt: skip
+
+
+def data_hparams(data_dir: Path) -> dict:
+    scheme = {"movement_synonyms": {"full": "full"}, "gender_pattern": "_([MF])_", "unlabeled_prefix": "test"}
+    return {"data_dir": str(data_dir), "filename_scheme": scheme, "normalize": "minmax", "target": "movement"}
+
+
+def write_ckpt(path: Path, data_dir: Path, hp: dict | None = None, **changes) -> Path:
+    """A checkpoint as train.py writes it (the keys predict reads), from an untrained model."""
+    model = HHTClassifier(**HP)
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": hp or HP,
+        "datamodule_hyper_parameters": data_hparams(data_dir),
+    } | changes
+    torch.save(checkpoint, path)
+    return path
+
+
+def matrix(size=32, seed=0):
+    return np.random.default_rng(seed).random((size, size)).astype(np.float32)
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    for i in range(3):
+        save_npz(folder / f"Test_{i:03d}.npz", hht=matrix(seed=i))
+    return folder
+
+
+@pytest.fixture
+def ckpt(tmp_path, data_dir) -> Path:
+    return write_ckpt(tmp_path / "best.ckpt", data_dir)
+
+
+def run(tmp_path, *overrides):
+    return predict(compose_cfg([f"paths.output_dir={tmp_path / 'out'}", *overrides], "predict"))
+
+
+def test_synthesised_checkpoint_predicts(tmp_path, ckpt):
+    rows = run(tmp_path, f"ckpt={ckpt}")
+    assert [r["file"] for r in rows] == ["Test_000.npz", "Test_001.npz", "Test_002.npz"]
+
+
+def truncate(path: Path) -> Path:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p, d: p / "missing.ckpt", "checkpoint not found"),
+        (lambda p, d: truncate(write_ckpt(p / "t.ckpt", d)), "not a readable semg-hht checkpoint"),
+        (
+            lambda p, d: (p / "n.ckpt").write_text("hello") and p / "n.ckpt",
+            "not a readable semg-hht checkpoint",
+        ),
+        (lambda p, d: torch.save(torch.zeros(3), p / "z.ckpt") or p / "z.ckpt", "not a semg-hht Lightning"),
+        (
+            lambda p, d: write_ckpt(p / "s.ckpt", d, HP | {"base_channels": 8}),
+            "do not fit its own architecture",
+        ),
+        (lambda p, d: write_ckpt(p / "v.ckpt", d, HP | {"new_key": 1}), "incompatible semg-hht version"),
+        (lambda p, d: write_ckpt(p / "r.ckpt", d, HP | {"residual": True, "residual_from": 1}), "missing"),
+        (lambda p, d: write_ckpt(p / "d.ckpt", d, datamodule_hyper_parameters=None), "no data settings"),
+    ],
+)
+def test_bad_checkpoints(tmp_path, data_dir, make, message):
+    with pytest.raises(SemgError, match=message):
+        run(tmp_path, f"ckpt={make(tmp_path, data_dir)}")
+
+
+def test_metric_states_of_other_versions_do_not_matter(tmp_path, data_dir):
+    state = {k: v for k, v in HHTClassifier(**HP).state_dict().items() if not k.startswith("val_acc_best")}
+    ckpt = write_ckpt(
+        tmp_path / "old.ckpt", data_dir, state_dict=state | {"old_metric.total": torch.zeros(1)}
+    )
+    assert len(run(tmp_path, f"ckpt={ckpt}")) == 3
+
+
+def test_bad_checkpoint_for_fit_svm_too(tmp_path, data_dir):
+    bad = truncate(write_ckpt(tmp_path / "t.ckpt", data_dir))
+    with pytest.raises(SemgError, match="not a readable"):
+        fit_svm(compose_cfg([f"paths.output_dir={tmp_path / 'svm'}", f"ckpt={bad}"], "fit_svm"))
+
+
+def test_empty_input_folder_and_no_test_files(tmp_path, ckpt, data_dir):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SemgError, match="no .npz files in the input folder"):
+        run(tmp_path, f"ckpt={ckpt}", f"input={tmp_path / 'empty'}")
+    for test_file in data_dir.glob("Test_*"):
+        test_file.rename(test_file.with_name("x" + test_file.name))
+    with pytest.raises(SemgError, match=r"no unlabeled \(test\*\) .npz files"):
+        run(tmp_path, f"ckpt={ckpt}")
+
+
+def test_wrong_size_matrix_is_named_or_skipped(tmp_path, ckpt, data_dir):
+    save_npz(data_dir / "Test_big.npz", hht=matrix(size=64))
+    with pytest.raises(SemgError, match=r"1 of 4 input files are unusable.*Test_big.npz.*shape \(64, 64\)"):
+        run(tmp_path, f"ckpt={ckpt}")
+    rows = run(tmp_path, f"ckpt={ckpt}", "bad_files=skip")
+    assert len(rows) == 3
+
+
+def test_cli_prints_one_line_and_exits_1(tmp_path, data_dir):
+    bad = truncate(write_ckpt(tmp_path / "t.ckpt", data_dir))
+    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "SEMG_HHT_ROOT": str(tmp_path)}
+    env.pop("HYDRA_FULL_ERROR", None), env.pop("SEMG_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "predict.py"), f"ckpt={bad}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: not a readable semg-hht checkpoint"), (
+        done.stderr
+    )
+    assert not list(tmp_path.rglob("predictions.csv"))

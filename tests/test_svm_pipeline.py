@@ -1,0 +1,192 @@
+"""Train (tiny, 2 epochs) -> fit_svm -> predict on synthetic matrices with a planted gender effect."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from semg_hht.data.synthetic import make_dataset
+from semg_hht.errors import SemgError
+from semg_hht.prediction import predict
+from semg_hht.svm import fit_svm
+from semg_hht.training import train
+from tests.conftest import TINY, compose_cfg
+from tests.test_config import unread_keys
+
+RANDOM_ENCODER = ["data.input_size=32", "model.num_layers=3", "model.base_channels=8", "data.load_workers=2"]
+METRIC_KEYS = {
+    "train/acc", "train/balanced_acc", "val/acc", "val/balanced_acc", "val/f1_macro", "val/chance",
+    "val/subject_vote_acc", "val/confusion_matrix", "target", "classes", "encoder", "feature_dim",
+    "n_train", "n_val", "split_source", "svm", "grid_search",
+}  # fmt: skip
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """8 subjects (4 M, 4 F) x 3 movements x 4 recordings: enough for a stable gender estimate."""
+    out = tmp_path_factory.mktemp("svm_data")
+    make_dataset(out, subjects=8, per_class=4, size=32, unlabeled=3, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory) -> Path:
+    """best.ckpt of a tiny movement CNN trained on data_dir (the run folder holds split.csv)."""
+    run = tmp_path_factory.mktemp("train") / "run"
+    train(compose_cfg([*TINY, f"paths.data_dir={data_dir}", f"paths.output_dir={run}", "logger=csv"]))
+    return run / "checkpoints" / "best.ckpt"
+
+
+def svm_cfg(out: Path, *overrides: str):
+    return compose_cfg([f"paths.output_dir={out}", *overrides], "fit_svm")
+
+
+def predict_cfg(out: Path, *overrides: str):
+    return compose_cfg([f"paths.output_dir={out}", *overrides], "predict")
+
+
+@pytest.fixture(scope="module")
+def fitted(trained, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("fit_svm")
+    return out, fit_svm(svm_cfg(out, f"ckpt={trained}"))
+
+
+def test_gender_svm_on_trained_encoder_is_well_above_chance(fitted, trained):
+    _, metrics = fitted
+    assert metrics["target"] == "gender" and metrics["classes"] == ["M", "F"]
+    assert metrics["encoder"] == "checkpoint" and metrics["n_val"] >= 16
+    assert metrics["val/balanced_acc"] >= 0.75 > metrics["val/chance"] + 0.15
+
+
+def test_fit_svm_writes_complete_outputs(fitted, trained):
+    out, metrics = fitted
+    for name in (
+        "svm.skops",
+        "svm.json",
+        "metrics.json",
+        "classification_report.txt",
+        "confusion_matrix.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "metrics.json").read_text())
+    assert set(saved) >= METRIC_KEYS
+    assert np.array(saved["val/confusion_matrix"]).sum() == saved["n_val"]
+    assert "M" in (out / "classification_report.txt").read_text()
+    sidecar = json.loads((out / "svm.json").read_text())
+    assert sidecar["encoder"]["checkpoint_sha256"] and sidecar["feature_dim"] == metrics["feature_dim"]
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_svm_uses_the_checkpoints_own_split(fitted, trained):
+    out, _ = fitted
+    trained_split = {
+        (Path(r["file"]).name, r["subset"]) for r in read_csv(trained.parent.parent / "split.csv")
+    }
+    svm_split = {(Path(r["file"]).name, r["subset"]) for r in read_csv(out / "split.csv")}
+    assert svm_split == trained_split  # no recording the CNN trained on is in the SVM's validation set
+    assert {r["label"] for r in read_csv(out / "split.csv")} == {"M", "F"}
+
+
+def test_random_encoder_baseline(data_dir, tmp_path):
+    metrics = fit_svm(svm_cfg(tmp_path, "ckpt=null", f"paths.data_dir={data_dir}", *RANDOM_ENCODER))
+    assert metrics["encoder"] == "random" and metrics["checkpoint"] is None
+    assert metrics["val/balanced_acc"] >= 0.75
+    assert json.loads((tmp_path / "svm.json").read_text())["encoder"]["kind"] == "random"
+
+
+def test_group_split_grid_search_and_subject_vote(data_dir, tmp_path):
+    metrics = fit_svm(
+        svm_cfg(
+            tmp_path, "ckpt=null", f"paths.data_dir={data_dir}", *RANDOM_ENCODER,
+            "data.label_source=manifest", "data.manifest=manifest.csv", "data.split=group", "data.n_folds=4",
+            "svm.grid_search.enabled=true", "svm.grid_search.C=[1.0,10.0]", "svm.grid_search.gamma=[scale]",
+        )
+    )  # fmt: skip
+    assert metrics["grid_search"]["folds"].endswith("subject")
+    assert metrics["grid_search"]["best_params"]["C"] in (1.0, 10.0)
+    assert metrics["val/subject_vote_acc"] is not None
+
+
+@pytest.mark.parametrize("config", ["fit_svm", "predict"])
+def test_every_key_of_the_svm_configs_is_read(config, tmp_path):
+    cfg = compose_cfg([f"paths.output_dir={tmp_path}"], config)
+    OmegaConf.resolve(cfg.paths)
+    assert unread_keys(cfg) == []
+
+
+def test_moved_data_folder_still_matches_but_changed_one_is_refused(trained, data_dir, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(data_dir, moved)
+    metrics = fit_svm(svm_cfg(tmp_path / "ok", f"ckpt={trained}", f"data_dir={moved}"))
+    assert metrics["split_source"].endswith("split.csv")
+    next(moved.glob("*_F_*.npz")).unlink()
+    with pytest.raises(SemgError, match="no longer matches"):
+        fit_svm(svm_cfg(tmp_path / "bad", f"ckpt={trained}", f"data_dir={moved}"))
+
+
+def test_predict_writes_movement_and_gender_for_test_files(fitted, trained, tmp_path, capsys):
+    out, _ = fitted
+    rows = predict(predict_cfg(tmp_path, f"ckpt={trained}", f"svm={out / 'svm.skops'}", "batch_size=2"))
+    printed = capsys.readouterr().out
+    written = read_csv(tmp_path / "predictions.csv")
+    assert [r["file"] for r in written] == ["Test_001.npz", "Test_002.npz", "Test_003.npz"] and len(rows) == 3
+    assert list(written[0]) == [
+        "file", "movement", "movement_confidence", "p_movement_full", "p_movement_half", "p_movement_invalid",
+        "gender", "gender_confidence", "p_gender_M", "p_gender_F",
+    ]  # fmt: skip
+    for row in written:
+        for target, classes in (("movement", ("full", "half", "invalid")), ("gender", ("M", "F"))):
+            probs = np.array([float(row[f"p_{target}_{c}"]) for c in classes])
+            assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+            assert float(row[f"{target}_confidence"]) == pytest.approx(probs.max())
+            assert row[target] == classes[int(probs.argmax())]
+    assert "Test_001.npz" in printed and "gender" in printed
+
+
+def test_predict_without_svm_and_refusing_to_overwrite(trained, data_dir, tmp_path):
+    target = tmp_path / "mine.csv"
+    cfg = predict_cfg(tmp_path, f"ckpt={trained}", f"input={data_dir}", f"output={target}")
+    rows = predict(cfg)
+    assert len(rows) == len(list(data_dir.glob("*.npz"))) and "gender" not in rows[0]
+    with pytest.raises(SemgError, match="overwrite"):
+        predict(cfg)
+    predict(
+        predict_cfg(tmp_path, f"ckpt={trained}", f"input={data_dir}", f"output={target}", "overwrite=true")
+    )
+
+
+def test_predict_refuses_svm_of_another_encoder(fitted, trained, data_dir, tmp_path):
+    fit_svm(svm_cfg(tmp_path / "random", "ckpt=null", f"paths.data_dir={data_dir}", *RANDOM_ENCODER))
+    with pytest.raises(SemgError, match="random encoder"):
+        predict(predict_cfg(tmp_path, f"ckpt={trained}", f"svm={tmp_path / 'random' / 'svm.skops'}"))
+    other = tmp_path / "other.ckpt"
+    checkpoint = torch.load(trained, weights_only=True)
+    checkpoint["epoch"] = -1  # same architecture, another file
+    torch.save(checkpoint, other)
+    with pytest.raises(SemgError, match="another checkpoint"):
+        predict(predict_cfg(tmp_path, f"ckpt={other}", f"svm={fitted[0] / 'svm.skops'}"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_bf16_features_agree_with_cpu(fitted, trained, tmp_path):
+    svm = f"svm={fitted[0] / 'svm.skops'}"
+    cpu = predict(predict_cfg(tmp_path / "cpu", f"ckpt={trained}", svm, "device=cpu"))
+    gpu = predict(predict_cfg(tmp_path / "gpu", f"ckpt={trained}", svm, "device=cuda", "bf16=true"))
+    for a, b in zip(cpu, gpu, strict=True):
+        assert a["movement_confidence"] == pytest.approx(b["movement_confidence"], abs=0.05)
+        assert a["gender_confidence"] == pytest.approx(b["gender_confidence"], abs=0.1)
+    metrics = fit_svm(svm_cfg(tmp_path / "svm", f"ckpt={trained}", "device=cuda", "bf16=true"))
+    assert metrics["device"].startswith("cuda") and metrics["val/balanced_acc"] >= 0.75
