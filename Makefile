@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 DEMO := data/demo
+DEMO_RUN := logs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
 .PHONY: venv train test test-all lint bench clean-demo
 .DEFAULT_GOAL := train
@@ -18,10 +19,18 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# The main job on built-in, deterministic synthetic demo data.
+# The main job on built-in, deterministic synthetic demo data: raw sEMG -> HHT matrices -> movement
+# CNN (subject-disjoint validation) -> gender SVM on its frozen encoder -> predictions for recordings
+# of two people the models have never seen. Reruns skip matrices that already exist.
 train: venv
-	$(BIN)/python -m semg_hht.data.synthetic --out $(DEMO)/hht
-	$(BIN)/python train.py experiment=demo
+	$(BIN)/python -m semg_hht.synth --out $(DEMO)/raw --subjects 8 --reps 8 --overwrite
+	$(BIN)/python make_hht.py input=$(DEMO)/raw/manifest.csv output=$(DEMO)/hht progress=false
+	$(BIN)/python -m semg_hht.synth --out $(DEMO)/new_raw --subjects 2 --reps 1 --seed 1 --overwrite
+	$(BIN)/python make_hht.py input=$(DEMO)/new_raw/manifest.csv output=$(DEMO)/new progress=false
+	$(BIN)/python train.py experiment=demo hydra.run.dir=$(DEMO_RUN)
+	$(BIN)/python fit_svm.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt hydra.run.dir=$(DEMO_RUN)/svm
+	$(BIN)/python predict.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt svm=$(DEMO_RUN)/svm/svm.skops \
+		input=$(DEMO)/new hydra.run.dir=$(DEMO_RUN)/predict
 
 test: venv
 	$(BIN)/python -m pytest -q

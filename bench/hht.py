@@ -45,9 +45,7 @@ from semg_hht.synth import band_noise  # noqa: E402
 
 
 # ---- Faithful copy of the seed's reference function (seeds/001, "Real HHT Transformation"). ----
-def compute_hht_matrix(
-    signal: np.ndarray, fs: float, matrix_size: int = 256, max_imf: int = 10
-) -> np.ndarray:
+def compute_hht_matrix(signal: np.ndarray, fs: float, matrix_size: int = 256, max_imf: int = 10) -> np.ndarray:
     try:
         from PyEMD import EMD
         from scipy.signal import hilbert
@@ -237,9 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     fs, sec = a.fs[-1], a.durations[len(a.durations) // 2]
     stages = stage_breakdown(fs, sec, a.n, a.seed)
     total = sum(stages.values())
-    print(
-        f"\nwhere make_hht's time goes (one process, 2-channel CSV, {fs:g} Hz x {sec:g} s, default config):"
-    )
+    print(f"\nwhere make_hht's time goes (one process, 2-channel CSV, {fs:g} Hz x {sec:g} s, default config):")
     for k, v in stages.items():
         print(f"  {k:16s} {100 * v / total:5.1f}%")
     if not ok:

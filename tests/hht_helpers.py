@@ -25,9 +25,7 @@ def emg_like(n: int, fs: float, seed: int = 0) -> np.ndarray:
     from scipy.signal import butter, sosfiltfilt
 
     rng = np.random.default_rng(seed)
-    x = sosfiltfilt(
-        butter(4, [20, min(450, 0.45 * fs)], btype="band", fs=fs, output="sos"), rng.standard_normal(n)
-    )
+    x = sosfiltfilt(butter(4, [20, min(450, 0.45 * fs)], btype="band", fs=fs, output="sos"), rng.standard_normal(n))
     t = np.arange(n) / n
     x = x * (0.1 + np.exp(-(((t - 0.5) / 0.2) ** 2)))
     return (x - x.mean()) / x.std()

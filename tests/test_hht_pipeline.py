@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.hht_helpers import ROOT, hht_cfg, parse_filename
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.synth import SynthConfig, generate
+from tests.hht_helpers import ROOT, hht_cfg, parse_filename
 
 SMALL = SynthConfig(subjects=2, reps=2, duration_s=1.0, fs=500.0, channels=2, seed=3)
 N_REC = 2 * 2 * 3
@@ -46,9 +46,7 @@ def test_outputs_follow_the_contract(converted):
     assert summary["written"] == 2 * N_REC and summary["failed"] == [] and summary["skipped"] == 0
     names = npz_files(out)
     assert len(names) == 2 * N_REC
-    assert all(
-        re.fullmatch(r"(BICEPS|BRACHIORADIALIS)_(full|half|invalid)_[MF]_\d{3}\.npz", n) for n in names
-    )
+    assert all(re.fullmatch(r"(BICEPS|BRACHIORADIALIS)_(full|half|invalid)_[MF]_\d{3}\.npz", n) for n in names)
     table = rows(out)
     assert [r["file"] for r in table] == sorted([r["file"] for r in table], key=lambda f: (f[-7:], f))
     assert {"file", "subject", "movement", "gender", "source", "channel", "window"} <= set(table[0])
@@ -125,9 +123,7 @@ def test_stacked_channels_and_windows(raw, tmp_path):
     summary = make_hht(cfg)
     durations = [float(r["duration_s"]) for r in rows(raw)]  # truncated 'invalid' ones are shorter
     assert summary["written"] == sum(int((d - 0.5) / 0.25 + 1e-9) + 1 for d in durations) > N_REC
-    assert all(
-        re.fullmatch(r"EMG_(full|half|invalid)_[MF]_\d{3}_w\d{2}\.npz", n) for n in npz_files(tmp_path)
-    )
+    assert all(re.fullmatch(r"EMG_(full|half|invalid)_[MF]_\d{3}_w\d{2}\.npz", n) for n in npz_files(tmp_path))
     with np.load(tmp_path / "EMG_full_F_007_w02.npz") as z:  # a full-length (1 s) recording
         assert z["hht"].shape == (2, 64, 64) and z["channels"].tolist() == ["BICEPS", "BRACHIORADIALIS"]
         assert (float(z["t_start_s"]), float(z["t_end_s"])) == (0.5, 1.0)
@@ -253,9 +249,7 @@ def test_ctrl_c_loses_nothing_and_rerun_finishes(tmp_path):
     generate(tmp_path / "raw", SynthConfig(subjects=4, reps=3, duration_s=3.0, fs=1000.0, channels=2))
     cmd = [sys.executable, str(ROOT / "make_hht.py"), f"input={tmp_path / 'raw' / 'manifest.csv'}"]
     cmd += [f"output={tmp_path / 'out'}", "workers=2", "progress=false"]
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while len(list((tmp_path / "out").glob("*.npz"))) < 6 and time.time() < deadline:
         time.sleep(0.05)

@@ -20,9 +20,7 @@ def test_csv_with_header_names_channels(tmp_path):
     np.testing.assert_allclose(rec.signal, SIG, rtol=1e-15)
 
 
-@pytest.mark.parametrize(
-    ("sep", "setting"), [(" ", "auto"), ("\t", "auto"), (";", "auto"), (";", "semicolon")]
-)
+@pytest.mark.parametrize(("sep", "setting"), [(" ", "auto"), ("\t", "auto"), (";", "auto"), (";", "semicolon")])
 def test_text_delimiters(tmp_path, sep, setting):
     p = tmp_path / "a.txt"
     p.write_text("\n".join(sep.join(str(int(v)) for v in row) for row in (SIG * 1000)) + "\n")

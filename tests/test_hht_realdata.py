@@ -4,14 +4,12 @@ import csv
 
 import numpy as np
 import pytest
-from tests.hht_helpers import SHARED, hht_cfg
 
 from semg_hht.hht.pipeline import make_hht
+from tests.hht_helpers import SHARED, hht_cfg
 
 MT = SHARED / "data" / "muscletracker"
-pytestmark = pytest.mark.skipif(
-    not (MT / "manifest.csv").exists(), reason="../shared/data/muscletracker absent"
-)
+pytestmark = pytest.mark.skipif(not (MT / "manifest.csv").exists(), reason="../shared/data/muscletracker absent")
 
 
 def subset_manifest(tmp_path, keep):
@@ -36,9 +34,7 @@ def test_both_devices_convert_with_their_own_fs(tmp_path):
     )
     assert {r["device"] for r in rows} == {"biopac", "miotracker"}
     out = tmp_path / "hht"
-    summary = make_hht(
-        hht_cfg(f"input={manifest}", f"output={out}", "filter.notch_hz=60", "filter.notch_harmonics=3")
-    )
+    summary = make_hht(hht_cfg(f"input={manifest}", f"output={out}", "filter.notch_hz=60", "filter.notch_harmonics=3"))
     assert summary["written"] == 2 * len(rows) and not summary["failed"]
     with open(out / "manifest.csv", newline="") as f:
         table = list(csv.DictReader(f))
@@ -58,9 +54,7 @@ def test_both_devices_convert_with_their_own_fs(tmp_path):
 @pytest.mark.slow
 def test_whole_dataset_through_its_manifest(tmp_path):
     out = tmp_path / "hht"
-    summary = make_hht(
-        hht_cfg(f"input={MT / 'manifest.csv'}", f"output={out}", "workers=0", "filter.notch_hz=60")
-    )
+    summary = make_hht(hht_cfg(f"input={MT / 'manifest.csv'}", f"output={out}", "workers=0", "filter.notch_hz=60"))
     assert not summary["failed"] and summary["written"] == 2 * summary["recordings_total"]
     with open(out / "manifest.csv", newline="") as f:
         table = list(csv.DictReader(f))

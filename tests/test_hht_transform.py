@@ -2,18 +2,16 @@
 
 import numpy as np
 import pytest
-from tests.hht_helpers import emg_like
 from PyEMD import EMD
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.settings import EMDSettings, SpectrumSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, hilbert_spectrum, make_decomposer, normalise_scale
+from tests.hht_helpers import emg_like
 
 
 # ---- Faithful copy of the seed's reference function (seeds/001, "Real HHT Transformation"). ----
-def compute_hht_matrix(
-    signal: np.ndarray, fs: float, matrix_size: int = 256, max_imf: int = 10
-) -> np.ndarray:
+def compute_hht_matrix(signal: np.ndarray, fs: float, matrix_size: int = 256, max_imf: int = 10) -> np.ndarray:
     try:
         from PyEMD import EMD
         from scipy.signal import hilbert

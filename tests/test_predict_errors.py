@@ -100,9 +100,7 @@ def test_bad_checkpoints(tmp_path, data_dir, make, message):
 
 def test_metric_states_of_other_versions_do_not_matter(tmp_path, data_dir):
     state = {k: v for k, v in HHTClassifier(**HP).state_dict().items() if not k.startswith("val_acc_best")}
-    ckpt = write_ckpt(
-        tmp_path / "old.ckpt", data_dir, state_dict=state | {"old_metric.total": torch.zeros(1)}
-    )
+    ckpt = write_ckpt(tmp_path / "old.ckpt", data_dir, state_dict=state | {"old_metric.total": torch.zeros(1)})
     assert len(run(tmp_path, f"ckpt={ckpt}")) == 3
 
 
@@ -140,7 +138,5 @@ def test_cli_prints_one_line_and_exits_1(tmp_path, data_dir):
     )  # fmt: skip
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: not a readable semg-hht checkpoint"), (
-        done.stderr
-    )
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: not a readable semg-hht checkpoint"), done.stderr
     assert not list(tmp_path.rglob("predictions.csv"))

@@ -91,9 +91,7 @@ def test_fit_svm_writes_complete_outputs(fitted, trained):
 
 def test_svm_uses_the_checkpoints_own_split(fitted, trained):
     out, _ = fitted
-    trained_split = {
-        (Path(r["file"]).name, r["subset"]) for r in read_csv(trained.parent.parent / "split.csv")
-    }
+    trained_split = {(Path(r["file"]).name, r["subset"]) for r in read_csv(trained.parent.parent / "split.csv")}
     svm_split = {(Path(r["file"]).name, r["subset"]) for r in read_csv(out / "split.csv")}
     assert svm_split == trained_split  # no recording the CNN trained on is in the SVM's validation set
     assert {r["label"] for r in read_csv(out / "split.csv")} == {"M", "F"}
@@ -162,9 +160,7 @@ def test_predict_without_svm_and_refusing_to_overwrite(trained, data_dir, tmp_pa
     assert len(rows) == len(list(data_dir.glob("*.npz"))) and "gender" not in rows[0]
     with pytest.raises(SemgError, match="overwrite"):
         predict(cfg)
-    predict(
-        predict_cfg(tmp_path, f"ckpt={trained}", f"input={data_dir}", f"output={target}", "overwrite=true")
-    )
+    predict(predict_cfg(tmp_path, f"ckpt={trained}", f"input={data_dir}", f"output={target}", "overwrite=true"))
 
 
 def test_predict_refuses_svm_of_another_encoder(fitted, trained, data_dir, tmp_path):

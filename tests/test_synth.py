@@ -4,12 +4,12 @@ import csv
 
 import numpy as np
 import pytest
-from tests.hht_helpers import hht_cfg
 from scipy.signal import welch
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.synth import SynthConfig, generate, main, make_subjects, recording
+from tests.hht_helpers import hht_cfg
 
 CFG = SynthConfig(subjects=4, reps=4, duration_s=2.0, fs=1000.0, channels=1, seed=11)
 
@@ -96,11 +96,7 @@ def test_classes_are_separable_after_hht(tmp_path):
     """Nearest class centroid on three HHT time-profile features, leave-one-subject-out."""
     cfg = SynthConfig(subjects=4, reps=3, duration_s=2.0, fs=500.0, channels=1, seed=5)
     generate(tmp_path / "raw", cfg)
-    make_hht(
-        hht_cfg(
-            f"input={tmp_path / 'raw' / 'manifest.csv'}", f"output={tmp_path / 'hht'}", "spectrum.size=64"
-        )
-    )
+    make_hht(hht_cfg(f"input={tmp_path / 'raw' / 'manifest.csv'}", f"output={tmp_path / 'hht'}", "spectrum.size=64"))
     with open(tmp_path / "hht" / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
 

@@ -40,9 +40,7 @@ def check_pair(meta: dict[str, Any], loaded: LoadedCheckpoint, svm_path: str | P
             fix=f"pass that ckpt, or run fit_svm.py ckpt={loaded.path} for this one",
         )
     if meta.get("feature_dim") != loaded.model.encoder.feature_dim:
-        raise SemgError(
-            "SVM feature size does not match the checkpoint's encoder", path=svm_path, fix="re-fit it"
-        )
+        raise SemgError("SVM feature size does not match the checkpoint's encoder", path=svm_path, fix="re-fit it")
 
 
 def input_files(input_path: str | None, loaded: LoadedCheckpoint) -> list[Path]:
@@ -52,9 +50,7 @@ def input_files(input_path: str | None, loaded: LoadedCheckpoint) -> list[Path]:
         folder = Path(loaded.data_hparams["data_dir"])
         scheme = FilenameScheme(**loaded.data_hparams["filename_scheme"])
         if not folder.is_dir():
-            raise SemgError(
-                "the checkpoint's data folder is not there", path=folder, fix="pass input=<folder>"
-            )
+            raise SemgError("the checkpoint's data folder is not there", path=folder, fix="pass input=<folder>")
         files = [p for p in sorted(folder.glob("*.npz")) if scheme.is_unlabeled(p.name)]
         if not files:
             raise SemgError(
@@ -70,9 +66,7 @@ def input_files(input_path: str | None, loaded: LoadedCheckpoint) -> list[Path]:
         raise SemgError("input not found", path=path, fix="pass input=<folder of .npz matrices or one .npz>")
     files = sorted(path.glob("*.npz"))
     if not files:
-        raise SemgError(
-            "no .npz files in the input folder", path=path, fix="convert recordings with make_hht.py"
-        )
+        raise SemgError("no .npz files in the input folder", path=path, fix="convert recordings with make_hht.py")
     return files
 
 
@@ -81,9 +75,7 @@ def read_inputs(files: list[Path], loaded: LoadedCheckpoint, workers: int, bad_f
     if bad_files not in ("error", "skip"):
         raise SemgError(f"unknown bad_files '{bad_files}'", fix="use error or skip")
     hp = loaded.hparams
-    x, errors = load_matrices(
-        files, hp["in_channels"], hp["input_size"], loaded.data_hparams["normalize"], workers
-    )
+    x, errors = load_matrices(files, hp["in_channels"], hp["input_size"], loaded.data_hparams["normalize"], workers)
     if errors:
         first = next(iter(errors.values()))
         if bad_files == "error" or len(errors) == len(files):

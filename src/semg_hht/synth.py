@@ -81,9 +81,7 @@ def make_subjects(cfg: SynthConfig) -> list[Subject]:
     return out
 
 
-def band_noise(
-    rng: np.random.Generator, n: int, fs: float, median_hz: float, sigma: float = 0.45
-) -> np.ndarray:
+def band_noise(rng: np.random.Generator, n: int, fs: float, median_hz: float, sigma: float = 0.45) -> np.ndarray:
     """Unit-variance noise with a log-normal spectral bump at median_hz, band-limited to 20-450 Hz."""
     f = np.fft.rfftfreq(n, 1 / fs)
     with np.errstate(divide="ignore"):
@@ -178,9 +176,7 @@ def generate(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Path
                 x, row = recording(cfg, subj, i, movement, rep)
                 rel = f"{subj.name}/{subj.name}_{subj.gender}_{movement}_r{rep + 1:02d}.csv"
                 with atomic_open(out / rel, "w", encoding="utf-8") as f:
-                    np.savetxt(
-                        f, x, fmt="%.6e", delimiter=",", header=",".join(MUSCLES[: cfg.channels]), comments=""
-                    )
+                    np.savetxt(f, x, fmt="%.6e", delimiter=",", header=",".join(MUSCLES[: cfg.channels]), comments="")
                 rows.append({"path": rel, **row})
     return write_csv(manifest, rows, MANIFEST_COLUMNS)
 

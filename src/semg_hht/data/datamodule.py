@@ -58,6 +58,7 @@ class HHTDataModule(L.LightningDataModule):
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
+        self.hparams.data_dir = str(Path(data_dir).resolve())  # checkpoints find the data from anywhere
         if label_source not in ("filename", "manifest"):
             raise SemgError(f"unknown data.label_source '{label_source}'", fix="use filename or manifest")
         if split not in SPLITS:

@@ -143,9 +143,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
     for w, (a, b) in enumerate(windows):
         w_name = None if s.window.length_s is None else w
         for unit in units:
-            muscle = (
-                muscle_token(s.layout.stacked_name, "EMG") if s.layout.stack_channels else tokens[unit[0]]
-            )
+            muscle = muscle_token(s.layout.stacked_name, "EMG") if s.layout.stack_channels else tokens[unit[0]]
             stem = output_stem(muscle, job.movement, job.gender, job.index + 1, digits, w_name)
             out = out_dir / f"{stem}.npz"
             channel = "+".join(names[c] for c in unit)
@@ -178,9 +176,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
                     check_scale(off, sc, f"channel {names[c]} window {w}", job.path)
                 seed = int(np.random.SeedSequence([s.seed, job.index, w, c]).generate_state(1)[0])
                 what = f"channel {names[c]}" + (f" window {w}" if w_name is not None else "")
-                m, k = hht_matrix(
-                    (seg - off) / sc, fs, decompose, s.spectrum, seed=seed, path=job.path, what=what
-                )
+                m, k = hht_matrix((seg - off) / sc, fs, decompose, s.spectrum, seed=seed, path=job.path, what=what)
                 mats.append(m)
                 offsets.append(off)
                 scs.append(sc)

@@ -20,9 +20,7 @@ def part_name(shard: int, num_shards: int) -> str:
     return f"manifest.shard-{shard:03d}-of-{num_shards:03d}.csv"
 
 
-def write_manifest(
-    out_dir: Path, rows: list[dict], columns: list[str], shard: int, num_shards: int
-) -> Path | None:
+def write_manifest(out_dir: Path, rows: list[dict], columns: list[str], shard: int, num_shards: int) -> Path | None:
     """Write this run's rows; returns manifest.csv's path once it is complete, else None."""
     final = out_dir / MANIFEST
     check_output_manifest(out_dir)

@@ -66,9 +66,7 @@ def run(s: Settings) -> dict:
         results = _run_jobs(mine, s, out_dir)
     except KeyboardInterrupt:
         done = len(list(out_dir.glob("*.npz")))
-        log.warning(
-            "interrupted: %d finished outputs are kept; rerun the same command to finish the rest", done
-        )
+        log.warning("interrupted: %d finished outputs are kept; rerun the same command to finish the rest", done)
         raise SystemExit(130) from None
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
@@ -134,9 +132,7 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
         with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
             pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_pin_threads)
             try:
-                futures = {
-                    pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs
-                }
+                futures = {pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs}
                 for fut in as_completed(futures):
                     results.append(_report(_result(fut, futures[fut]), bar))
             except BaseException:

@@ -31,9 +31,7 @@ def read_recording(path: str | Path, rs: ReaderSettings, fs_hint: float | None =
     """Read, pick channels, resolve fs (manifest > file > reader.fs) and check the samples."""
     path = Path(path)
     if not path.is_file():
-        raise SemgError(
-            "recording not found", path=path, fix="check the path (manifest paths are relative to it)"
-        )
+        raise SemgError("recording not found", path=path, fix="check the path (manifest paths are relative to it)")
     ext = path.suffix.lower()
     try:
         if ext in (".csv", ".txt"):
@@ -45,9 +43,7 @@ def read_recording(path: str | Path, rs: ReaderSettings, fs_hint: float | None =
         elif ext == ".mat":
             signal, fs, names = _read_mat(path, rs)
         else:
-            raise SemgError(
-                f"unsupported file type '{ext}'", path=path, fix="use .csv, .txt, .npy, .npz or .mat"
-            )
+            raise SemgError(f"unsupported file type '{ext}'", path=path, fix="use .csv, .txt, .npy, .npz or .mat")
     except SemgError:
         raise
     except (OSError, ValueError, UnicodeDecodeError, EOFError) as err:
@@ -186,9 +182,7 @@ def _column_index(col: int | str, header: list[str] | None, width: int, path: Pa
         return col % width
     if header is not None and str(col) in header:
         return header.index(str(col))
-    raise SemgError(
-        f"no time column {col!r}", path=path, fix="set reader.time_column to a column index or name"
-    )
+    raise SemgError(f"no time column {col!r}", path=path, fix="set reader.time_column to a column index or name")
 
 
 def _scalar(value: np.ndarray, key: str, path: Path) -> float:
@@ -231,9 +225,7 @@ def _channel_names(names: list[str] | None, n: int, rs: ReaderSettings, path: Pa
     return [f"CH{i + 1}" for i in range(n)]
 
 
-def _select(
-    signal: np.ndarray, names: list[str], rs: ReaderSettings, path: Path
-) -> tuple[np.ndarray, list[str]]:
+def _select(signal: np.ndarray, names: list[str], rs: ReaderSettings, path: Path) -> tuple[np.ndarray, list[str]]:
     if rs.channels is None:
         return signal, names
     idx = []

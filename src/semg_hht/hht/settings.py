@@ -150,9 +150,7 @@ def settings_from_cfg(cfg: Any) -> Settings:
     )
     _no_leftovers(data, "")
     if s.shard >= s.num_shards:
-        raise SemgError(
-            f"shard={s.shard} is not below num_shards={s.num_shards}", fix="use 0 <= shard < num_shards"
-        )
+        raise SemgError(f"shard={s.shard} is not below num_shards={s.num_shards}", fix="use 0 <= shard < num_shards")
     return s
 
 
@@ -160,9 +158,7 @@ def settings_from_cfg(cfg: Any) -> Settings:
 
 
 def _inputs(d: dict) -> InputSettings:
-    exts = tuple(
-        e.lower() if e.startswith(".") else "." + e.lower() for e in _list(d, "inputs.extensions", str)
-    )
+    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in _list(d, "inputs.extensions", str))
     m = _group(d, "manifest", prefix="inputs.")
     cols = ManifestColumns(**{k: _req_str(m, k, prefix="inputs.manifest.") for k in _fields(ManifestColumns)})
     _no_leftovers(m, "inputs.manifest.")

@@ -94,9 +94,7 @@ def hilbert_spectrum(
     else:
         lo, hi = freq_range
         keep = (inst_freq >= lo) & (inst_freq <= hi)
-        f_idx = np.clip(
-            ((np.clip(inst_freq, lo, hi) - lo) / (hi - lo) * (size - 1)).astype(np.intp), 0, size - 1
-        )
+        f_idx = np.clip(((np.clip(inst_freq, lo, hi) - lo) / (hi - lo) * (size - 1)).astype(np.intp), 0, size - 1)
 
     weights = amplitude if weighting == "amplitude" else amplitude * amplitude
     flat = f_idx * size + t_idx  # IMF-major, then time: the seed's order of additions into each bin

@@ -77,9 +77,7 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
         missing, unexpected = model.load_state_dict(checkpoint["state_dict"], strict=False)
     except RuntimeError as err:  # tensors of another shape
         detail = " ".join(str(err).split())[:200]
-        raise SemgError(
-            f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix
-        ) from None
+        raise SemgError(f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix) from None
     absent = [k for k in missing if k.startswith(NETWORK)]
     foreign = [k for k in unexpected if k.startswith(NETWORK)]
     if absent or foreign:

@@ -45,9 +45,7 @@ class SvmData:
             for i in index.tolist():
                 rec = self.recordings[i]
                 label = self.class_names[self.y[i]]
-                rows.append(
-                    {"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""}
-                )
+                rows.append({"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""})
         return rows
 
 
@@ -71,9 +69,7 @@ def _key(path: str | Path, root: str | Path) -> str:
     return path.name
 
 
-def recorded_split(
-    split_csv: Path, trained_dir: str | Path, dm: HHTDataModule
-) -> tuple[np.ndarray, np.ndarray]:
+def recorded_split(split_csv: Path, trained_dir: str | Path, dm: HHTDataModule) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of dm's recordings on each side of the split the training run wrote down.
 
     Every recorded file must still be there with the same label; files added since are left out.
@@ -81,9 +77,7 @@ def recorded_split(
     with split_csv.open(newline="", encoding="utf-8") as f:
         recorded = list(csv.DictReader(f))
     if not recorded or not {"file", "subset", "label"} <= set(recorded[0]):
-        raise SemgError(
-            "not a split.csv written by train.py", path=split_csv, fix="delete it to recompute the split"
-        )
+        raise SemgError("not a split.csv written by train.py", path=split_csv, fix="delete it to recompute the split")
     current = {_key(rec.path, dm.data_dir): i for i, rec in enumerate(dm.recordings)}
     missing = [r["file"] for r in recorded if _key(r["file"], trained_dir) not in current]
     if missing:
@@ -143,9 +137,7 @@ def _for_target(dm: HHTDataModule, target: str, train: np.ndarray, val: np.ndarr
     )
 
 
-def data_from_checkpoint(
-    ckpt: Path, data_hparams: Mapping[str, Any], target: str, data_dir: str | None
-) -> SvmData:
+def data_from_checkpoint(ckpt: Path, data_hparams: Mapping[str, Any], target: str, data_dir: str | None) -> SvmData:
     """The checkpoint's recordings and split (split.csv of its run when present)."""
     trained_dir = data_hparams["data_dir"]
     folder = Path(data_dir or trained_dir)

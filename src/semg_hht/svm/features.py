@@ -36,9 +36,7 @@ def autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
-def extract_features(
-    fn: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device, bf16: bool
-) -> torch.Tensor:
+def extract_features(fn: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device, bf16: bool) -> torch.Tensor:
     """fn (a frozen module in eval mode) over x in batches; float32 (N, D) on the CPU."""
     if batch_size < 1:
         raise SemgError(f"batch_size={batch_size} must be >= 1", fix="e.g. batch_size=64")

@@ -59,9 +59,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
     groups = data.subjects(data.train_index)
     svm_cfg = OmegaConf.to_container(cfg.svm, resolve=True)
     started = time.perf_counter()
-    pipeline, search = fit_pipeline(
-        svm_cfg, features[data.train_index], data.y[data.train_index], groups, cfg.seed
-    )
+    pipeline, search = fit_pipeline(svm_cfg, features[data.train_index], data.y[data.train_index], groups, cfg.seed)
     fit_seconds = time.perf_counter() - started
 
     train = _scores(pipeline, features, data, data.train_index)
@@ -69,9 +67,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
     train.pop("report"), train.pop("confusion_matrix")
     write_text(out_dir / "classification_report.txt", val.pop("report"))
     save_figure(
-        confusion_figure(
-            np.array(val["confusion_matrix"]), data.class_names, f"SVM ({cfg.target}), validation"
-        ),
+        confusion_figure(np.array(val["confusion_matrix"]), data.class_names, f"SVM ({cfg.target}), validation"),
         out_dir / "confusion_matrix.png",
     )
     write_csv(out_dir / "split.csv", data.split_rows(), ["file", "subset", "label", "subject"])

@@ -88,9 +88,7 @@ def load_svm(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
     try:
         untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
     except Exception as err:  # not a zip, no schema, malformed JSON: skops' parser is the judge
-        raise SemgError(
-            f"not a readable skops file ({type(err).__name__})", path=path, fix=NOT_OURS_FIX
-        ) from None
+        raise SemgError(f"not a readable skops file ({type(err).__name__})", path=path, fix=NOT_OURS_FIX) from None
     if untrusted:
         names = ", ".join(sorted(untrusted))[:200]
         raise SemgError(
@@ -108,9 +106,7 @@ def load_svm(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
         raise SemgError(
             f"SVM file holds a {type(pipeline).__name__}, not a fitted pipeline", path=path, fix=NOT_OURS_FIX
         )
-    if pipeline.n_features_in_ != meta.get("feature_dim") or len(pipeline.classes_) != len(
-        meta.get("classes", [])
-    ):
+    if pipeline.n_features_in_ != meta.get("feature_dim") or len(pipeline.classes_) != len(meta.get("classes", [])):
         raise SemgError("SVM file and its svm.json disagree", path=path, fix=NOT_OURS_FIX)
     if meta.get("sklearn_version") != sklearn.__version__:
         log.warning(

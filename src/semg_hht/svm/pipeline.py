@@ -40,18 +40,12 @@ def _folds(cfg: Mapping[str, Any], y: np.ndarray, groups: Sequence[str | None], 
     wanted = int(cfg["cv"])
     if all(g is not None for g in groups):
         # every held-out fold should see each class: at most as many folds as the rarest class has subjects
-        per_class = min(
-            len({g for g, c in zip(groups, y.tolist(), strict=True) if c == k}) for k in set(y.tolist())
-        )
+        per_class = min(len({g for g, c in zip(groups, y.tolist(), strict=True) if c == k}) for k in set(y.tolist()))
         if per_class >= 2:
             if per_class < wanted:
-                log.warning(
-                    "grid search: %d subject-disjoint folds (subjects of the rarest class)", per_class
-                )
+                log.warning("grid search: %d subject-disjoint folds (subjects of the rarest class)", per_class)
             return StratifiedGroupKFold(min(wanted, per_class), shuffle=True, random_state=seed), "subject"
-        log.warning(
-            "grid search: too few subjects per class for subject-disjoint folds; using stratified folds"
-        )
+        log.warning("grid search: too few subjects per class for subject-disjoint folds; using stratified folds")
     smallest = int(np.bincount(y).min())
     if smallest < 2:
         raise SemgError(
@@ -75,9 +69,7 @@ def grid_search(
         n_jobs=cfg["n_jobs"],
         error_score="raise",
     )
-    codes = (
-        None if kind == "stratified" else np.unique(np.asarray(groups, dtype=object), return_inverse=True)[1]
-    )
+    codes = None if kind == "stratified" else np.unique(np.asarray(groups, dtype=object), return_inverse=True)[1]
     search.fit(x, y, groups=codes)
     best = {k.removeprefix("svc__"): v for k, v in search.best_params_.items()}
     log.info("grid search (%s folds): best %s, %s %.4f", kind, best, cfg["scoring"], search.best_score_)
@@ -93,9 +85,7 @@ def fit_pipeline(
     cfg: Mapping[str, Any], x: np.ndarray, y: np.ndarray, groups: Sequence[str | None], seed: int
 ) -> tuple[Pipeline, dict[str, Any] | None]:
     """The fitted pipeline (and the grid search summary when one ran)."""
-    search = (
-        grid_search(cfg["grid_search"], cfg, x, y, groups, seed) if cfg["grid_search"]["enabled"] else None
-    )
+    search = grid_search(cfg["grid_search"], cfg, x, y, groups, seed) if cfg["grid_search"]["enabled"] else None
     calibration = cfg["calibration"]
     pipeline = Pipeline(
         [
