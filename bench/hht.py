@@ -32,6 +32,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTH
 from semg_hht.hht.filters import condition  # noqa: E402
 from semg_hht.hht.pipeline import run, worker_count  # noqa: E402
 from semg_hht.hht.readers import read_recording  # noqa: E402
+from semg_hht.hht.reference import compute_hht_matrix  # noqa: E402
 from semg_hht.hht.settings import (  # noqa: E402
     EMDSettings,
     FilterSettings,
@@ -42,56 +43,6 @@ from semg_hht.hht.settings import (  # noqa: E402
 from semg_hht.hht.transform import hilbert_spectrum, make_decomposer, normalise_scale  # noqa: E402
 from semg_hht.io import save_npz  # noqa: E402
 from semg_hht.synth import band_noise  # noqa: E402
-
-
-# ---- Faithful copy of the seed's reference function (seeds/001, "Real HHT Transformation"). ----
-def compute_hht_matrix(signal: np.ndarray, fs: float, matrix_size: int = 256, max_imf: int = 10) -> np.ndarray:
-    try:
-        from PyEMD import EMD
-        from scipy.signal import hilbert
-    except ImportError:
-        raise ImportError("Please install PyEMD and scipy: pip install PyEMD scipy")  # noqa: B904
-
-    # Perform EMD
-    emd = EMD()
-    imfs = emd(signal, max_imf=max_imf)
-
-    # Compute Hilbert transform for each IMF
-    n_samples = len(signal)
-    t = np.arange(n_samples) / fs
-
-    # Initialize time-frequency matrix
-    freq_bins = np.linspace(0, fs / 2, matrix_size)  # noqa: F841 (unused in the seed too)
-    time_bins = np.linspace(0, t[-1], matrix_size)  # noqa: F841
-    hht_matrix = np.zeros((matrix_size, matrix_size))
-
-    for imf in imfs:
-        # Compute analytic signal
-        analytic = hilbert(imf)
-        amplitude = np.abs(analytic)
-        phase = np.unwrap(np.angle(analytic))
-
-        # Compute instantaneous frequency
-        inst_freq = np.diff(phase) / (2 * np.pi) * fs
-        inst_freq = np.concatenate([inst_freq, [inst_freq[-1]]])
-        inst_freq = np.clip(inst_freq, 0, fs / 2)
-
-        # Map to time-frequency matrix
-        for i, (ti, fi, ai) in enumerate(zip(t, inst_freq, amplitude)):  # noqa: B007, B905
-            t_idx = int(ti / t[-1] * (matrix_size - 1))
-            f_idx = int(fi / (fs / 2) * (matrix_size - 1))
-
-            t_idx = np.clip(t_idx, 0, matrix_size - 1)
-            f_idx = np.clip(f_idx, 0, matrix_size - 1)
-
-            hht_matrix[f_idx, t_idx] += ai
-
-    # Normalize
-    if hht_matrix.max() > 0:
-        hht_matrix = hht_matrix / hht_matrix.max()
-
-    return hht_matrix.astype(np.float32)
-
 
 # -----------------------------------------------------------------------------------------------
 
