@@ -76,7 +76,7 @@ def read_manifest(manifest: Path, data_dir: Path, *, allow_outside: bool = False
             fix="write it as CSV: file,subject,movement,gender,...",
         )
     root = data_dir.resolve()
-    recordings = []
+    recordings, seen = [], {}
     for line, row in enumerate(rows, start=2):
         rel = (row.get("file") or "").strip()
         if not rel:
@@ -88,6 +88,13 @@ def read_manifest(manifest: Path, data_dir: Path, *, allow_outside: bool = False
                 path=manifest,
                 fix="keep recordings under data.data_dir or set data.allow_outside_paths=true",
             )
+        if path in seen:
+            raise SemgError(
+                f"line {line}: '{rel}' is already listed on line {seen[path]}",
+                path=manifest,
+                fix="list each recording once (a duplicate would count twice and can straddle the split)",
+            )
+        seen[path] = line
         labels = {k: (v.strip() or None) for k, v in row.items() if k not in ("file", "subject") and v is not None}
         recordings.append(Recording(path, labels, (row.get("subject") or "").strip() or None))
     return recordings

@@ -43,9 +43,12 @@ def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
             path=path,
             fix="set data.input_size / model.in_channels to match, or re-create the file",
         )
-    matrix = matrix.astype(np.float32, copy=False).reshape(in_channels, size, size)
     if not np.isfinite(matrix).all():
         raise SemgError("matrix contains NaN or Inf", path=path, fix="re-create it from the raw recording")
+    with np.errstate(over="ignore"):
+        matrix = matrix.astype(np.float32, copy=False).reshape(in_channels, size, size)
+    if not np.isfinite(matrix).all():
+        raise SemgError("values too large for float32 (|x| > 3.4e38)", path=path, fix="rescale or re-create the file")
     if matrix.min() == matrix.max():
         raise SemgError(f"matrix is constant ({matrix.flat[0]:g})", path=path, fix="check the raw recording")
     return matrix
