@@ -140,3 +140,22 @@ def test_cli_prints_one_line_and_exits_1(tmp_path, data_dir):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: not a readable semg-hht checkpoint"), done.stderr
     assert not list(tmp_path.rglob("predictions.csv"))
+
+
+def test_ctrl_c_while_writing_leaves_no_predictions_file_and_the_rerun_completes(tmp_path, ckpt, monkeypatch):
+    import csv
+
+    real = csv.DictWriter.writerows
+
+    def interrupted(self, rows):
+        real(self, list(rows)[:1])  # one row on disk, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, f"ckpt={ckpt}")
+    out = tmp_path / "out"
+    assert not (out / "predictions.csv").exists() and not [p for p in out.iterdir() if p.suffix == ".tmp"]
+    monkeypatch.undo()
+    rows = run(tmp_path, f"ckpt={ckpt}")
+    assert len(rows) == 3 and (out / "predictions.csv").read_text().count("\n") == 4
