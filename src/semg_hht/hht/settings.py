@@ -194,13 +194,20 @@ def _reader(d: dict) -> ReaderSettings:
     return out
 
 
+def _hz_range(d: dict, key: str, prefix: str) -> tuple[float, float] | None:
+    """An optional [low, high] Hz pair with 0 <= low < high."""
+    value = d.pop(key, None)
+    if value is None:
+        return None
+    pair = tuple(float(v) for v in _as_list(value, prefix + key))
+    if len(pair) != 2 or not 0 <= pair[0] < pair[1]:
+        raise SemgError(f"{prefix}{key}={list(pair)} is not [low, high] Hz with 0 <= low < high")
+    return pair
+
+
 def _filter(d: dict) -> FilterSettings:
     p = "filter."
-    band = d.pop("bandpass", None)
-    if band is not None:
-        band = tuple(float(b) for b in _as_list(band, p + "bandpass"))
-        if len(band) != 2 or not 0 <= band[0] < band[1]:
-            raise SemgError(f"filter.bandpass={list(band)} is not [low, high] Hz with 0 <= low < high")
+    band = _hz_range(d, "bandpass", p)
     out = FilterSettings(
         resample_hz=_opt_float(d, "resample_hz", prefix=p, positive=True),
         notch_hz=_opt_float(d, "notch_hz", prefix=p, positive=True),
@@ -256,11 +263,7 @@ def _emd(d: dict) -> EMDSettings:
 
 def _spectrum(d: dict) -> SpectrumSettings:
     p = "spectrum."
-    fr = d.pop("freq_range", None)
-    if fr is not None:
-        fr = tuple(float(f) for f in _as_list(fr, p + "freq_range"))
-        if len(fr) != 2 or not 0 <= fr[0] < fr[1]:
-            raise SemgError(f"spectrum.freq_range={list(fr)} is not [low, high] Hz with 0 <= low < high")
+    fr = _hz_range(d, "freq_range", p)
     out = SpectrumSettings(
         size=_int(d, "size", lo=2, prefix=p),
         freq_range=fr,

@@ -46,22 +46,17 @@ def make_decomposer(es: EMDSettings):
     if es.method == "emd":
         emd = EMD(**options)
         return lambda x, seed: emd(x, max_imf=es.max_imf)
-    if es.method == "eemd":
-        eemd = EEMD(trials=es.trials, noise_width=es.noise_width, ext_EMD=EMD(**options), parallel=False)
+    if es.method in ("eemd", "ceemdan"):  # noise-assisted: seeded per recording for determinism
+        if es.method == "eemd":
+            ensemble = EEMD(trials=es.trials, noise_width=es.noise_width, ext_EMD=EMD(**options), parallel=False)
+        else:
+            ensemble = CEEMDAN(trials=es.trials, epsilon=es.epsilon, ext_EMD=EMD(**options), parallel=False)
 
-        def run_eemd(x, seed):
-            eemd.noise_seed(seed)
-            return eemd(x, max_imf=es.max_imf)
+        def run_ensemble(x, seed):
+            ensemble.noise_seed(seed)
+            return ensemble(x, max_imf=es.max_imf)
 
-        return run_eemd
-    if es.method == "ceemdan":
-        ceemdan = CEEMDAN(trials=es.trials, epsilon=es.epsilon, ext_EMD=EMD(**options), parallel=False)
-
-        def run_ceemdan(x, seed):
-            ceemdan.noise_seed(seed)
-            return ceemdan(x, max_imf=es.max_imf)
-
-        return run_ceemdan
+        return run_ensemble
     raise ValueError(f"unknown EMD method {es.method!r}")
 
 
