@@ -71,13 +71,20 @@ def classic_rows(args: argparse.Namespace, experiment: str) -> tuple[list[dict],
     for method in args.methods:
         label = f"classic features + {method.upper()}"
         folds = evaluate_group_folds(fs, method, data["n_folds"], data["split_seed"], args.seed)
-        random = evaluate_random_split(fs, method, data["val_fraction"], data["split_seed"], args.seed)
         group_row = table_row(target, label, "group", folds)
-        warning = leakage_check(random["acc"], group_row["acc_mean"], args.tolerance)
-        rows += [group_row, table_row(target, label, "random (seed)", [random], note=warning or "")]
-        if warning:
-            warnings.append(f"{target} / {label}: {warning}")
-        for f in [*folds, random | {"fold": "random"}]:
+        rows.append(group_row)
+        try:
+            random = evaluate_random_split(fs, method, data["val_fraction"], data["split_seed"], args.seed)
+        except SemgError as err:  # e.g. too few recordings: the group folds still stand
+            log.warning("%s / %s: no random split for the leakage check (%s)", target, label, err)
+            random = None
+        if random is not None:
+            warning = leakage_check(random["acc"], group_row["acc_mean"], args.tolerance)
+            rows.append(table_row(target, label, "random (seed)", [random], note=warning or ""))
+            if warning:
+                warnings.append(f"{target} / {label}: {warning}")
+            folds = [*folds, random | {"fold": "random"}]
+        for f in folds:
             fold_rows.append(
                 {"target": target, "method": label, "fold": f["fold"]}
                 | {m: f[m] for m in METRICS}
