@@ -84,3 +84,25 @@ def test_filter_accepts_a_list_of_values(hht_like, tmp_path):
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     assert len(datamodule.recordings) == 100
+
+
+@pytest.mark.parametrize("experiment", ["muscletracker_movement", "muscletracker_gender"])
+def test_seed_config_row_on_real_data_keeps_the_seeds_hyperparameters(experiment, tmp_path):
+    """make eval-real's seed row: experiment=[<real>,seed_cnn] with the tuned warm-up switched off."""
+    cfg = compose_cfg(
+        [
+            f"experiment=[{experiment},seed_cnn]",
+            "model.in_channels=2",
+            "scheduler.warmup_epochs=0",
+            f"paths.output_dir={tmp_path}",
+        ]
+    )
+    assert unread_keys(cfg) == []
+    assert (cfg.model.base_channels, cfg.model.num_layers, cfg.model.head, cfg.trainer.max_epochs) == (64, 3, "mlp", 50)
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.data.batch_size, cfg.data.augment.enabled) == (
+        "Adam",
+        1e-3,
+        16,
+        False,
+    )
+    assert cfg.scheduler.warmup_epochs == 0 and cfg.data.split == "group" and cfg.data.filter
