@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from semg_hht.evaluation.aggregate import aggregate, leakage_check
 from semg_hht.evaluation.table import markdown, sweep_folds, table_row, write_table
+from semg_hht.training.sweep import SweepSummary, fold_summary
 
 FOLDS = [
     {"acc": 0.5, "balanced_acc": 0.4, "f1_macro": 0.3, "subject_vote_acc": None, "chance": 0.2},
@@ -67,3 +68,20 @@ def test_sweep_folds_reads_finished_jobs_and_their_split(tmp_path):
     fake_job(tmp_path, 3, "group", None)  # a failed job is left out
     folds, split = sweep_folds(tmp_path)
     assert split == "group" and [f["acc"] for f in folds] == [0.5, 0.7, 0.9]
+
+
+def test_sweep_summary_aggregates_a_fold_sweep_only(tmp_path, capsys):
+    for i, fold in enumerate(FOLDS):
+        fake_job(tmp_path, i, "group", fold)
+    SweepSummary(["val/acc", "val/f1_macro", "val/chance"], "summary.csv").on_multirun_end(
+        OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    )
+    with open(tmp_path / "folds_summary.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["n_folds"] == "3" and float(row["acc_mean"]) == pytest.approx(0.7)
+    assert float(row["acc_std"]) == pytest.approx(0.2) and float(row["f1_macro_mean"]) == pytest.approx(0.5)
+    assert "Over 3 folds" in capsys.readouterr().out
+    other = [{"status": "ok", "overrides": f"model.num_layers={n}", "val/acc": 0.5} for n in (2, 3)]
+    assert fold_summary(other, ["val/acc"]) is None  # not a k-fold sweep
+    mixed = [{"status": "ok", "overrides": f"data.fold={i} model.num_layers={i}", "val/acc": 0.5} for i in (0, 1)]
+    assert fold_summary(mixed, ["val/acc"]) is None  # folds of different models do not average
