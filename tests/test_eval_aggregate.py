@@ -51,6 +51,8 @@ def test_table_written_as_markdown_and_csv(tmp_path):
     assert float(line["acc_mean"]) == pytest.approx(0.7) and line["subject_vote_acc_mean"] == ""
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
     assert "| movement | classic features + LDA | group | 3 |" in markdown(rows)
+    one = markdown([table_row("gender", "x", "stratified", FOLDS[:1])])
+    assert "| 0.500 | 0.400 |" in one and "±" not in one
 
 
 def fake_job(sweep, i, split, metrics):

@@ -80,7 +80,7 @@ def classic_rows(args: argparse.Namespace, experiment: str) -> tuple[list[dict],
             random = None
         if random is not None:
             warning = leakage_check(random["acc"], group_row["acc_mean"], args.tolerance)
-            rows.append(table_row(target, label, "random (seed)", [random], note=warning or ""))
+            rows.append(table_row(target, label, "stratified", [random], note=warning or ""))
             if warning:
                 warnings.append(f"{target} / {label}: {warning}")
             folds = [*folds, random | {"fold": "random"}]
@@ -156,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             f"Measured {datetime.date.today().isoformat()} on {args.hardware}. Command: `{command}`",
             "",
-            f"Mean ± std over subject-disjoint folds (split=group); {MOVEMENT_NOTE}. "
+            f"Mean ± std over subject-disjoint folds (split=group); split=stratified is the seed's random "
+            f"split (the same people on both sides), shown only for the leakage check; {MOVEMENT_NOTE}. "
             "chance = majority-class rate of the validation recordings; subject_vote_acc = one "
             "majority-vote prediction per unseen person (gender only).",
             "",

@@ -62,7 +62,10 @@ def markdown(rows: Sequence[Mapping[str, Any]], header: str = "") -> str:
         cells = [r["target"], r["method"], r["split"], str(r["n_folds"])]
         for m in METRICS:
             mean, std = r.get(f"{m}_mean"), r.get(f"{m}_std")
-            cells.append("-" if mean is None else f"{mean:.3f} ± {std:.3f}")
+            if mean is None:
+                cells.append("-")
+            else:  # one fold (or one random split) has no spread to show
+                cells.append(f"{mean:.3f}" if r["n_folds"] == 1 else f"{mean:.3f} ± {std:.3f}")
         cells.append(str(r.get("note") or ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
