@@ -105,7 +105,12 @@ def test_every_option_composes_and_every_key_is_read(group, option, tmp_path):
     assert unread_keys(cfg) == []
 
 
-@pytest.mark.parametrize("experiment", [o for g, o in OPTIONS if g == "experiment"])
+# Experiments on real recordings (their class lists and data.filter do not fit the synthetic set):
+# instantiated on a make_hht-shaped stand-in in tests/test_eval_configs.py.
+REAL_DATA = {"muscletracker_movement", "muscletracker_gender"}
+
+
+@pytest.mark.parametrize("experiment", [o for g, o in OPTIONS if g == "experiment" and o not in REAL_DATA])
 def test_every_experiment_instantiates_end_to_end(experiment, synthetic_dir, tmp_path):
     cfg = compose_cfg(
         [f"experiment={experiment}", *TINY, f"paths.data_dir={synthetic_dir}", f"paths.output_dir={tmp_path}"]

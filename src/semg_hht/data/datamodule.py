@@ -55,6 +55,7 @@ class HHTDataModule(L.LightningDataModule):
         bad_files: str,
         pin_memory: bool,
         augment: Mapping[str, Any] | None,
+        filter: Mapping[str, Any] | None = None,  # the YAML key data.filter
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -66,6 +67,9 @@ class HHTDataModule(L.LightningDataModule):
         if bad_files not in ("error", "skip"):
             raise SemgError(f"unknown data.bad_files '{bad_files}'", fix="use error or skip")
         self.scheme = FilenameScheme(**filename_scheme)
+        self.row_filter = {str(k): _as_values(v) for k, v in (filter or {}).items()}
+        if self.row_filter and label_source != "manifest":
+            raise SemgError("data.filter selects manifest rows", fix="use data.label_source=manifest or filter={}")
         augment = dict(augment or {})
         self.augment = TimeFrequencyAugment(**augment) if augment.pop("enabled", False) else None
         self.data_dir = Path(data_dir)
@@ -91,6 +95,7 @@ class HHTDataModule(L.LightningDataModule):
             if not hp.manifest:
                 raise SemgError("data.label_source=manifest needs data.manifest", fix="name the CSV file")
             recordings = read_manifest(self.data_dir / hp.manifest, self.data_dir, allow_outside=hp.allow_outside_paths)
+            recordings = self._filtered(recordings)
             self.n_found = len(recordings)
             return recordings
         files = sorted(self.data_dir.glob("*.npz"))
@@ -108,6 +113,20 @@ class HHTDataModule(L.LightningDataModule):
             except SemgError as err:
                 self.skipped.append(err)
         return recordings
+
+    def _filtered(self, recordings: list[Recording]) -> list[Recording]:
+        """Manifest rows whose columns match data.filter (e.g. {device: biopac}); all rows when empty."""
+        if not self.row_filter:
+            return recordings
+        kept = [r for r in recordings if all(r.labels.get(k) in v for k, v in self.row_filter.items())]
+        if not kept:
+            raise SemgError(
+                f"no manifest row matches data.filter={self.row_filter}",
+                path=self.data_dir / self.hparams.manifest,
+                fix="check the column names and values (make_hht passes the input manifest's columns through)",
+            )
+        log.info("data.filter %s: %d of %d manifest rows", self.row_filter, len(kept), len(recordings))
+        return kept
 
     def _labelled(self, recordings: list[Recording]) -> list[Recording]:
         """Recordings with a known target in the class list; the rest are unlabeled or bad."""
@@ -235,3 +254,9 @@ class HHTDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.augment and "augment" in state_dict:
             self.augment.load_state_dict(state_dict["augment"])
+
+
+def _as_values(value: Any) -> set[str]:
+    """One allowed value or a list of them, compared as manifest strings."""
+    values = value if isinstance(value, Sequence | set) and not isinstance(value, str) else [value]
+    return {str(v) for v in values}

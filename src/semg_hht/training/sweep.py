@@ -10,6 +10,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from semg_hht.evaluation.aggregate import aggregate
 from semg_hht.io import write_csv
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,18 @@ def collect_jobs(sweep_dir: Path, metrics: list[str]) -> list[dict[str, Any]]:
         rows.append(row)
     rows.sort(key=lambda r: int(r["job"].split("_", 1)[0]) if r["job"].split("_", 1)[0].isdigit() else 0)
     return rows
+
+
+def fold_summary(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any] | None:
+    """Mean and std of the val/ metrics when the finished jobs differ only in data.fold (a k-fold
+    sweep: -m data.fold=0,1,2,3,4); None for any other sweep."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok or not all("data.fold=" in r["overrides"] for r in ok):
+        return None
+    if len({" ".join(o for o in r["overrides"].split() if not o.startswith("data.fold=")) for r in ok}) != 1:
+        return None
+    names = [m.removeprefix("val/") for m in metrics if m.startswith("val/")]
+    return aggregate([{m.removeprefix("val/"): r.get(m) for m in metrics} for r in ok], names)
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -58,3 +71,12 @@ class SweepSummary(Callback):
         write_csv(sweep_dir / self.filename, rows, columns)
         table = format_table(rows, columns)
         print(f"\nSweep summary ({sweep_dir / self.filename}):\n{table}\n", flush=True)
+        folds = fold_summary(rows, self.metrics)
+        if folds is not None:
+            path = write_csv(sweep_dir / f"folds_{self.filename}", [folds], list(folds))
+            means = ", ".join(
+                f"{k[:-5]} {v:.4f} ± {folds[k[:-5] + '_std']:.4f}"
+                for k, v in folds.items()
+                if k.endswith("_mean") and v is not None
+            )
+            print(f"Over {folds['n_folds']} folds ({path}): {means}\n", flush=True)

@@ -1,0 +1,118 @@
+"""The classic baseline: per-channel MAV/RMS/WL/ZC/SSC/VAR/mean+median frequency/AR features of the
+raw recordings, standardised, with LDA or an RBF SVM, scored on exactly the CNN's folds.
+
+The raw recordings are read and filtered by make_hht's own reader and filters; the folds come from
+semg_hht.data.splits (group_split / stratified_split with the experiment's data.* settings) and
+every score from semg_hht.training.report.classification_metrics, so the numbers are comparable.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from semg_hht.data.splits import group_split, stratified_split
+from semg_hht.errors import SemgError
+from semg_hht.evaluation.features import feature_names, feature_vector
+from semg_hht.hht.filters import condition
+from semg_hht.hht.readers import read_recording
+from semg_hht.hht.settings import FilterSettings, ReaderSettings
+from semg_hht.training.report import classification_metrics
+
+METHODS: dict[str, Callable[[int], Pipeline]] = {
+    "lda": lambda seed: make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()),
+    "svm": lambda seed: make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10.0, gamma="scale", random_state=seed)),
+}
+
+
+@dataclass
+class FeatureSet:
+    x: np.ndarray  # (recordings, features)
+    y: np.ndarray  # class index
+    class_names: list[str]
+    subjects: list[str | None]
+    paths: list[Path]
+    names: list[str]
+
+
+def select_rows(rows: Sequence[Mapping[str, str]], row_filter: Mapping[str, Any]) -> list[Mapping[str, str]]:
+    """Rows whose columns match every filter value (a value or a list of values), as data.filter."""
+
+    def allowed(v: Any) -> set[str]:
+        return {str(x) for x in v} if isinstance(v, Sequence) and not isinstance(v, str) else {str(v)}
+
+    wanted = {k: allowed(v) for k, v in row_filter.items()}
+    return [r for r in rows if all((r.get(k) or "").strip() in v for k, v in wanted.items())]
+
+
+def load_features(
+    manifest: Path,
+    target: str,
+    classes: Sequence[str] | None,
+    row_filter: Mapping[str, Any],
+    filters: FilterSettings,
+    ar_order: int = 4,
+    reader: ReaderSettings | None = None,
+    limit_subjects: int | None = None,
+) -> FeatureSet:
+    """Features of every raw recording in an input manifest (make_hht's columns: path, fs_hz,
+    subject, <target>) that passes row_filter and has a target label in ``classes``."""
+    with manifest.open(newline="", encoding="utf-8") as f:
+        rows = select_rows(list(csv.DictReader(f)), row_filter)
+    rows = [r for r in rows if (r.get(target) or "").strip()]
+    if classes is None:
+        classes = sorted({r[target].strip() for r in rows})
+    rows = [r for r in rows if r[target].strip() in classes]
+    if limit_subjects is not None:
+        keep = sorted({r["subject"] for r in rows})[:limit_subjects]
+        rows = [r for r in rows if r["subject"] in keep]
+    if not rows:
+        raise SemgError(f"no rows with a {target} label in {list(classes)}", path=manifest, fix="check the filter")
+    reader = reader or ReaderSettings()
+    x, paths = [], []
+    for row in rows:
+        path = manifest.parent / row["path"]
+        rec = read_recording(path, reader, fs_hint=float(row["fs_hz"]) if row.get("fs_hz") else None)
+        cond = condition(rec.signal, rec.fs, filters, path)
+        x.append(feature_vector(cond.signal, cond.fs, ar_order))
+        paths.append(path)
+    x = np.asarray(x)
+    return FeatureSet(
+        x=x,
+        y=np.array([list(classes).index(r[target].strip()) for r in rows]),
+        class_names=list(classes),
+        subjects=[(r.get("subject") or "").strip() or None for r in rows],
+        paths=paths,
+        names=feature_names(x.shape[1] // (8 + ar_order), ar_order),
+    )
+
+
+def score_split(fs: FeatureSet, method: str, train: np.ndarray, val: np.ndarray, seed: int) -> dict[str, Any]:
+    model = METHODS[method](seed).fit(fs.x[train], fs.y[train])
+    scores = classification_metrics(fs.y[val], model.predict(fs.x[val]), fs.class_names, [fs.subjects[i] for i in val])
+    scores.pop("report")
+    return scores | {"val_subjects": sorted({s for i in val if (s := fs.subjects[i])})}
+
+
+def evaluate_group_folds(fs: FeatureSet, method: str, n_folds: int, split_seed: int, seed: int = 42) -> list[dict]:
+    """One score dict per subject-disjoint fold (data.split=group, folds 0..n_folds-1)."""
+    folds = []
+    for fold in range(n_folds):
+        train, val = group_split(fs.y, fs.subjects, fs.class_names, n_folds, fold, split_seed)
+        folds.append(score_split(fs, method, train, val, seed) | {"fold": fold})
+    return folds
+
+
+def evaluate_random_split(fs: FeatureSet, method: str, val_fraction: float, split_seed: int, seed: int = 42) -> dict:
+    """The seed's random split (data.split=stratified): people on both sides, for the leakage check."""
+    train, val = stratified_split(fs.y, fs.class_names, val_fraction, split_seed)
+    return score_split(fs, method, train, val, seed)

@@ -1,0 +1,80 @@
+"""The results table: one row per (target, method, split), written as Markdown and CSV (atomically)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from semg_hht.evaluation.aggregate import METRICS, aggregate
+from semg_hht.io import write_csv, write_text
+from semg_hht.training.sweep import collect_jobs
+
+COLUMNS = ["target", "method", "split", "n_folds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "note"]
+
+
+def sweep_folds(sweep_dir: Path) -> tuple[list[dict[str, Any]], str]:
+    """The finished jobs of a train.py / fit_svm.py multirun as fold score dicts (val/ prefix
+    dropped), and the split they used (group or stratified, from each job's .hydra/config.yaml)."""
+    rows = collect_jobs(sweep_dir, [f"val/{m}" for m in METRICS])
+    folds, splits = [], set()
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        folds.append({m: row[f"val/{m}"] for m in METRICS})
+        splits.add(_job_split(sweep_dir / row["job"]))
+    return folds, "/".join(sorted(splits)) or "?"
+
+
+def _job_split(job_dir: Path) -> str:
+    """data.split of the job; for fit_svm with a checkpoint, that of the checkpoint's training run."""
+    config = job_dir / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return "?"
+    cfg = OmegaConf.load(config)
+    ckpt = OmegaConf.select(cfg, "ckpt", default=None)
+    if ckpt:
+        run_config = Path(str(ckpt)).parent.parent / ".hydra" / "config.yaml"
+        cfg = OmegaConf.load(run_config) if run_config.is_file() else OmegaConf.create({})
+    return str(OmegaConf.select(cfg, "data.split", default="?"))
+
+
+def table_row(target: str, method: str, split: str, folds: Sequence[Mapping[str, Any]], note: str = "") -> dict:
+    return {"target": target, "method": method, "split": split} | aggregate(folds) | {"note": note}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], header: str = "") -> str:
+    """Metrics as mean ± std over folds."""
+    cols = ["target", "method", "split", "folds", *METRICS, "note"]
+    lines = [header] if header else []
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [r["target"], r["method"], r["split"], str(r["n_folds"])]
+        for m in METRICS:
+            mean, std = r.get(f"{m}_mean"), r.get(f"{m}_std")
+            if mean is None:
+                cells.append("-")
+            else:  # one fold (or one random split) has no spread to show
+                cells.append(f"{mean:.3f}" if r["n_folds"] == 1 else f"{mean:.3f} ± {std:.3f}")
+        cells.append(str(r.get("note") or ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(
+    out_dir: Path, rows: Sequence[Mapping[str, Any]], header: str = "", footer: str = ""
+) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    csv_path = write_csv(out_dir / "results.csv", rows, COLUMNS)
+    md_path = write_text(out_dir / "results.md", markdown(rows, header) + footer)
+    return md_path, csv_path

@@ -1,0 +1,89 @@
+"""Fold aggregation, the leakage warning, the table writers and reading a multirun's folds."""
+
+import csv
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from semg_hht.evaluation.aggregate import aggregate, leakage_check
+from semg_hht.evaluation.table import markdown, sweep_folds, table_row, write_table
+from semg_hht.training.sweep import SweepSummary, fold_summary
+
+FOLDS = [
+    {"acc": 0.5, "balanced_acc": 0.4, "f1_macro": 0.3, "subject_vote_acc": None, "chance": 0.2},
+    {"acc": 0.7, "balanced_acc": 0.6, "f1_macro": 0.5, "subject_vote_acc": None, "chance": 0.2},
+    {"acc": 0.9, "balanced_acc": 0.8, "f1_macro": 0.7, "subject_vote_acc": None, "chance": 0.2},
+]
+
+
+def test_aggregate_mean_and_sample_std_over_folds():
+    row = aggregate(FOLDS)
+    assert row["n_folds"] == 3
+    assert row["acc_mean"] == pytest.approx(0.7) and row["acc_std"] == pytest.approx(0.2)
+    assert row["balanced_acc_mean"] == pytest.approx(0.6) and row["f1_macro_std"] == pytest.approx(0.2)
+    assert row["chance_mean"] == pytest.approx(0.2) and row["chance_std"] == pytest.approx(0.0, abs=1e-12)
+    assert row["subject_vote_acc_mean"] is None and row["subject_vote_acc_std"] is None
+
+
+def test_aggregate_skips_missing_values_and_one_fold_has_zero_std():
+    row = aggregate([{"acc": 0.5, "subject_vote_acc": 1.0}, {"acc": float("nan"), "subject_vote_acc": 0.0}])
+    assert row["acc_mean"] == 0.5 and row["acc_std"] == 0.0
+    assert row["subject_vote_acc_mean"] == 0.5
+
+
+def test_leakage_warning_only_beyond_the_tolerance():
+    assert leakage_check(0.74, 0.70) is None
+    assert leakage_check(0.70, 0.74) is None
+    warning = leakage_check(0.90, 0.55)
+    assert warning and "LEAKAGE" in warning and "90.0%" in warning and "55.0%" in warning and "+35.0%" in warning
+    assert leakage_check(0.60, 0.70, tolerance=0.05)  # a large gap either way is suspicious
+    assert leakage_check(0.80, 0.70, tolerance=0.15) is None
+
+
+def test_table_written_as_markdown_and_csv(tmp_path):
+    rows = [table_row("movement", "classic features + LDA", "group", FOLDS, note="n")]
+    md, csv_path = write_table(tmp_path, rows, header="HEAD\n", footer="\n> warn\n")
+    text = md.read_text()
+    assert text.startswith("HEAD") and "0.700 ± 0.200" in text and text.endswith("> warn\n")
+    with open(csv_path, newline="") as f:
+        (line,) = list(csv.DictReader(f))
+    assert float(line["acc_mean"]) == pytest.approx(0.7) and line["subject_vote_acc_mean"] == ""
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+    assert "| movement | classic features + LDA | group | 3 |" in markdown(rows)
+    one = markdown([table_row("gender", "x", "stratified", FOLDS[:1])])
+    assert "| 0.500 | 0.400 |" in one and "±" not in one
+
+
+def fake_job(sweep, i, split, metrics):
+    job = sweep / f"{i}_data.fold={i}"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(f"- data.fold={i}\n")
+    OmegaConf.save(OmegaConf.create({"data": {"split": split}, "ckpt": None}), job / ".hydra" / "config.yaml")
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps({f"val/{k}": v for k, v in metrics.items()}))
+
+
+def test_sweep_folds_reads_finished_jobs_and_their_split(tmp_path):
+    for i, fold in enumerate(FOLDS):
+        fake_job(tmp_path, i, "group", fold)
+    fake_job(tmp_path, 3, "group", None)  # a failed job is left out
+    folds, split = sweep_folds(tmp_path)
+    assert split == "group" and [f["acc"] for f in folds] == [0.5, 0.7, 0.9]
+
+
+def test_sweep_summary_aggregates_a_fold_sweep_only(tmp_path, capsys):
+    for i, fold in enumerate(FOLDS):
+        fake_job(tmp_path, i, "group", fold)
+    SweepSummary(["val/acc", "val/f1_macro", "val/chance"], "summary.csv").on_multirun_end(
+        OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    )
+    with open(tmp_path / "folds_summary.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["n_folds"] == "3" and float(row["acc_mean"]) == pytest.approx(0.7)
+    assert float(row["acc_std"]) == pytest.approx(0.2) and float(row["f1_macro_mean"]) == pytest.approx(0.5)
+    assert "Over 3 folds" in capsys.readouterr().out
+    other = [{"status": "ok", "overrides": f"model.num_layers={n}", "val/acc": 0.5} for n in (2, 3)]
+    assert fold_summary(other, ["val/acc"]) is None  # not a k-fold sweep
+    mixed = [{"status": "ok", "overrides": f"data.fold={i} model.num_layers={i}", "val/acc": 0.5} for i in (0, 1)]
+    assert fold_summary(mixed, ["val/acc"]) is None  # folds of different models do not average

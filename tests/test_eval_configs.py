@@ -1,0 +1,108 @@
+"""The real-data configs: every key read, data.filter selects the device's rows, on a make_hht-shaped
+stand-in (random matrices, the real manifest's columns), so no real data is needed here."""
+
+import numpy as np
+import pytest
+
+from semg_hht.errors import SemgError
+from semg_hht.io import save_npz, write_csv
+from semg_hht.training.train import build_datamodule, build_model
+from tests.conftest import TINY, compose_cfg
+from tests.test_config import unread_keys
+
+COLUMNS = ["file", "subject", "movement", "gender", "device", "channel"]
+
+
+@pytest.fixture(scope="module")
+def hht_like(tmp_path_factory):
+    """5 Biopac people (no gender) and 5 MioTracker people (3 M, 2 F) x 5 movements x 2 repetitions."""
+    out = tmp_path_factory.mktemp("mt_hht")
+    rng = np.random.default_rng(0)
+    rows = []
+    for device, genders in (("biopac", [""] * 5), ("miotracker", ["M", "M", "M", "F", "F"])):
+        for s, gender in enumerate(genders, start=1):
+            for m in range(1, 6):
+                for _ in range(2):  # repetitions
+                    name = f"EMG_m{m}_{gender or 'U'}_{len(rows):03d}.npz"
+                    save_npz(out / name, hht=rng.random((2, 32, 32)).astype(np.float32))
+                    rows.append(
+                        {
+                            "file": name,
+                            "subject": f"{device}-{s:02d}",
+                            "movement": f"m{m}",
+                            "gender": gender,
+                            "device": device,
+                            "channel": "CH1+CH2",
+                        }
+                    )
+    write_csv(out / "manifest.csv", rows, COLUMNS)
+    return out
+
+
+def cfg_for(experiment, data_dir, tmp_path, *extra):
+    return compose_cfg(
+        [f"experiment={experiment}", *TINY, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", *extra]
+    )
+
+
+@pytest.mark.parametrize(
+    "experiment", ["muscletracker_movement", "muscletracker_gender", "[muscletracker_movement,muscletracker_gpu]"]
+)
+def test_real_data_experiments_read_every_key(experiment, tmp_path):
+    cfg = compose_cfg([f"experiment={experiment}", f"paths.output_dir={tmp_path}"])
+    assert unread_keys(cfg) == []
+    assert cfg.data.split == "group" and cfg.data.n_folds == 5 and cfg.model.in_channels == 2
+
+
+@pytest.mark.parametrize(
+    ("experiment", "device", "classes"),
+    [
+        ("muscletracker_movement", "biopac", ["m1", "m2", "m3", "m4", "m5"]),
+        ("muscletracker_gender", "miotracker", ["M", "F"]),
+    ],
+)
+def test_filter_keeps_one_device_and_folds_are_subject_disjoint(experiment, device, classes, hht_like, tmp_path):
+    datamodule = build_datamodule(cfg_for(experiment, hht_like, tmp_path))
+    datamodule.setup("fit")
+    assert datamodule.class_names == classes and len(datamodule.recordings) == 50
+    assert {r.labels["device"] for r in datamodule.recordings} == {device}
+    subjects = np.array([r.subject for r in datamodule.recordings])
+    assert not set(subjects[datamodule.train_index]) & set(subjects[datamodule.val_index])
+    model = build_model(cfg_for(experiment, hht_like, tmp_path), datamodule)
+    assert model(datamodule.x[:2]).shape == (2, len(classes))
+
+
+def test_filter_that_matches_nothing_or_needs_a_manifest_is_an_error(hht_like, tmp_path):
+    with pytest.raises(SemgError, match="no manifest row matches"):
+        build_datamodule(cfg_for("muscletracker_movement", hht_like, tmp_path, "data.filter.device=emgpro")).setup()
+    with pytest.raises(SemgError, match="data.filter selects manifest rows"):
+        build_datamodule(cfg_for("muscletracker_movement", hht_like, tmp_path, "data.label_source=filename"))
+
+
+def test_filter_accepts_a_list_of_values(hht_like, tmp_path):
+    cfg = cfg_for("muscletracker_movement", hht_like, tmp_path, "data.filter.device=[biopac,miotracker]")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()
+    assert len(datamodule.recordings) == 100
+
+
+@pytest.mark.parametrize("experiment", ["muscletracker_movement", "muscletracker_gender"])
+def test_seed_config_row_on_real_data_keeps_the_seeds_hyperparameters(experiment, tmp_path):
+    """make eval-real's seed row: experiment=[<real>,seed_cnn] with the tuned warm-up switched off."""
+    cfg = compose_cfg(
+        [
+            f"experiment=[{experiment},seed_cnn]",
+            "model.in_channels=2",
+            "scheduler.warmup_epochs=0",
+            f"paths.output_dir={tmp_path}",
+        ]
+    )
+    assert unread_keys(cfg) == []
+    assert (cfg.model.base_channels, cfg.model.num_layers, cfg.model.head, cfg.trainer.max_epochs) == (64, 3, "mlp", 50)
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.data.batch_size, cfg.data.augment.enabled) == (
+        "Adam",
+        1e-3,
+        16,
+        False,
+    )
+    assert cfg.scheduler.warmup_epochs == 0 and cfg.data.split == "group" and cfg.data.filter

@@ -1,0 +1,128 @@
+"""The evaluation on real recordings (../shared/data/muscletracker, skipped when absent): the classic
+baseline scores the very folds the CNN trains on, and one small fold runs end to end."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from semg_hht.data.splits import group_split
+from semg_hht.evaluation.__main__ import experiment_data, main
+from semg_hht.evaluation.classic import evaluate_group_folds, load_features
+from semg_hht.hht.pipeline import make_hht
+from semg_hht.hht.settings import FilterSettings
+from semg_hht.io import save_npz, write_csv
+from semg_hht.training.train import build_datamodule, train
+from tests.conftest import MUSCLETRACKER, TINY, compose_cfg
+from tests.hht_helpers import hht_cfg
+
+RAW = MUSCLETRACKER / "manifest.csv"
+pytestmark = pytest.mark.skipif(not RAW.exists(), reason="../shared/data/muscletracker absent")
+FILTERS = FilterSettings(notch_hz=60.0, notch_harmonics=3)
+
+
+def raw_rows():
+    with open(RAW, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_classic_baseline_on_a_few_real_people():
+    data = experiment_data("muscletracker_movement")
+    fs = load_features(RAW, "movement", data["classes"]["movement"], data["filter"], FILTERS, limit_subjects=3)
+    assert fs.x.shape == (45, 2 * 12) and np.isfinite(fs.x).all()  # 3 people x 5 movements x 3 repetitions
+    folds = evaluate_group_folds(fs, "lda", n_folds=3, split_seed=42)
+    assert sorted(s for f in folds for s in f["val_subjects"]) == sorted(set(fs.subjects))
+    assert all(0.0 <= f["acc"] <= 1.0 and f["chance"] == pytest.approx(0.2) for f in folds)
+
+
+@pytest.mark.parametrize("experiment", ["muscletracker_movement", "muscletracker_gender"])
+def test_classic_folds_are_the_cnn_folds(experiment, tmp_path):
+    """The CNN's datamodule (on a make_hht-shaped copy of the real manifest, random matrices) and the
+    classic baseline (on the raw recordings) put the same people in every validation fold."""
+    data = experiment_data(experiment)
+    rows = []
+    for i, r in enumerate(raw_rows()):
+        name = f"EMG_{i:03d}.npz"
+        save_npz(tmp_path / name, hht=np.full((2, 8, 8), i % 7, np.float32) + np.eye(8, dtype=np.float32))
+        rows.append({"file": name} | {k: r[k] for k in ("subject", "movement", "gender", "device")})
+    write_csv(tmp_path / "manifest.csv", rows, ["file", "subject", "movement", "gender", "device"])
+    target = data["target"]
+    labels = [r for r in raw_rows() if r["device"] == data["filter"]["device"]]
+    y = np.array([data["classes"][target].index(r[target]) for r in labels])
+    subjects = [r["subject"] for r in labels]
+    for fold in range(data["n_folds"]):
+        cfg = compose_cfg(
+            [
+                f"experiment={experiment}",
+                *TINY,
+                "data.input_size=8",
+                f"paths.data_dir={tmp_path}",
+                f"paths.output_dir={tmp_path / 'run'}",
+                f"data.fold={fold}",
+            ]
+        )
+        dm = build_datamodule(cfg)
+        dm.setup()
+        cnn_val = {dm.recordings[i].subject for i in dm.val_index}
+        _, val = group_split(y, subjects, data["classes"][target], data["n_folds"], fold, data["split_seed"])
+        assert cnn_val == {subjects[i] for i in val}
+
+
+@pytest.mark.slow
+def test_one_small_fold_end_to_end(tmp_path):
+    """make_hht on 3 people x 3 movements -> CNN fold 0 of 3 -> the evaluation table with the classic rows."""
+    keep = [
+        r
+        for r in raw_rows()
+        if r["device"] == "biopac"
+        and r["subject"] in ("biopac-01", "biopac-02", "biopac-03")
+        and r["repetition"] == "1"
+        and r["movement"] in ("m1", "m2", "m5")
+    ]
+    for r in keep:
+        r["path"] = str(MUSCLETRACKER / r["path"])
+    subset = tmp_path / "raw.csv"
+    write_csv(subset, keep, list(keep[0]))
+    out = tmp_path / "hht"
+    summary = make_hht(
+        hht_cfg(
+            f"input={subset}",
+            f"output={out}",
+            "filter.notch_hz=60",
+            "filter.notch_harmonics=3",
+            "layout.stack_channels=true",
+            "spectrum.size=32",
+        )
+    )
+    assert summary["written"] == 9 and not summary["failed"]
+    classes = ["data.classes.movement=[m1,m2,m5]", "data.n_folds=3"]
+    cfg = compose_cfg(
+        [
+            "experiment=muscletracker_movement",
+            *TINY,
+            f"paths.data_dir={out}",
+            f"paths.output_dir={tmp_path / 'run'}",
+            "trainer.max_epochs=1",
+            *classes,
+        ]
+    )
+    metrics = train(cfg)
+    assert 0.0 <= metrics["val/acc"] <= 1.0 and metrics["val/chance"] == pytest.approx(1 / 3)
+    assert (
+        main(
+            [
+                "--raw",
+                str(subset),
+                "--out",
+                str(tmp_path / "table"),
+                "--experiment",
+                "muscletracker_movement",
+                *(a for c in classes for a in ("--override", c)),
+                "--methods",
+                "lda",
+            ]
+        )
+        == 0
+    )
+    text = (tmp_path / "table" / "results.md").read_text()
+    assert "| movement | classic features + LDA | group | 3 |" in text and "stand-in" in text
