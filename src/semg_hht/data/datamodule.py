@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from semg_hht.data.augment import TimeFrequencyAugment
+from semg_hht.data.cache import load_matrices_cached
 from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, target_classes, target_value
 from semg_hht.data.loaders import batch_loader
-from semg_hht.data.matrices import load_matrices
 from semg_hht.data.splits import SPLITS, group_split, stratified_split
 from semg_hht.errors import SemgError
 from semg_hht.io import write_csv
@@ -55,7 +55,10 @@ class HHTDataModule(L.LightningDataModule):
         bad_files: str,
         pin_memory: bool,
         augment: Mapping[str, Any] | None,
+        # Defaults only so checkpoints written before these keys existed still rebuild; YAML sets them.
         filter: Mapping[str, Any] | None = None,  # the YAML key data.filter
+        cache_dir: str | None = None,
+        on_device: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -81,6 +84,7 @@ class HHTDataModule(L.LightningDataModule):
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
         self.train_index = self.val_index = np.empty(0, dtype=np.int64)
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # device -> (x, y) there
 
     # ---------------------------------------------------------------- discovery
     def _find_recordings(self) -> list[Recording]:
@@ -172,8 +176,8 @@ class HHTDataModule(L.LightningDataModule):
         hp = self.hparams
         found = self._find_recordings()
         labelled = self._labelled(found)
-        x, errors = load_matrices(
-            [r.path for r in labelled], hp.in_channels, hp.input_size, hp.normalize, hp.load_workers
+        x, errors = load_matrices_cached(
+            [r.path for r in labelled], hp.in_channels, hp.input_size, hp.normalize, hp.load_workers, hp.cache_dir
         )
         self.skipped.extend(errors.values())
         self._report_skipped(self.n_found)
@@ -208,10 +212,22 @@ class HHTDataModule(L.LightningDataModule):
         )
 
     # ---------------------------------------------------------------- loaders
+    def _tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """x and y where batches are gathered: with on_device, copied once to the trainer's
+        accelerator (batches then never cross the host link); else the CPU tensors."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if not self.hparams.on_device or device.type == "cpu":
+            return self.x, self.y
+        if str(device) not in self._on_device:
+            self._on_device = {str(device): (self.x.to(device), self.y.to(device))}
+        return self._on_device[str(device)]
+
     def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool):
-        rows = torch.from_numpy(index)
+        x, y = self._tensors()
+        rows = torch.from_numpy(index).to(x.device)
         hp = self.hparams
-        return batch_loader(self.x, self.y, rows, batch_size, shuffle, hp.shuffle_seed, hp.pin_memory, self._epoch)
+        pin = hp.pin_memory and x.device.type == "cpu"
+        return batch_loader(x, y, rows, batch_size, shuffle, hp.shuffle_seed, pin, self._epoch)
 
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0

@@ -19,7 +19,7 @@ class TensorBatches(Dataset):
         return len(self.rows)
 
     def __getitem__(self, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = self.rows[torch.as_tensor(batch)]
+        index = self.rows[torch.as_tensor(batch, device=self.rows.device)]
         return self.x[index], self.y[index]
 
 

@@ -1,0 +1,207 @@
+"""Speed options: trainer=cpu_fast (bf16 + channels_last) still learns, the channels_last and
+compile callbacks leave checkpoints unchanged, data.on_device, trainer=gpu (GPU tests), and the
+data cache (hit, invalidation, atomic, never pickled)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from semg_hht.data import cache as cache_module
+from semg_hht.data.cache import load_matrices_cached
+from semg_hht.models.encoder import CNNEncoder
+from semg_hht.training.speed import ChannelsLast, CompileEncoder
+from semg_hht.training.train import build_datamodule, build_model, build_trainer, train
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+LEARN = [
+    "trainer.max_epochs=8",
+    "optimizer.lr=3e-3",
+    "scheduler.warmup_epochs=0",
+    "data.augment.enabled=false",
+    "~callbacks.periodic_checkpoint",
+]
+
+
+def history(run_dir) -> list[dict[str, str]]:
+    with (run_dir / "history.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_cpu_fast_is_bf16_autocast_with_channels_last(train_cfg):
+    cfg = train_cfg("trainer=cpu_fast")
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.accelerator == "cpu"
+    assert cfg.callbacks.channels_last.enabled and "bf16_check" in cfg.callbacks
+
+
+def test_bf16_training_still_learns_on_cpu(train_cfg, tmp_path):
+    cfg = train_cfg("trainer=cpu_fast", *LEARN)
+    assert build_trainer(cfg, []).precision == "bf16-mixed"  # Lightning's CPU bf16 autocast
+    metrics = train(cfg)
+    rows = history(tmp_path / "run")
+    first, last = float(rows[0]["train/loss"]), float(rows[-1]["train/loss"])
+    assert last < 0.8 * first, (first, last)
+    assert float(rows[-1]["train/acc"]) > 0.6 and metrics["val/acc_best"] > 1 / 3
+
+
+def test_channels_last_and_compile_leave_checkpoints_unchanged(train_cfg):
+    cfg = train_cfg()
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    plain = build_model(cfg, datamodule).eval()
+    fast = build_model(cfg, datamodule).eval()
+    fast.load_state_dict(plain.state_dict())
+    ChannelsLast(enabled=True).setup(None, fast, "fit")
+    CompileEncoder(enabled=True, mode=None).setup(None, fast, "fit")  # compiles lazily: nothing runs here
+    conv = fast.encoder.blocks[1].conv.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    state = fast.state_dict()
+    assert list(state) == list(plain.state_dict()) and not any("_orig_mod" in k for k in state)
+    reloaded = build_model(cfg, datamodule).eval()
+    reloaded.load_state_dict(state)
+    x = datamodule.x[:4]
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(x), plain(x))
+        torch.testing.assert_close(fast.head(fast.encoder.pool(fast.encoder.blocks(x)).flatten(1)), plain(x))
+
+
+def test_on_device_is_a_no_op_on_the_cpu(train_cfg):
+    metrics = train(train_cfg("data.on_device=true", "trainer.max_epochs=1"))
+    assert 0 <= metrics["val/acc_best"] <= 1
+
+
+# ------------------------------------------------------------------ GPU (skipped without CUDA)
+@pytest.mark.gpu
+@needs_cuda
+def test_gpu_trainer_keeps_data_on_the_gpu_and_steps_without_host_syncs(train_cfg):
+    import lightning as L
+
+    cfg = train_cfg("trainer=gpu", "trainer.accelerator=gpu", "trainer.max_epochs=2", "callbacks.compile.enabled=false")
+    assert cfg.optimizer.fused and cfg.data.on_device and cfg.trainer.precision == "bf16-mixed"
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+
+    class NoSync(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            assert batch[0].is_cuda and batch[0].device == pl_module.device
+            torch.cuda.set_sync_debug_mode("error")  # any host sync inside the step raises
+
+        def on_train_batch_end(self, *args):
+            torch.cuda.set_sync_debug_mode("default")
+
+    trainer = build_trainer(cfg, [NoSync()])
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert trainer.optimizers[0].defaults["fused"]
+    assert model.encoder.blocks[1].conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_compiled_gpu_run_writes_checkpoints_that_load_uncompiled(train_cfg, tmp_path):
+    from semg_hht.models import HHTClassifier
+
+    train(train_cfg("trainer=gpu", "trainer.max_epochs=1", "callbacks.compile.enabled=true"))
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert not any("_orig_mod" in k for k in ckpt["state_dict"])
+    model = HHTClassifier.load_from_checkpoint(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu")
+    assert model(torch.rand(2, 1, 32, 32)).shape == (2, 3)
+
+
+# ------------------------------------------------------------------ data cache
+@pytest.fixture
+def files(synthetic_dir):
+    return sorted(synthetic_dir.glob("*_*_*.npz"))
+
+
+def test_cache_second_load_is_read_from_the_cache_and_identical(files, tmp_path, monkeypatch):
+    first, errors = load_matrices_cached(files, 1, 32, "minmax", 2, tmp_path / "cache")
+    assert not errors
+    written = sorted(p.suffix for p in (tmp_path / "cache").iterdir())
+    assert written == [".json", ".npy"]  # no temp files left behind
+    npy = next((tmp_path / "cache").glob("*.npy"))
+    assert np.array_equal(np.load(npy, allow_pickle=False), first)  # plain array, no pickle
+    manifest = json.loads(next((tmp_path / "cache").glob("*.json")).read_text())
+    assert len(manifest["files"]) == len(files) and manifest["shape"] == [len(files), 1, 32, 32]
+
+    def no_reading(*args):
+        raise AssertionError("read the .npz files despite a valid cache")
+
+    monkeypatch.setattr(cache_module, "load_matrices", no_reading)
+    second, _ = load_matrices_cached(files, 1, 32, "minmax", 2, tmp_path / "cache")
+    assert np.array_equal(second, first) and second.flags.writeable
+
+
+@pytest.mark.parametrize("change", ["touch", "rewrite", "settings", "file set", "cache damaged"])
+def test_cache_is_invalidated_when_anything_changes(files, synthetic_dir, tmp_path, change):
+    work = tmp_path / "data"
+    work.mkdir()
+    for f in files[:6]:
+        (work / f.name).write_bytes(f.read_bytes())
+    paths = sorted(work.glob("*.npz"))
+    cache = tmp_path / "cache"
+    before, _ = load_matrices_cached(paths, 1, 32, "minmax", 2, cache)
+    normalize = "minmax"
+    if change == "touch":
+        st = paths[0].stat()
+        os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    elif change == "rewrite":  # same size and mtime is not enough to fool it: size differs here
+        np.savez(paths[0], hht=np.arange(32 * 32, dtype=np.float32).reshape(32, 32))
+    elif change == "settings":
+        normalize = "none"
+    elif change == "file set":
+        paths = paths[:-1]
+    else:
+        next(cache.glob("*.npy")).write_bytes(b"not an npy file")
+    calls = []
+    real = cache_module.load_matrices
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    cache_module.load_matrices = counting
+    try:
+        after, _ = load_matrices_cached(paths, 1, 32, normalize, 2, cache)
+    finally:
+        cache_module.load_matrices = real
+    assert calls == [1]  # rebuilt from the files
+    fresh, _ = real(paths, 1, 32, normalize, 2)
+    assert np.array_equal(after, fresh)
+    if change == "rewrite":
+        assert not np.array_equal(after[0], before[0])
+
+
+def test_a_set_with_unusable_files_is_not_cached(files, tmp_path):
+    bad = tmp_path / "BICEPS_full_M_999.npz"
+    bad.write_bytes(b"broken")
+    _, errors = load_matrices_cached([*files[:3], bad], 1, 32, "minmax", 2, tmp_path / "cache")
+    assert list(errors) == [3] and not (tmp_path / "cache").exists()
+
+
+def test_datamodule_reads_through_the_cache_when_configured(train_cfg, tmp_path):
+    plain = build_datamodule(train_cfg())
+    plain.setup("fit")
+    cached = build_datamodule(train_cfg(f"data.cache_dir={tmp_path / 'cache'}"))
+    cached.setup("fit")
+    again = build_datamodule(train_cfg(f"data.cache_dir={tmp_path / 'cache'}"))
+    again.setup("fit")
+    assert torch.equal(plain.x, cached.x) and torch.equal(plain.x, again.x)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+
+
+def test_encoder_channels_last_runs_the_same_numbers():
+    encoder = CNNEncoder(1, 32, 4, 3, "batch", 0.2, False, 6).eval()
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        expected = encoder(x)
+        ChannelsLast(enabled=True).setup(None, encoder, "fit")
+        torch.testing.assert_close(encoder(x), expected)
