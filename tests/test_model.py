@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from bench.seed_loop import LabelSmoothingCrossEntropy as SeedLabelSmoothingCrossEntropy  # seed 000's loss
 from semg_hht.errors import SemgError
 from semg_hht.models.classifier import torch_label_smoothing
 from semg_hht.models.encoder import CNNEncoder, encoder_channels
@@ -69,23 +69,6 @@ def test_adaptive_head_sizes_follow_the_seed():
     assert small == [256, 128, 5]
     mlp = [m.out_features for m in build_head("mlp", 256, 6, 0.5, 128) if isinstance(m, nn.Linear)]
     assert mlp == [128, 6]
-
-
-class SeedLabelSmoothingCrossEntropy(nn.Module):
-    """Faithful copy of seed 000's loss."""
-
-    def __init__(self, smoothing=0.1):
-        super().__init__()
-        self.smoothing = smoothing
-
-    def forward(self, pred, target):
-        n_classes = pred.size(-1)
-        log_preds = F.log_softmax(pred, dim=-1)
-        with torch.no_grad():
-            true_dist = torch.zeros_like(log_preds)
-            true_dist.fill_(self.smoothing / (n_classes - 1))
-            true_dist.scatter_(1, target.unsqueeze(1), 1.0 - self.smoothing)
-        return torch.mean(torch.sum(-true_dist * log_preds, dim=-1))
 
 
 @pytest.mark.parametrize(("smoothing", "classes"), [(0.1, 3), (0.1, 2), (0.2, 6), (0.0, 5)])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.seed_loop import get_lr_schedule
 from semg_hht.models.schedule import WarmupCosinePlateau
 
 PLATEAU = {"factor": 0.5, "patience": 2, "min_lr": 1e-6, "threshold": 0.0}
@@ -17,11 +18,8 @@ def optimizer(lr=1e-3):
 
 
 def seed_lambda(epoch, warmup, total):
-    """Seed 000's get_lr_schedule lambda, verbatim."""
-    if epoch < warmup:
-        return (epoch + 1) / warmup
-    progress = (epoch - warmup) / (total - warmup)
-    return 0.5 * (1.0 + np.cos(np.pi * progress))
+    """Seed 000's get_lr_schedule lambda (the faithful copy in bench/seed_loop.py)."""
+    return get_lr_schedule(optimizer(), warmup, total).lr_lambdas[0](epoch)
 
 
 def run(scheduler, metrics):
