@@ -14,7 +14,15 @@ import torch
 
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.data.cache import load_matrices_cached
-from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, target_classes, target_value
+from semg_hht.data.labels import (
+    FilenameScheme,
+    Recording,
+    read_manifest,
+    row_filter,
+    row_matches,
+    target_classes,
+    target_value,
+)
 from semg_hht.data.loaders import batch_loader
 from semg_hht.data.splits import SPLITS, group_split, stratified_split
 from semg_hht.errors import SemgError
@@ -70,7 +78,7 @@ class HHTDataModule(L.LightningDataModule):
         if bad_files not in ("error", "skip"):
             raise SemgError(f"unknown data.bad_files '{bad_files}'", fix="use error or skip")
         self.scheme = FilenameScheme(**filename_scheme)
-        self.row_filter = {str(k): _as_values(v) for k, v in (filter or {}).items()}
+        self.row_filter = row_filter(filter or {})
         if self.row_filter and label_source != "manifest":
             raise SemgError("data.filter selects manifest rows", fix="use data.label_source=manifest or filter={}")
         augment = dict(augment or {})
@@ -122,7 +130,7 @@ class HHTDataModule(L.LightningDataModule):
         """Manifest rows whose columns match data.filter (e.g. {device: biopac}); all rows when empty."""
         if not self.row_filter:
             return recordings
-        kept = [r for r in recordings if all(r.labels.get(k) in v for k, v in self.row_filter.items())]
+        kept = [r for r in recordings if row_matches(r.labels, self.row_filter)]
         if not kept:
             raise SemgError(
                 f"no manifest row matches data.filter={self.row_filter}",
@@ -270,9 +278,3 @@ class HHTDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.augment and "augment" in state_dict:
             self.augment.load_state_dict(state_dict["augment"])
-
-
-def _as_values(value: Any) -> set[str]:
-    """One allowed value or a list of them, compared as manifest strings."""
-    values = value if isinstance(value, Sequence | set) and not isinstance(value, str) else [value]
-    return {str(v) for v in values}

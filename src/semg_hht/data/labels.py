@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from semg_hht.errors import SemgError
 
@@ -123,3 +124,18 @@ def target_value(recording: Recording, target: str) -> str | None:
         gender, movement = recording.labels.get("gender"), recording.labels.get("movement")
         return f"{gender}_{movement}" if gender and movement else None
     return recording.labels.get(target)
+
+
+def row_filter(spec: Mapping[str, Any]) -> dict[str, set[str]]:
+    """data.filter as column -> allowed values (one value or a list), compared as manifest strings."""
+
+    def values(value: Any) -> set[str]:
+        many = isinstance(value, Sequence | set) and not isinstance(value, str)
+        return {str(v) for v in (value if many else [value])}
+
+    return {str(column): values(allowed) for column, allowed in spec.items()}
+
+
+def row_matches(row: Mapping[str, str | None], wanted: Mapping[str, set[str]]) -> bool:
+    """Whether a manifest row (or a recording's labels) passes every column of a row_filter."""
+    return all((row.get(column) or "").strip() in allowed for column, allowed in wanted.items())

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.data.splits import group_split, stratified_split
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.features import feature_names, feature_vector
@@ -44,30 +45,26 @@ class FeatureSet:
     names: list[str]
 
 
-def select_rows(rows: Sequence[Mapping[str, str]], row_filter: Mapping[str, Any]) -> list[Mapping[str, str]]:
+def select_rows(rows: Sequence[Mapping[str, str]], spec: Mapping[str, Any]) -> list[Mapping[str, str]]:
     """Rows whose columns match every filter value (a value or a list of values), as data.filter."""
-
-    def allowed(v: Any) -> set[str]:
-        return {str(x) for x in v} if isinstance(v, Sequence) and not isinstance(v, str) else {str(v)}
-
-    wanted = {k: allowed(v) for k, v in row_filter.items()}
-    return [r for r in rows if all((r.get(k) or "").strip() in v for k, v in wanted.items())]
+    wanted = row_filter(spec)
+    return [r for r in rows if row_matches(r, wanted)]
 
 
 def load_features(
     manifest: Path,
     target: str,
     classes: Sequence[str] | None,
-    row_filter: Mapping[str, Any],
+    rows_wanted: Mapping[str, Any],
     filters: FilterSettings,
     ar_order: int = 4,
     reader: ReaderSettings | None = None,
     limit_subjects: int | None = None,
 ) -> FeatureSet:
     """Features of every raw recording in an input manifest (make_hht's columns: path, fs_hz,
-    subject, <target>) that passes row_filter and has a target label in ``classes``."""
+    subject, <target>) that passes rows_wanted (data.filter) and has a target label in ``classes``."""
     with manifest.open(newline="", encoding="utf-8") as f:
-        rows = select_rows(list(csv.DictReader(f)), row_filter)
+        rows = select_rows(list(csv.DictReader(f)), rows_wanted)
     rows = [r for r in rows if (r.get(target) or "").strip()]
     if classes is None:
         classes = sorted({r[target].strip() for r in rows})
