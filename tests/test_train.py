@@ -159,3 +159,11 @@ def test_resumed_run_keeps_the_best_accuracy_so_far(trained, train_cfg):
     out, first = trained
     resumed = train(train_cfg(f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=3"))
     assert resumed["val/acc_best"] >= first["val/acc_best"]
+
+
+def test_contradicting_lightning_settings_are_one_line(train_cfg):
+    cfg = train_cfg("+callbacks.bar._target_=lightning.pytorch.callbacks.RichProgressBar")
+    with pytest.raises(
+        SemgError, match="conflicting settings: Trainer was configured with `enable_progress_bar=False`"
+    ):
+        train(cfg)

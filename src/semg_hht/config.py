@@ -19,6 +19,8 @@ def build(node: Any, **kwargs: Any) -> Any:
         cause = err.__cause__
         if isinstance(cause, SemgError):
             raise cause from None
+        if type(cause).__name__ == "MisconfigurationException":  # Lightning: settings that contradict
+            raise SemgError(f"conflicting settings: {cause}", fix="change one of the named settings") from None
         if isinstance(cause, TypeError) and "keyword argument" in str(cause):
             target = node.get("_target_", "?") if hasattr(node, "get") else "?"
             raise SemgError(f"config for {target}: {cause}", fix="remove or rename that key") from None
