@@ -186,3 +186,24 @@ def test_gpu_bf16_features_agree_with_cpu(fitted, trained, tmp_path):
         assert a["gender_confidence"] == pytest.approx(b["gender_confidence"], abs=0.1)
     metrics = fit_svm(svm_cfg(tmp_path / "svm", f"ckpt={trained}", "device=cuda", "bf16=true"))
     assert metrics["device"].startswith("cuda") and metrics["val/balanced_acc"] >= 0.75
+
+
+def test_a_validation_fold_with_one_class_is_scored_with_a_warning(tmp_path, caplog):
+    """Subject folds of men only happen with few women (MuscleTracker gender fold 4): with one
+    person per fold every validation side has one gender."""
+    import logging
+
+    data = tmp_path / "data"
+    make_dataset(data, subjects=6, per_class=2, size=32, unlabeled=0, seed=1)
+    cfg = compose_cfg(
+        [
+            "ckpt=null", f"paths.data_dir={data}", f"paths.output_dir={tmp_path / 'out'}", "data.input_size=32",
+            "model.num_layers=2", "model.base_channels=4", "data.label_source=manifest", "data.manifest=manifest.csv",
+            "data.split=group", "data.n_folds=6", "data.fold=0",
+        ],
+        "fit_svm",
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        metrics = fit_svm(cfg)
+    assert "one 'gender' class only" in caplog.text
+    assert 0.0 <= metrics["val/acc"] <= 1.0
