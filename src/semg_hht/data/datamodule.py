@@ -83,7 +83,7 @@ class HHTDataModule(L.LightningDataModule):
             raise SemgError("data.filter selects manifest rows", fix="use data.label_source=manifest or filter={}")
         augment = dict(augment or {})
         self.augment = TimeFrequencyAugment(**augment) if augment.pop("enabled", False) else None
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(self.hparams.data_dir)  # the resolved path the checkpoint records
         self.class_names: list[str] = []
         self.recordings: list[Recording] = []  # labelled and usable, aligned with x / y
         self.unlabeled: list[Path] = []  # Test* files (or rows without the target label)
