@@ -81,3 +81,23 @@ def test_builtin_label_smoothing_equals_the_seeds_loss(smoothing, classes):
 def test_label_smoothing_range_is_checked():
     with pytest.raises(SemgError, match="label_smoothing"):
         torch_label_smoothing(0.6, 2)
+
+
+def test_log_compress_maps_unit_interval_onto_itself_and_lifts_faint_bins():
+    from semg_hht.models.encoder import LogCompress
+
+    x = torch.tensor([0.0, 0.001, 0.01, 0.5, 1.0])
+    y = LogCompress(0.01)(x)
+    assert y[0] == 0 and torch.isclose(y[-1], torch.tensor(1.0))
+    assert torch.all(y[1:] > y[:-1])  # monotone
+    assert y[2] > 0.1  # 1% of the peak becomes ~15% of the range: faint bins are visible
+    with pytest.raises(SemgError, match="input_log_ref"):
+        LogCompress(0.0)
+
+
+def test_input_log_ref_is_part_of_the_encoder_and_its_features():
+    plain, compressed = encoder(), encoder(input_log_ref=0.01)
+    compressed.load_state_dict(plain.state_dict())  # no weights of its own: same tensors
+    x = torch.rand(2, 1, 32, 32) ** 4
+    plain.eval(), compressed.eval()
+    assert not torch.allclose(plain(x), compressed(x))

@@ -14,7 +14,7 @@ from semg_hht.errors import SemgError
 # Hyperparameters that change tensor shapes or meaning: a checkpoint must agree on all of them.
 ARCHITECTURE_KEYS = (
     "in_channels", "input_size", "base_channels", "num_layers", "norm", "residual", "residual_from",
-    "head", "head_hidden", "num_classes", "class_names",
+    "head", "head_hidden", "num_classes", "class_names", "input_log_ref",
 )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ class HHTClassifier(L.LightningModule):
         residual: bool,
         residual_from: int,
         leaky_slope: float,
+        input_log_ref: float | None,
         head: str,
         head_hidden: int,
         dropout: float,
@@ -56,7 +57,15 @@ class HHTClassifier(L.LightningModule):
         if len(class_names) != num_classes:
             raise SemgError(f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes")
         self.encoder = CNNEncoder(
-            in_channels, input_size, base_channels, num_layers, norm, leaky_slope, residual, residual_from
+            in_channels,
+            input_size,
+            base_channels,
+            num_layers,
+            norm,
+            leaky_slope,
+            residual,
+            residual_from,
+            input_log_ref,
         )
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(label_smoothing, num_classes))

@@ -4,6 +4,7 @@ pooling. Channels double from base_channels and stop growing at base*32 (64 -> .
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 from torch import nn
@@ -54,8 +55,30 @@ class ConvBlock(nn.Module):
         return out + self.shortcut(x) if self.shortcut is not None else out
 
 
+class LogCompress(nn.Module):
+    """x -> log1p(x / ref) / log1p(1 / ref): maps [0, 1] onto [0, 1], lifting the faint bins.
+
+    Hilbert spectra are heavy-tailed (a few bins hold most of the amplitude), so after min-max
+    scaling nearly every bin is close to 0; compressing them lets the convolutions see them.
+    """
+
+    def __init__(self, ref: float):
+        super().__init__()
+        if not ref > 0:
+            raise SemgError(f"model.input_log_ref={ref} must be > 0", fix="use e.g. 0.01, or null for no compression")
+        self.ref = float(ref)
+        self.gain = 1.0 / math.log1p(1.0 / self.ref)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(x.clamp_min(0) / self.ref) * self.gain
+
+    def extra_repr(self) -> str:
+        return f"ref={self.ref}"
+
+
 class CNNEncoder(nn.Module):
-    """(B, C, S, S) -> (B, feature_dim). ``residual_from`` is the 1-based first block with a shortcut."""
+    """(B, C, S, S) -> (B, feature_dim). ``residual_from`` is the 1-based first block with a shortcut.
+    ``input_log_ref`` (None: off, the seed) log-compresses the input first (LogCompress)."""
 
     def __init__(
         self,
@@ -67,8 +90,10 @@ class CNNEncoder(nn.Module):
         leaky_slope: float,
         residual: bool,
         residual_from: int,
+        input_log_ref: float | None = None,
     ):
         super().__init__()
+        self.compress = LogCompress(input_log_ref) if input_log_ref is not None else nn.Identity()
         if not 1 <= num_layers <= MAX_LAYERS or 2**num_layers > input_size:
             limit = min(MAX_LAYERS, input_size.bit_length() - 1)
             raise SemgError(
@@ -88,4 +113,4 @@ class CNNEncoder(nn.Module):
         self.feature_dim = channels[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.blocks(x)).flatten(1)
+        return self.pool(self.blocks(self.compress(x))).flatten(1)

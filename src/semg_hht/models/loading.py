@@ -23,7 +23,7 @@ from semg_hht.models.encoder import CNNEncoder
 
 ENCODER_KEYS = (
     "in_channels", "input_size", "base_channels", "num_layers",
-    "norm", "leaky_slope", "residual", "residual_from",
+    "norm", "leaky_slope", "residual", "residual_from", "input_log_ref",
 )  # fmt: skip
 NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
 
