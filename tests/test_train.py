@@ -167,3 +167,18 @@ def test_contradicting_lightning_settings_are_one_line(train_cfg):
         SemgError, match="conflicting settings: Trainer was configured with `enable_progress_bar=False`"
     ):
         train(cfg)
+
+
+def test_report_scores_the_best_checkpoint_or_the_last_epoch(trained, train_cfg, tmp_path):
+    _, best = trained
+    assert best["scored_model"] == "best" and best["val/acc"] == pytest.approx(best["val/acc_best"])
+    last = train(train_cfg("report_on=last", "trainer.max_epochs=3"))
+    history = list(csv.DictReader((tmp_path / "run" / "history.csv").open()))
+    assert last["scored_model"] == "last"
+    assert last["val/acc"] == pytest.approx(float(history[-1]["val/acc"]))  # the final epoch, not the best one
+
+
+def test_unknown_report_on_fails_before_training(train_cfg, tmp_path):
+    with pytest.raises(SemgError, match="unknown report_on 'bset'"):
+        train(train_cfg("report_on=bset"))
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -1,4 +1,4 @@
-"""What a run leaves behind: the best checkpoint scored on the validation split, as numbers
+"""What a run leaves behind: its model (best checkpoint or last epoch) scored on the validation split, as numbers
 (metrics.json, classification report, history.csv) and as pictures (curves, confusion matrix)."""
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def write_run_report(
     subjects: Sequence[str | None],
     history: Sequence[dict[str, float]],
     extra: dict[str, Any],
+    scored_model: str = "best",
 ) -> dict[str, Any]:
     """Write metrics.json, classification_report.txt, confusion_matrix.png, history.csv and
     training_curves.png into out_dir; return the metrics."""
@@ -61,13 +62,15 @@ def write_run_report(
     write_text(out_dir / "classification_report.txt", scores.pop("report"))
     matrix = np.array(scores["confusion_matrix"])
     save_figure(
-        confusion_figure(matrix, class_names, "validation (best checkpoint)"),
+        confusion_figure(
+            matrix, class_names, "validation (best checkpoint)" if scored_model == "best" else "validation (last epoch)"
+        ),
         out_dir / "confusion_matrix.png",
     )
     if history:
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
         write_csv(out_dir / "history.csv", history, keys)
         save_figure(curves_figure(history), out_dir / "training_curves.png")
-    metrics = {f"val/{k}": v for k, v in scores.items()} | extra
+    metrics = {f"val/{k}": v for k, v in scores.items()} | {"scored_model": scored_model} | extra
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -28,6 +28,9 @@ def build_datamodule(cfg: DictConfig) -> HHTDataModule:
     return build(cfg.data, _convert_="all")
 
 
+REPORT_ON = ("best", "last")
+
+
 def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
     """The model config plus what only the data knows (classes) and the optimiser/scheduler groups,
     all as plain values so the checkpoint carries them."""
@@ -63,7 +66,18 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifie
             logger.log_hyperparams(params)
 
 
+def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTClassifier:
+    """The model the run's report scores: the best checkpoint (chosen on the validation split, so its
+    score there is optimistic) or the final epoch's weights (no choice made on validation: the honest
+    figure for cross-validation)."""
+    if report_on == "best" and best_path:
+        final = HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True)
+    return final.eval()
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.report_on not in REPORT_ON:  # checked before an hour of training, not after
+        raise SemgError(f"unknown report_on '{cfg.report_on}'", fix=f"use one of {REPORT_ON}")
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
@@ -93,14 +107,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     monitored = [c for c in trainer.checkpoint_callbacks if c.monitor]  # best.ckpt's callback, if any
     best_path = monitored[0].best_model_path if monitored else ""
-    best = HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True) if best_path else model
-    best.eval()
+    scored = report_model(cfg.report_on, model, best_path)
     val_rows = torch.from_numpy(datamodule.val_index)
     device = trainer.strategy.root_device
-    logits = run_batched(best.to(device), datamodule.x[val_rows], cfg.data.eval_batch_size, device)
+    logits = run_batched(scored.to(device), datamodule.x[val_rows], cfg.data.eval_batch_size, device)
     acc_best = trainer.callback_metrics.get("val/acc_best")
     return write_run_report(
         out_dir,
+        scored_model=cfg.report_on if best_path else "last",
         y_true=datamodule.y[val_rows].numpy(),
         y_pred=logits.argmax(1).numpy(),
         class_names=datamodule.class_names,
