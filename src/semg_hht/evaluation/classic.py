@@ -94,6 +94,13 @@ def load_features(
 
 
 def score_split(fs: FeatureSet, method: str, train: np.ndarray, val: np.ndarray, seed: int) -> dict[str, Any]:
+    seen = sorted({fs.class_names[c] for c in fs.y[train]})
+    if len(seen) < 2:  # sklearn would stop with a traceback
+        raise SemgError(
+            f"a training side holds one class only ({', '.join(seen)}: {len(train)} recordings of "
+            f"{len({fs.subjects[i] for i in train})} subjects); {method} cannot be fitted",
+            fix="use more subjects (limit_subjects) or fewer folds (data.n_folds)",
+        )
     model = METHODS[method](seed).fit(fs.x[train], fs.y[train])
     scores = classification_metrics(fs.y[val], model.predict(fs.x[val]), fs.class_names, [fs.subjects[i] for i in val])
     scores.pop("report")
