@@ -1,4 +1,4 @@
-"""One table over every entry point (train, fit_svm, predict, make_hht) and the bad input
+"""One table over every entry point (train, fit_svm, predict, make_hht, evaluate) and the bad input
 colleagues send: each case exits 1 with exactly one line naming the file and what to do, no
 traceback, and no half-written file."""
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from semg_hht.cli import run_guarded
+from semg_hht.evaluation.run import evaluate
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.prediction import predict
 from semg_hht.svm import fit_svm
@@ -57,7 +58,7 @@ def malicious(path: Path, marker: Path) -> Path:
 
 # Each case: (entry point, make(tmp, data, ckpt) -> (overrides, path the message must name), message)
 ENTRY = {"train": ("train", train), "fit_svm": ("fit_svm", fit_svm), "predict": ("predict", predict),
-         "make_hht": ("hht", make_hht)}  # fmt: skip
+         "make_hht": ("hht", make_hht), "evaluate": ("evaluate", evaluate)}  # fmt: skip
 CASES = {
     "train/missing-dir": ("train", lambda t, d, c: ([f"paths.data_dir={t / 'nope'}"], t / "nope"), "not found"),
     "train/empty-dir": ("train", lambda t, d, c: ([f"paths.data_dir={(t / 'e').mkdir() or t / 'e'}"], t / "e"), "no .npz"),
@@ -85,6 +86,13 @@ CASES = {
     "predict/wrong-size": ("predict", lambda t, d, c: ([f"ckpt={c}", f"input={npz(t / 'x.npz', np.ones((8, 8)))}"], t / "x.npz"), "shape"),
     "predict/malicious-svm": ("predict", lambda t, d, c: ([f"ckpt={c}", f"svm={malicious(t / 's.skops', t / 'PWNED')}"], t / "s.skops"), ""),
     "make_hht/missing-input": ("make_hht", lambda t, d, c: ([f"input={t / 'nope'}", f"output={t / 'o'}"], t / "nope"), "not found"),
+    "evaluate/no-raw": ("evaluate", lambda t, d, c: (["experiments=[muscletracker_movement]"], None), "need the raw recordings' manifest"),
+    "evaluate/missing-raw": ("evaluate", lambda t, d, c: ([f"raw={t / 'no.csv'}"], t / "no.csv"), "not found"),
+    "evaluate/missing-sweep": ("evaluate", lambda t, d, c: (["experiments=[]", f'sweeps=[{{target:movement,label:"CNN (x)",dir:{t / "nope"}}}]'], t / "nope"), "multirun folder not found"),
+    "evaluate/bad-sweep": ("evaluate", lambda t, d, c: (["experiments=[]", "sweeps=[{target:movement,label:x}]"], None), "target, label, dir"),
+    "evaluate/bad-features": ("evaluate", lambda t, d, c: (["experiments=[]", "+features.window=8"], None), "unknown features keys ['window']"),
+    "evaluate/bad-classifier": ("evaluate", lambda t, d, c: (["experiments=[]", "classifiers.svm.C=-1"], None), "classifiers.svm"),
+    "evaluate/unknown-experiment": ("evaluate", lambda t, d, c: ([f"raw={d / 'manifest.csv'}", "experiments=[nope]"], None), "does not compose"),
 }  # fmt: skip
 
 

@@ -13,6 +13,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.data.labels import FilenameScheme
+from semg_hht.evaluation.classic import METHODS, make_classifier
+from semg_hht.evaluation.features import feature_vector
+from semg_hht.hht.settings import FilterSettings
 from semg_hht.models.schedule import WarmupCosinePlateau
 from semg_hht.training.train import build_datamodule, build_model
 from tests.conftest import CONF, ROOT, TINY, compose_cfg
@@ -49,6 +52,10 @@ SCHEMAS = {
     "data.classes": {"movement", "gender"},
     "scheduler": params(WarmupCosinePlateau) | {"monitor"},
     "scheduler.plateau": {"factor", "patience", "min_lr", "threshold"},
+    # conf/evaluate.yaml: filter.* as make_hht's, features.* into feature_vector, classifiers.<m> into sklearn
+    "filter": set(FilterSettings.__dataclass_fields__),
+    "features": params(feature_vector) - {"signal", "fs"},
+    **{f"classifiers.{m}": params(cls) for m, cls in METHODS.items()},
 }
 # Mappings whose keys are user data (read as a whole), not settings.
 FREE_MAPPINGS = {"data.filename_scheme.movement_synonyms"}
@@ -157,3 +164,16 @@ def test_seed_experiments_carry_the_seeds_hyperparameters(tmp_path):
         False,
         0.0,
     )
+
+
+def test_every_key_of_the_evaluate_config_is_read(tmp_path):
+    sweep = '{target:movement,label:"CNN tuned (stacked channels)",dir:logs/x}'
+    cfg = compose_cfg([f"paths.output_dir={tmp_path}", f"sweeps=[{sweep}]"], "evaluate")
+    OmegaConf.resolve(cfg.paths)
+    assert unread_keys(cfg) == []
+    assert cfg.sweeps[0].label == "CNN tuned (stacked channels)" and cfg.out == str(tmp_path)
+    assert (cfg.filter.notch_hz, cfg.filter.notch_harmonics, cfg.features.ar_order, cfg.seed) == (60.0, 3, 4, 42)
+    svm = make_classifier("svm", OmegaConf.to_container(cfg.classifiers.svm), cfg.seed)[-1].get_params()
+    assert (svm["kernel"], svm["C"], svm["gamma"], svm["random_state"]) == ("rbf", 10.0, "scale", 42)
+    bad = compose_cfg([f"paths.output_dir={tmp_path}", "+classifiers.svm.depth=3", "+features.window=8"], "evaluate")
+    assert set(unread_keys(bad)) == {"classifiers.svm.depth", "features.window"}

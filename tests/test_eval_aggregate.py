@@ -1,4 +1,5 @@
-"""Fold aggregation, the leakage warning, the table writers and reading a multirun's folds."""
+"""Fold aggregation, the leakage warning, the table writers, reading a multirun's folds, and evaluate.py
+on multiruns alone."""
 
 import csv
 import json
@@ -7,8 +8,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from semg_hht.evaluation.aggregate import aggregate, leakage_check
+from semg_hht.evaluation.run import evaluate
 from semg_hht.evaluation.table import markdown, sweep_folds, table_row, write_table
 from semg_hht.training.sweep import SweepSummary, fold_summary
+from tests.conftest import compose_cfg
 
 FOLDS = [
     {"acc": 0.5, "balanced_acc": 0.4, "f1_macro": 0.3, "subject_vote_acc": None, "chance": 0.2},
@@ -87,3 +90,25 @@ def test_sweep_summary_aggregates_a_fold_sweep_only(tmp_path, capsys):
     assert fold_summary(other, ["val/acc"]) is None  # not a k-fold sweep
     mixed = [{"status": "ok", "overrides": f"data.fold={i} model.num_layers={i}", "val/acc": 0.5} for i in (0, 1)]
     assert fold_summary(mixed, ["val/acc"]) is None  # folds of different models do not average
+
+
+def test_evaluate_tables_the_sweeps_and_records_the_command(tmp_path):
+    """evaluate.py with sweeps only (no raw recordings): labels with spaces and parentheses, the
+    leakage check between a random-split and a subject-fold sweep of one method, the command header."""
+    for i, fold in enumerate(FOLDS):
+        fake_job(tmp_path / "group", i, "group", fold)
+    fake_job(tmp_path / "random", 0, "stratified", FOLDS[2] | {"acc": 0.95})
+    label = "CNN tuned (stacked channels)"
+    sweeps = ",".join(f'{{target:movement,label:"{label}",dir:{tmp_path / name}}}' for name in ("group", "random"))
+    cfg = compose_cfg(
+        ["experiments=[]", f"sweeps=[{sweeps}]", "hardware=2-core CPU", f"paths.output_dir={tmp_path / 'out'}"],
+        "evaluate",
+    )
+    result = evaluate(cfg)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["folds.csv", "results.csv", "results.md"]
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert text.startswith("Measured ") and "on 2-core CPU. Command: `python evaluate.py 'experiments=[]' " in text
+    assert f"'sweeps=[{sweeps}]'" in result["command"] and "'hardware=2-core CPU'" in result["command"]
+    assert f"| movement | {label} | group | 3 | 0.700 ± 0.200 |" in text
+    assert f"| movement | {label} | stratified | 1 | 0.950 |" in text and "LEAKAGE" in text
+    assert [w.startswith(f"movement / {label}: LEAKAGE") for w in result["warnings"]] == [True]

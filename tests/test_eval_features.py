@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from semg_hht.errors import SemgError
 from semg_hht.evaluation import features as F
+from semg_hht.evaluation.classic import FeatureSet, evaluate_group_folds
 
 
 def sine(amplitude=2.0, freq=50.0, fs=1000.0, seconds=2.0):
@@ -67,3 +69,19 @@ def test_feature_vector_layout_matches_the_names():
     assert row.shape == (len(names),) == (2 * 11,)
     assert row[names.index("ch1_rms")] == pytest.approx(2.0 / np.sqrt(2), rel=1e-3)
     assert row[names.index("ch0_mdf")] == pytest.approx(50.0, abs=4)
+
+
+def test_a_training_side_of_one_class_is_a_one_line_error():
+    """3 people, 2 of them men: the fold that validates on the woman trains on men only."""
+    rng = np.random.default_rng(0)
+    subjects = [s for s in ("a", "b", "c") for _ in range(4)]
+    fs = FeatureSet(
+        x=rng.random((12, 3)),
+        y=np.array([0] * 8 + [1] * 4),
+        class_names=["M", "F"],
+        subjects=subjects,
+        paths=[],
+        names=["f0", "f1", "f2"],
+    )
+    with pytest.raises(SemgError, match=r"training side holds one class only \(M: 8 recordings of 2 subjects\)"):
+        evaluate_group_folds(fs, "lda", n_folds=3, split_seed=0)

@@ -2,18 +2,21 @@
 baseline scores the very folds the CNN trains on, and one small fold runs end to end."""
 
 import csv
+import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from semg_hht.data.splits import group_split
-from semg_hht.evaluation.__main__ import experiment_data, main
 from semg_hht.evaluation.classic import evaluate_group_folds, load_features
+from semg_hht.evaluation.run import evaluate, experiment_data
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.io import save_npz, write_csv
 from semg_hht.training.train import build_datamodule, train
-from tests.conftest import MUSCLETRACKER, TINY, compose_cfg
+from tests.conftest import MUSCLETRACKER, ROOT, TINY, compose_cfg
 from tests.hht_helpers import hht_cfg
 
 RAW = MUSCLETRACKER / "manifest.csv"
@@ -108,21 +111,36 @@ def test_one_small_fold_end_to_end(tmp_path):
     )
     metrics = train(cfg)
     assert 0.0 <= metrics["val/acc"] <= 1.0 and metrics["val/chance"] == pytest.approx(1 / 3)
-    assert (
-        main(
+    result = evaluate(
+        compose_cfg(
             [
-                "--raw",
-                str(subset),
-                "--out",
-                str(tmp_path / "table"),
-                "--experiment",
-                "muscletracker_movement",
-                *(a for c in classes for a in ("--override", c)),
-                "--methods",
-                "lda",
-            ]
+                f"raw={subset}",
+                f"out={tmp_path / 'table'}",
+                "experiments=[muscletracker_movement]",
+                "overrides=[" + ",".join(f"'{c}'" for c in classes) + "]",
+                "methods=[lda]",
+                f"paths.output_dir={tmp_path / 'eval'}",
+            ],
+            "evaluate",
         )
-        == 0
     )
     text = (tmp_path / "table" / "results.md").read_text()
     assert "| movement | classic features + LDA | group | 3 |" in text and "stand-in" in text
+    assert "python evaluate.py" in text and "methods=[lda]" in result["command"]
+    assert {p.name for p in (tmp_path / "table").iterdir()} == {"results.md", "results.csv", "folds.csv"}
+
+
+def test_evaluate_py_as_a_user_runs_it(tmp_path):
+    """The Hydra entry script itself: train.yaml composed inside the running app, the command header
+    from Hydra's record of the overrides, the tables in the run folder."""
+    run = tmp_path / "table"
+    args = [f"raw={RAW}", "experiments=[muscletracker_movement]", "methods=[lda]", "limit_subjects=5"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), *args, "hardware=2-core CPU", f"hydra.run.dir={run}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = (run / "results.md").read_text()
+    assert f"Command: `python evaluate.py {shlex.join(args)} 'hardware=2-core CPU' hydra.run.dir={run}`" in text
+    assert "| movement | classic features + LDA | group | 5 |" in text
+    assert {"results.csv", "folds.csv", ".hydra"} <= {p.name for p in run.iterdir()}

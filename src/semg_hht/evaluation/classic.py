@@ -9,7 +9,8 @@ every score from semg_hht.training.report.classification_metrics, so the numbers
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,27 @@ from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import FilterSettings, ReaderSettings
 from semg_hht.training.report import classification_metrics
 
-METHODS: dict[str, Callable[[int], Pipeline]] = {
-    "lda": lambda seed: make_pipeline(StandardScaler(), LinearDiscriminantAnalysis()),
-    "svm": lambda seed: make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10.0, gamma="scale", random_state=seed)),
-}
+# The classifiers; their settings come from conf/evaluate.yaml's classifiers.<method> (sklearn's own
+# defaults for a setting left out there).
+METHODS: dict[str, type] = {"lda": LinearDiscriminantAnalysis, "svm": SVC}
+
+
+def make_classifier(method: str, params: Mapping[str, Any] | None = None, seed: int = 42) -> Pipeline:
+    """StandardScaler + the method's sklearn classifier with ``params`` (random_state = seed where it has one)."""
+    if method not in METHODS:
+        raise SemgError(f"unknown classic method '{method}'", fix=f"use one of {sorted(METHODS)}")
+    cls = METHODS[method]
+    kwargs = dict(params or {})
+    if "random_state" in inspect.signature(cls).parameters:
+        kwargs.setdefault("random_state", seed)
+    try:
+        classifier = cls(**kwargs)
+        # sklearn's own check (>= 1.2): a bad value fails here, naming the key, not mid-way through the folds
+        getattr(classifier, "_validate_params", lambda: None)()
+    except (TypeError, ValueError) as err:
+        message = " ".join(str(err).split())
+        raise SemgError(f"classifiers.{method}: {message}", fix=f"see {cls.__name__}'s parameters") from None
+    return make_pipeline(StandardScaler(), classifier)
 
 
 @dataclass
@@ -57,12 +75,15 @@ def load_features(
     classes: Sequence[str] | None,
     rows_wanted: Mapping[str, Any],
     filters: FilterSettings,
-    ar_order: int = 4,
+    features: Mapping[str, Any] | None = None,
     reader: ReaderSettings | None = None,
     limit_subjects: int | None = None,
 ) -> FeatureSet:
     """Features of every raw recording in an input manifest (make_hht's columns: path, fs_hz,
-    subject, <target>) that passes rows_wanted (data.filter) and has a target label in ``classes``."""
+    subject, <target>) that passes rows_wanted (data.filter) and has a target label in ``classes``.
+    ``features``: feature_vector's settings (ar_order, threshold, nperseg)."""
+    features = dict(features or {})
+    ar_order = features.get("ar_order", 4)
     with manifest.open(newline="", encoding="utf-8") as f:
         rows = select_rows(list(csv.DictReader(f)), rows_wanted)
     rows = [r for r in rows if (r.get(target) or "").strip()]
@@ -80,7 +101,7 @@ def load_features(
         path = manifest.parent / row["path"]
         rec = read_recording(path, reader, fs_hint=float(row["fs_hz"]) if row.get("fs_hz") else None)
         cond = condition(rec.signal, rec.fs, filters, path)
-        x.append(feature_vector(cond.signal, cond.fs, ar_order))
+        x.append(feature_vector(cond.signal, cond.fs, **features))
         paths.append(path)
     x = np.asarray(x)
     return FeatureSet(
@@ -93,23 +114,46 @@ def load_features(
     )
 
 
-def score_split(fs: FeatureSet, method: str, train: np.ndarray, val: np.ndarray, seed: int) -> dict[str, Any]:
-    model = METHODS[method](seed).fit(fs.x[train], fs.y[train])
+def score_split(
+    fs: FeatureSet, method: str, train: np.ndarray, val: np.ndarray, seed: int, params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    seen = sorted({fs.class_names[c] for c in fs.y[train]})
+    if len(seen) < 2:  # sklearn would stop with a traceback
+        raise SemgError(
+            f"a training side holds one class only ({', '.join(seen)}: {len(train)} recordings of "
+            f"{len({fs.subjects[i] for i in train})} subjects); {method} cannot be fitted",
+            fix="use more subjects (limit_subjects) or fewer folds (data.n_folds)",
+        )
+    model = make_classifier(method, params, seed).fit(fs.x[train], fs.y[train])
     scores = classification_metrics(fs.y[val], model.predict(fs.x[val]), fs.class_names, [fs.subjects[i] for i in val])
     scores.pop("report")
     return scores | {"val_subjects": sorted({s for i in val if (s := fs.subjects[i])})}
 
 
-def evaluate_group_folds(fs: FeatureSet, method: str, n_folds: int, split_seed: int, seed: int = 42) -> list[dict]:
+def evaluate_group_folds(
+    fs: FeatureSet,
+    method: str,
+    n_folds: int,
+    split_seed: int,
+    seed: int = 42,
+    params: Mapping[str, Any] | None = None,
+) -> list[dict]:
     """One score dict per subject-disjoint fold (data.split=group, folds 0..n_folds-1)."""
     folds = []
     for fold in range(n_folds):
         train, val = group_split(fs.y, fs.subjects, fs.class_names, n_folds, fold, split_seed)
-        folds.append(score_split(fs, method, train, val, seed) | {"fold": fold})
+        folds.append(score_split(fs, method, train, val, seed, params) | {"fold": fold})
     return folds
 
 
-def evaluate_random_split(fs: FeatureSet, method: str, val_fraction: float, split_seed: int, seed: int = 42) -> dict:
+def evaluate_random_split(
+    fs: FeatureSet,
+    method: str,
+    val_fraction: float,
+    split_seed: int,
+    seed: int = 42,
+    params: Mapping[str, Any] | None = None,
+) -> dict:
     """The seed's random split (data.split=stratified): people on both sides, for the leakage check."""
     train, val = stratified_split(fs.y, fs.class_names, val_fraction, split_seed)
-    return score_split(fs, method, train, val, seed)
+    return score_split(fs, method, train, val, seed, params)

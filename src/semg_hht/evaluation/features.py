@@ -74,8 +74,12 @@ def feature_names(channels: int, ar_order: int) -> list[str]:
     return [f"ch{c}_{name}" for c in range(channels) for name in per]
 
 
-def channel_features(x: np.ndarray, fs: float, ar_order: int = 4, threshold: float = 0.0) -> np.ndarray:
-    freqs, power = spectrum(x, fs)
+def channel_features(
+    x: np.ndarray, fs: float, ar_order: int = 4, threshold: float = 0.0, nperseg: int = 256
+) -> np.ndarray:
+    """One channel's features; ``threshold`` is ZC/SSC's noise threshold, ``nperseg`` the Welch
+    segment length of the spectrum MNF/MDF read."""
+    freqs, power = spectrum(x, fs, nperseg)
     base = [
         mav(x),
         rms(x),
@@ -89,6 +93,10 @@ def channel_features(x: np.ndarray, fs: float, ar_order: int = 4, threshold: flo
     return np.concatenate([base, ar_coefficients(x, ar_order)])
 
 
-def feature_vector(signal: np.ndarray, fs: float, ar_order: int = 4, threshold: float = 0.0) -> np.ndarray:
+def feature_vector(
+    signal: np.ndarray, fs: float, ar_order: int = 4, threshold: float = 0.0, nperseg: int = 256
+) -> np.ndarray:
     """(samples, channels) -> one row: every channel's features, channel-major (see feature_names)."""
-    return np.concatenate([channel_features(signal[:, c], fs, ar_order, threshold) for c in range(signal.shape[1])])
+    return np.concatenate(
+        [channel_features(signal[:, c], fs, ar_order, threshold, nperseg) for c in range(signal.shape[1])]
+    )

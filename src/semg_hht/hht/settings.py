@@ -154,6 +154,12 @@ def settings_from_cfg(cfg: Any) -> Settings:
     return s
 
 
+def filter_settings(cfg: Any) -> FilterSettings:
+    """A filter.* node alone (as in conf/hht.yaml), validated: for code that filters the raw
+    recordings as make_hht does (the classic baseline of conf/evaluate.yaml)."""
+    return _filter(_to_plain(cfg))
+
+
 # ---------------------------------------------------------------- groups
 
 
