@@ -1,5 +1,7 @@
 """Encoder, residual path, heads and the seed-equivalent label smoothing."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -69,6 +71,18 @@ def test_adaptive_head_sizes_follow_the_seed():
     assert small == [256, 128, 5]
     mlp = [m.out_features for m in build_head("mlp", 256, 6, 0.5, 128) if isinstance(m, nn.Linear)]
     assert mlp == [128, 6]
+
+
+def test_linear_head_starts_near_uniform_where_the_adaptive_head_does_not():
+    torch.manual_seed(0)
+    features = torch.relu(torch.randn(256, 128))  # pooled LeakyReLU features are ~O(1)
+    target = torch.randint(0, 5, (256,))
+    losses = {}
+    for kind in ("linear", "adaptive"):
+        head = build_head(kind, 128, 5, 0.0, 0).eval()
+        losses[kind] = nn.functional.cross_entropy(head(features), target).item()
+    assert abs(losses["linear"] - math.log(5)) < 0.3  # an untrained model should not be confident
+    assert losses["adaptive"] > 2 * math.log(5)  # the seed's Kaiming fan_out last layer: huge logits
 
 
 @pytest.mark.parametrize(("smoothing", "classes"), [(0.1, 3), (0.1, 2), (0.2, 6), (0.0, 5)])

@@ -6,13 +6,16 @@ from torch import nn
 
 from semg_hht.errors import SemgError
 
-HEADS = ("adaptive", "mlp")
+HEADS = ("adaptive", "mlp", "linear")
 
 
 def build_head(kind: str, feature_dim: int, num_classes: int, dropout: float, hidden: int) -> nn.Sequential:
     """adaptive: seed 000's head, sized by the features (h1 = min(max(256, d/2), 1024),
     h2 = min(max(128, d/4), 512); Linear-BatchNorm1d-ReLU-Dropout twice, Kaiming init).
-    mlp: seed 001's head (Dropout-Linear(d, hidden)-ReLU-Dropout-Linear); ``hidden`` is its width."""
+    mlp: seed 001's head (Dropout-Linear(d, hidden)-ReLU-Dropout-Linear); ``hidden`` is its width.
+    linear: Dropout-Linear, for small datasets: the adaptive head's Kaiming-initialised last layer
+    starts with logits of std ~4 (initial loss ~7 for 5 classes) and its two BatchNorm1d layers are
+    noisy with a few hundred recordings."""
     if kind == "adaptive":
         h1 = min(max(256, feature_dim // 2), 1024)
         h2 = min(max(128, feature_dim // 4), 512)
@@ -31,4 +34,6 @@ def build_head(kind: str, feature_dim: int, num_classes: int, dropout: float, hi
             nn.Dropout(dropout), nn.Linear(feature_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )  # fmt: skip
+    if kind == "linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
     raise SemgError(f"unknown model.head '{kind}'", fix=f"use one of {list(HEADS)}")
