@@ -53,42 +53,50 @@ clean-demo:
 
 # Results on real sEMG (../shared/data/muscletracker, a development subset): the whole table as
 # Markdown + CSV in $(EVAL_RUN)/table. movement = 5 hand movements (a stand-in for the movement target).
-# CPU-sized CNN by default; GPU machines: make eval-real REAL_GPU=1 HARDWARE="1x H100"
-# The random-encoder SVM uses the tuned CNN's architecture (untrained); the classic rows take seconds.
+# CPU: the tuned CPU-sized CNN (model=cnn_small on 64x64 matrices), its random-encoder SVM, the gender
+# SVM on its encoder and the classic baselines (~30 min on 2 cores). GPU machines add the seed-config
+# CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
 REAL_RAW ?= ../shared/data/muscletracker/manifest.csv
-REAL_HHT ?= data/muscletracker_hht_stacked
+REAL_HHT ?= data/muscletracker_hht64
+REAL_HHT256 ?= data/muscletracker_hht256
 REAL_GPU ?=
-ifeq ($(REAL_GPU),1)
-REAL_TUNED := ,muscletracker_gpu
-REAL_SEED := trainer=gpu
-endif
 HARDWARE ?= 2-core CPU
+HHT_REAL := filter.notch_hz=60 filter.notch_harmonics=3 layout.stack_channels=true progress=false
 EVAL_RUN := logs/eval_real/$(shell date +%Y-%m-%d_%H-%M-%S)
 FOLDS := data.fold=0,1,2,3,4
 JOB := hydra.sweep.subdir='$${hydra.job.num}'
 comma := ,
-CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkpoints/best.ckpt))
+# The gender SVM reads each fold's last-epoch encoder: nothing in it was chosen on the validation fold.
+CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkpoints/last.ckpt))
+TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input)
+EVAL_SWEEPS := {target:movement,label:"$(TUNED)",dir:$(EVAL_RUN)/cnn_tuned_movement}, \
+	{target:movement,label:"SVM on random frozen encoder",dir:$(EVAL_RUN)/random_encoder_svm_movement}, \
+	{target:gender,label:"$(TUNED)",dir:$(EVAL_RUN)/cnn_tuned_gender}, \
+	{target:gender,label:"gender SVM on the tuned CNN encoder",dir:$(EVAL_RUN)/cnn_encoder_svm_gender}, \
+	{target:gender,label:"SVM on random frozen encoder",dir:$(EVAL_RUN)/random_encoder_svm_gender}
+ifeq ($(REAL_GPU),1)
+REAL_TUNED := ,muscletracker_gpu
+EVAL_SWEEPS += ,{target:movement,label:"CNN seed config (seed_cnn)",dir:$(EVAL_RUN)/cnn_seed_movement}, \
+	{target:gender,label:"CNN seed config (seed_cnn)",dir:$(EVAL_RUN)/cnn_seed_gender}
+endif
 
 eval-real: venv
-	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT) filter.notch_hz=60 filter.notch_harmonics=3 \
-		layout.stack_channels=true progress=false
+	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT) $(HHT_REAL) spectrum.size=64
 	for t in movement gender; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_$$t $(JOB) && \
-	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t,seed_cnn]" model.in_channels=2 scheduler.warmup_epochs=0 \
-	    $(REAL_SEED) $(FOLDS) paths.data_dir=$(REAL_HHT) hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$$t $(JOB) && \
-	  $(BIN)/python fit_svm.py -m ckpt=null data=muscletracker_$$t target=$$t model.in_channels=2 \
-	    model.base_channels=8 model.num_layers=6 $(FOLDS) \
+	  $(BIN)/python fit_svm.py -m ckpt=null data=muscletracker_$$t model=cnn_small target=$$t $(FOLDS) \
 	    paths.data_dir=$(REAL_HHT) hydra.sweep.dir=$(EVAL_RUN)/random_encoder_svm_$$t $(JOB) || exit 1; \
 	done
 	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender) target=gender \
 		hydra.sweep.dir=$(EVAL_RUN)/cnn_encoder_svm_gender $(JOB)
-	$(BIN)/python -m semg_hht.evaluation --raw $(REAL_RAW) --out $(EVAL_RUN)/table --hardware "$(HARDWARE)" \
-		--experiment muscletracker_movement --experiment muscletracker_gender \
-		--sweep movement "CNN tuned (stacked channels)" $(EVAL_RUN)/cnn_tuned_movement \
-		--sweep movement "CNN seed config (seed_cnn)" $(EVAL_RUN)/cnn_seed_movement \
-		--sweep movement "SVM on random frozen encoder" $(EVAL_RUN)/random_encoder_svm_movement \
-		--sweep gender "CNN tuned (stacked channels)" $(EVAL_RUN)/cnn_tuned_gender \
-		--sweep gender "CNN seed config (seed_cnn)" $(EVAL_RUN)/cnn_seed_gender \
-		--sweep gender "SVM on random frozen encoder" $(EVAL_RUN)/random_encoder_svm_gender \
-		--sweep gender "gender SVM on the tuned CNN encoder" $(EVAL_RUN)/cnn_encoder_svm_gender
+ifeq ($(REAL_GPU),1)
+	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT256) $(HHT_REAL) spectrum.size=256
+	for t in movement gender; do \
+	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t,seed_cnn]" trainer=gpu data.input_size=256 \
+	    model.input_log_ref=null $(FOLDS) paths.data_dir=$(REAL_HHT256) \
+	    hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$$t $(JOB) || exit 1; \
+	done
+endif
+	$(BIN)/python evaluate.py raw=$(REAL_RAW) hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
+		experiments=[muscletracker_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]'
