@@ -52,6 +52,8 @@ def test_real_data_experiments_read_every_key(experiment, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}", f"paths.output_dir={tmp_path}"])
     assert unread_keys(cfg) == []
     assert cfg.data.split == "group" and cfg.data.n_folds == 5 and cfg.model.in_channels == 2
+    # nothing chosen on the validation fold: fixed epochs, no plateau steering, the last epoch scored
+    assert cfg.report_on == "last" and cfg.scheduler.plateau is None
 
 
 @pytest.mark.parametrize(
@@ -88,21 +90,18 @@ def test_filter_accepts_a_list_of_values(hht_like, tmp_path):
 
 @pytest.mark.parametrize("experiment", ["muscletracker_movement", "muscletracker_gender"])
 def test_seed_config_row_on_real_data_keeps_the_seeds_hyperparameters(experiment, tmp_path):
-    """make eval-real's seed row: experiment=[<real>,seed_cnn] with the tuned warm-up switched off."""
+    """make eval-real's seed row (REAL_GPU=1): experiment=[<real>,seed_cnn] on 256x256, nothing tuned
+    leaking in from the real-data experiment (its warm-up, weight decay, log input)."""
     cfg = compose_cfg(
         [
             f"experiment=[{experiment},seed_cnn]",
-            "model.in_channels=2",
-            "scheduler.warmup_epochs=0",
+            "data.input_size=256",
+            "model.input_log_ref=null",
             f"paths.output_dir={tmp_path}",
         ]
     )
     assert unread_keys(cfg) == []
     assert (cfg.model.base_channels, cfg.model.num_layers, cfg.model.head, cfg.trainer.max_epochs) == (64, 3, "mlp", 50)
-    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.data.batch_size, cfg.data.augment.enabled) == (
-        "Adam",
-        1e-3,
-        16,
-        False,
-    )
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.weight_decay) == ("Adam", 1e-3, 0.0)
+    assert (cfg.data.batch_size, cfg.data.augment.enabled, cfg.model.in_channels) == (16, False, 2)
     assert cfg.scheduler.warmup_epochs == 0 and cfg.data.split == "group" and cfg.data.filter
