@@ -20,8 +20,8 @@ from tests.conftest import ROOT, compose_cfg
 
 HP = dict(
     num_classes=3, class_names=["full", "half", "invalid"], in_channels=1, input_size=32, base_channels=4,
-    num_layers=2, norm="batch", residual=False, residual_from=6, leaky_slope=0.2, head="mlp", head_hidden=8,
-    dropout=0.0, label_smoothing=0.1, optimizer={"name": "AdamW", "lr": 1e-3},
+    num_layers=2, norm="batch", residual=False, residual_from=6, leaky_slope=0.2, input_log_ref=None,
+    head="mlp", head_hidden=8, dropout=0.0, label_smoothing=0.1, optimizer={"name": "AdamW", "lr": 1e-3},
     scheduler={"warmup_epochs": 0, "cosine": True, "plateau": None, "mode": "max", "monitor": "val/acc"},
 )  # fmt: skip
 
