@@ -54,7 +54,7 @@ clean-demo:
 # Results on real sEMG (../shared/data/muscletracker, a development subset): the whole table as
 # Markdown + CSV in $(EVAL_RUN)/table. movement = 5 hand movements (a stand-in for the movement target).
 # CPU: the tuned CPU-sized CNN (model=cnn_small on 64x64 matrices), its random-encoder SVM, the gender
-# SVM on its encoder and the classic baselines (~30 min on 2 cores). GPU machines add the seed-config
+# SVM on its encoder and the classic baselines (measured: ~6 min on 2 cores after a 4-5 min conversion). GPU machines add the seed-config
 # CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
 REAL_RAW ?= ../shared/data/muscletracker/manifest.csv
 REAL_HHT ?= data/muscletracker_hht64
