@@ -24,7 +24,7 @@ from semg_hht.data.labels import (
     target_value,
 )
 from semg_hht.data.loaders import batch_loader
-from semg_hht.data.splits import SPLITS, group_split, stratified_split
+from semg_hht.data.splits import SPLITS, group_split, no_split, stratified_split
 from semg_hht.errors import SemgError
 from semg_hht.io import write_csv
 
@@ -67,10 +67,15 @@ class HHTDataModule(L.LightningDataModule):
         filter: Mapping[str, Any] | None = None,  # the YAML key data.filter
         cache_dir: str | None = None,
         on_device: bool = False,
+        test_dir: str | None = None,
+        test_manifest: str | None = None,
+        test_filter: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.hparams.data_dir = str(Path(data_dir).resolve())  # checkpoints find the data from anywhere
+        if test_dir is not None:
+            self.hparams.test_dir = str(Path(test_dir).resolve())
         if label_source not in ("filename", "manifest"):
             raise SemgError(f"unknown data.label_source '{label_source}'", fix="use filename or manifest")
         if split not in SPLITS:
@@ -79,8 +84,12 @@ class HHTDataModule(L.LightningDataModule):
             raise SemgError(f"unknown data.bad_files '{bad_files}'", fix="use error or skip")
         self.scheme = FilenameScheme(**filename_scheme)
         self.row_filter = row_filter(filter or {})
-        if self.row_filter and label_source != "manifest":
-            raise SemgError("data.filter selects manifest rows", fix="use data.label_source=manifest or filter={}")
+        self.test_row_filter = row_filter(test_filter or {})
+        for key, rows in (("filter", self.row_filter), ("test_filter", self.test_row_filter)):
+            if rows and label_source != "manifest":
+                raise SemgError(
+                    f"data.{key} selects manifest rows", fix=f"use data.label_source=manifest or {key}={{}}"
+                )
         augment = dict(augment or {})
         self.augment = TimeFrequencyAugment(**augment) if augment.pop("enabled", False) else None
         self.data_dir = Path(self.hparams.data_dir)  # the resolved path the checkpoint records
@@ -92,6 +101,9 @@ class HHTDataModule(L.LightningDataModule):
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
         self.train_index = self.val_index = np.empty(0, dtype=np.int64)
+        self.test_recordings: list[Recording] = []  # the labelled test set (data.test_dir / data.test_filter)
+        self.test_x: torch.Tensor | None = None
+        self.test_y: torch.Tensor | None = None
         self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # device -> (x, y) there
 
     # ---------------------------------------------------------------- discovery
@@ -128,17 +140,79 @@ class HHTDataModule(L.LightningDataModule):
 
     def _filtered(self, recordings: list[Recording]) -> list[Recording]:
         """Manifest rows whose columns match data.filter (e.g. {device: biopac}); all rows when empty."""
-        if not self.row_filter:
-            return recordings
-        kept = [r for r in recordings if row_matches(r.labels, self.row_filter)]
-        if not kept:
+        return select(recordings, self.row_filter, "filter", self.data_dir / str(self.hparams.manifest))
+
+    @property
+    def has_test_set(self) -> bool:
+        return self.hparams.test_dir is not None or bool(self.test_row_filter)
+
+    def _split_off_test(self, recordings: list[Recording]) -> tuple[list[Recording], list[Recording]]:
+        """(training side, test set). The test set is data.test_dir (its manifest, data.test_filter
+        on it), or without a test_dir the rows of the training manifest that match data.test_filter;
+        it never shares a file or a subject with the training side."""
+        hp = self.hparams
+        if hp.test_dir is None:
+            if not self.test_row_filter:
+                return recordings, []
+            test = select(recordings, self.test_row_filter, "test_filter", self.data_dir / str(hp.manifest))
+            chosen = {r.path for r in test}
+            return [r for r in recordings if r.path not in chosen], test
+        test_dir = Path(hp.test_dir)
+        if not test_dir.is_dir():
             raise SemgError(
-                f"no manifest row matches data.filter={self.row_filter}",
-                path=self.data_dir / self.hparams.manifest,
-                fix="check the column names and values (make_hht passes the input manifest's columns through)",
+                "test folder not found", path=test_dir, fix="set data.test_dir to a folder of .npz matrices"
             )
-        log.info("data.filter %s: %d of %d manifest rows", self.row_filter, len(kept), len(recordings))
-        return kept
+        if hp.label_source == "manifest":
+            manifest = test_dir / (hp.test_manifest or hp.manifest)
+            test = read_manifest(manifest, test_dir, allow_outside=hp.allow_outside_paths)
+            test = select(test, self.test_row_filter, "test_filter", manifest)
+        else:
+            files = sorted(test_dir.glob("*.npz"))
+            if not files:
+                raise SemgError(
+                    "no .npz files in the test folder", path=test_dir, fix="point data.test_dir at matrices"
+                )
+            test = [self.scheme.parse(f) for f in files if not self.scheme.is_unlabeled(f.name)]
+        return recordings, test
+
+    def _check_test_set(self, train: list[Recording], test: list[Recording]) -> list[Recording]:
+        """The labelled test recordings; one line for overlap with training, unknown classes or none left."""
+        hp = self.hparams
+        where = hp.test_dir or self.data_dir / str(hp.manifest)
+        shared_files = {r.path for r in train} & {r.path for r in test}
+        if shared_files:
+            raise SemgError(
+                f"{len(shared_files)} test recordings are also training recordings (first: {min(shared_files).name})",
+                path=where,
+                fix="the test set must hold recordings the model never trains or validates on",
+            )
+        shared_people = ({r.subject for r in train} & {r.subject for r in test}) - {None}
+        if shared_people:
+            raise SemgError(
+                f"subjects {sorted(shared_people)[:5]} are in both the training side and the test set",
+                path=where,
+                fix="hold whole people out (e.g. data.test_filter={subject: [...]}) so the test measures new people",
+            )
+        labelled = [r for r in test if target_value(r, hp.target) is not None]
+        unknown = sorted({target_value(r, hp.target) for r in labelled} - set(self.class_names))
+        if unknown:
+            raise SemgError(
+                f"test labels {unknown} are not among the trained classes {self.class_names}",
+                path=where,
+                fix="test on the trained classes only (data.test_filter) or add the class to training",
+            )
+        missing = [r.path for r in labelled if not r.path.is_file()]
+        if missing:
+            raise SemgError("test file listed in the manifest is missing", path=missing[0], fix="restore it")
+        if not labelled:
+            raise SemgError(
+                f"the test set has no recording labelled for target '{hp.target}'",
+                path=where,
+                fix="check data.test_dir / data.test_manifest / data.test_filter",
+            )
+        if len(labelled) < len(test):
+            log.warning("test set: %d recordings without a %s label left out", len(test) - len(labelled), hp.target)
+        return labelled
 
     def _labelled(self, recordings: list[Recording]) -> list[Recording]:
         """Recordings with a known target in the class list; the rest are unlabeled or bad."""
@@ -182,42 +256,62 @@ class HHTDataModule(L.LightningDataModule):
         if self.x is not None:
             return  # loaded once for every stage
         hp = self.hparams
-        found = self._find_recordings()
+        found, test = self._split_off_test(self._find_recordings())
         labelled = self._labelled(found)
+        test = self._check_test_set(labelled, test) if self.has_test_set else []
         x, errors = load_matrices_cached(
-            [r.path for r in labelled], hp.in_channels, hp.input_size, hp.normalize, hp.load_workers, hp.cache_dir
+            [r.path for r in labelled + test],
+            hp.in_channels,
+            hp.input_size,
+            hp.normalize,
+            hp.load_workers,
+            hp.cache_dir,
         )
         self.skipped.extend(errors.values())
-        self._report_skipped(self.n_found)
+        self._report_skipped(self.n_found + (len(test) if hp.test_dir else 0))
         if errors:
-            keep = np.setdiff1d(np.arange(len(labelled)), list(errors))
-            x, labelled = x[keep], [labelled[i] for i in keep]
+            keep = np.setdiff1d(np.arange(len(x)), list(errors))
+            n = len(labelled)
+            x = x[keep]
+            labelled, test = [labelled[i] for i in keep if i < n], [test[i - n] for i in keep if i >= n]
         if not labelled:
             raise SemgError(
                 f"no labelled recordings for target '{hp.target}'",
                 path=self.data_dir,
                 fix="check names/manifest",
             )
-        self.recordings = labelled
-        y = np.array([self.class_names.index(target_value(r, hp.target)) for r in labelled], dtype=np.int64)
-        if hp.split == "group":
-            subjects = [r.subject for r in labelled]
-            self.train_index, self.val_index = group_split(
-                y, subjects, self.class_names, hp.n_folds, hp.fold, hp.split_seed
-            )
-        else:
-            self.train_index, self.val_index = stratified_split(y, self.class_names, hp.val_fraction, hp.split_seed)
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.recordings, self.test_recordings = labelled, test
+        y = self._targets(labelled)
+        self.train_index, self.val_index = self._split(y, labelled)
+        self.x, self.y = torch.from_numpy(x[: len(labelled)]), torch.from_numpy(y)
+        if test:
+            self.test_x, self.test_y = torch.from_numpy(x[len(labelled) :]), torch.from_numpy(self._targets(test))
         counts = Counter(self.class_names[i] for i in y.tolist())
         log.info(
-            "loaded %d recordings %s (%d unlabeled left for prediction); split=%s: %d train / %d val",
+            "loaded %d recordings %s (%d unlabeled left for prediction); split=%s: %d train / %d val / %d test",
             len(y),
             dict(counts),
             len(self.unlabeled),
             hp.split,
             len(self.train_index),
             len(self.val_index),
+            len(test),
         )
+
+    def _targets(self, recordings: list[Recording]) -> np.ndarray:
+        names = self.class_names
+        return np.array([names.index(target_value(r, self.hparams.target)) for r in recordings], dtype=np.int64)
+
+    def _split(self, y: np.ndarray, recordings: list[Recording]) -> tuple[np.ndarray, np.ndarray]:
+        """Train / validation rows; every window of a recording (and of a subject) on one side."""
+        hp = self.hparams
+        if hp.split == "none":
+            return no_split(y, self.class_names)
+        if hp.split == "group":
+            subjects = [r.subject for r in recordings]
+            return group_split(y, subjects, self.class_names, hp.n_folds, hp.fold, hp.split_seed)
+        units = [r.recording for r in recordings]
+        return stratified_split(y, self.class_names, hp.val_fraction, hp.split_seed, units)
 
     # ---------------------------------------------------------------- loaders
     def _tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,8 +324,8 @@ class HHTDataModule(L.LightningDataModule):
             self._on_device = {str(device): (self.x.to(device), self.y.to(device))}
         return self._on_device[str(device)]
 
-    def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool):
-        x, y = self._tensors()
+    def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool, tensors=None):
+        x, y = tensors or self._tensors()
         rows = torch.from_numpy(index).to(x.device)
         hp = self.hparams
         pin = hp.pin_memory and x.device.type == "cpu"
@@ -245,6 +339,12 @@ class HHTDataModule(L.LightningDataModule):
 
     def val_dataloader(self):
         return self._loader(self.val_index, self.hparams.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self):
+        if self.test_x is None:
+            raise SemgError("no test set is configured", fix="set data.test_dir or data.test_filter")
+        index = np.arange(len(self.test_y))
+        return self._loader(index, self.hparams.eval_batch_size, shuffle=False, tensors=(self.test_x, self.test_y))
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Augment on the device, during training only (never at validation or prediction)."""
@@ -261,10 +361,13 @@ class HHTDataModule(L.LightningDataModule):
 
     def split_rows(self) -> list[dict[str, Any]]:
         rows = []
-        for subset, index in (("train", self.train_index), ("val", self.val_index)):
+        sides = [("train", self.recordings, self.y, self.train_index), ("val", self.recordings, self.y, self.val_index)]
+        if self.test_y is not None:
+            sides.append(("test", self.test_recordings, self.test_y, np.arange(len(self.test_y))))
+        for subset, recordings, y, index in sides:
             for i in index.tolist():
-                rec = self.recordings[i]
-                label = self.class_names[int(self.y[i])]
+                rec = recordings[i]
+                label = self.class_names[int(y[i])]
                 rows.append({"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""})
         return rows
 
@@ -278,3 +381,18 @@ class HHTDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.augment and "augment" in state_dict:
             self.augment.load_state_dict(state_dict["augment"])
+
+
+def select(recordings: list[Recording], wanted: Mapping[str, set[str]], key: str, manifest: Path) -> list[Recording]:
+    """The recordings whose manifest row (labels and subject) matches a row filter; all when it is empty."""
+    if not wanted:
+        return recordings
+    kept = [r for r in recordings if row_matches(r.row, wanted)]
+    if not kept:
+        raise SemgError(
+            f"no manifest row matches data.{key}={wanted}",
+            path=manifest,
+            fix="check the column names and values (make_hht passes the input manifest's columns through)",
+        )
+    log.info("data.%s %s: %d of %d manifest rows", key, wanted, len(kept), len(recordings))
+    return kept

@@ -23,6 +23,17 @@ class Recording:
     labels: Mapping[str, str | None] = field(default_factory=dict)
     subject: str | None = None
 
+    @property
+    def row(self) -> dict[str, str | None]:
+        """The manifest row as data.filter / data.test_filter see it (labels and subject)."""
+        return {**self.labels, "subject": self.subject}
+
+    @property
+    def recording(self) -> tuple[str | None, str]:
+        """The source recording this matrix came from: make_hht's ``recording`` column groups the
+        windows (and channels) of one recording; without it every file is its own recording."""
+        return self.subject, self.labels.get("recording") or str(self.path)
+
 
 @dataclass(frozen=True)
 class FilenameScheme:

@@ -1,4 +1,5 @@
-"""Train/validation splits: the seed's stratified random split, or subject-disjoint k-fold.
+"""Train/validation splits: the seed's stratified random split, subject-disjoint k-fold, or none
+(every recording trains: the final model fitted after cross-validation).
 
 A random split over one person's recordings measures who they are, not the class: whenever
 subjects are known, report the group split (data.split=group).
@@ -14,7 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from semg_hht.errors import SemgError
 
-SPLITS = ("stratified", "group")
+SPLITS = ("stratified", "group", "none")
 
 
 def _check_classes(y: np.ndarray, class_names: Sequence[str], minimum: int, why: str) -> None:
@@ -33,17 +34,43 @@ def _check_classes(y: np.ndarray, class_names: Sequence[str], minimum: int, why:
         )
 
 
-def stratified_split(y: np.ndarray, class_names: Sequence[str], val_fraction: float, seed: int):
-    """The seed's split: sklearn train_test_split stratified by target, its own random seed."""
+def stratified_split(
+    y: np.ndarray,
+    class_names: Sequence[str],
+    val_fraction: float,
+    seed: int,
+    units: Sequence[object] | None = None,
+):
+    """The seed's split: sklearn train_test_split stratified by target, its own random seed.
+
+    ``units`` (e.g. the recording of each window) keeps every sample of a unit on one side; the
+    split is then drawn over units, each labelled by its first sample. With one sample per unit
+    it is exactly the per-sample split.
+    """
     if not 0.0 < val_fraction < 1.0:
         raise SemgError(f"data.val_fraction={val_fraction} must be between 0 and 1", fix="e.g. 0.2")
     _check_classes(y, class_names, 2, "a stratified split puts each class on both sides")
-    index = np.arange(len(y))
+    codes = unit_codes(units if units is not None else range(len(y)))
+    first = np.unique(codes, return_index=True)[1]  # codes count up in order of first appearance
     try:
-        train, val = train_test_split(index, test_size=val_fraction, random_state=seed, stratify=y)
+        train, val = train_test_split(
+            np.arange(len(first)), test_size=val_fraction, random_state=seed, stratify=y[first]
+        )
     except ValueError as err:  # e.g. fewer validation slots than classes
-        raise SemgError(f"cannot split {len(y)} recordings: {err}", fix="raise data.val_fraction") from None
-    return np.sort(train), np.sort(val)
+        raise SemgError(f"cannot split {len(first)} recordings: {err}", fix="raise data.val_fraction") from None
+    return np.flatnonzero(np.isin(codes, train)), np.flatnonzero(np.isin(codes, val))
+
+
+def no_split(y: np.ndarray, class_names: Sequence[str]):
+    """data.split=none: every recording trains, none validates (the final model on everyone)."""
+    _check_classes(y, class_names, 1, "")
+    return np.arange(len(y)), np.empty(0, dtype=np.int64)
+
+
+def unit_codes(units: Sequence[object]) -> np.ndarray:
+    """0, 1, 2, ... per distinct unit, numbered in order of first appearance."""
+    numbers: dict[object, int] = {}
+    return np.array([numbers.setdefault(u, len(numbers)) for u in units], dtype=np.int64)
 
 
 def group_split(

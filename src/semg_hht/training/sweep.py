@@ -33,15 +33,16 @@ def collect_jobs(sweep_dir: Path, metrics: list[str]) -> list[dict[str, Any]]:
 
 
 def fold_summary(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, Any] | None:
-    """Mean and std of the val/ metrics when the finished jobs differ only in data.fold (a k-fold
-    sweep: -m data.fold=0,1,2,3,4); None for any other sweep."""
+    """Mean and std of the val/ metrics (``acc_mean``, ...) and test/ metrics (``test_acc_mean``, ...)
+    when the finished jobs differ only in data.fold (a k-fold sweep: -m data.fold=0,1,2,3,4); None
+    for any other sweep."""
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok or not all("data.fold=" in r["overrides"] for r in ok):
         return None
     if len({" ".join(o for o in r["overrides"].split() if not o.startswith("data.fold=")) for r in ok}) != 1:
         return None
-    names = [m.removeprefix("val/") for m in metrics if m.startswith("val/")]
-    return aggregate([{m.removeprefix("val/"): r.get(m) for m in metrics} for r in ok], names)
+    names = {m: m.removeprefix("val/").replace("/", "_") for m in metrics if m.startswith(("val/", "test/"))}
+    return aggregate([{name: r.get(m) for m, name in names.items()} for r in ok], list(names.values()))
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -67,7 +68,8 @@ class SweepSummary(Callback):
         rows = collect_jobs(sweep_dir, self.metrics)
         if not rows:
             return
-        columns = ["job", "overrides", *self.metrics, "status"]
+        shown = [m for m in self.metrics if any(r.get(m) is not None for r in rows)]  # e.g. test/ without a test set
+        columns = ["job", "overrides", *shown, "status"]
         write_csv(sweep_dir / self.filename, rows, columns)
         table = format_table(rows, columns)
         print(f"\nSweep summary ({sweep_dir / self.filename}):\n{table}\n", flush=True)

@@ -15,10 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from semg_hht.config import build
 from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
+from semg_hht.io import write_csv, write_json
 from semg_hht.models import HHTClassifier
 from semg_hht.models.inference import run_batched
 from semg_hht.training.callbacks import EpochHistory
-from semg_hht.training.report import write_run_report
+from semg_hht.training.report import classification_metrics, prediction_rows, write_history, write_split_report
 from semg_hht.training.resume import adopt_checkpoint
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,33 @@ def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
     )
 
 
-def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
-    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values()] + extra_callbacks
-    loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
-    return build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback], **overrides: Any) -> L.Trainer:
+    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values() if c] + extra_callbacks
+    loggers = [build(c) for c in (cfg.get("logger") or {}).values() if c]
+    return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
+
+
+def check_stages(cfg: DictConfig) -> None:
+    """Settings that cannot work together, refused before any training: data.split=none leaves no
+    validation set, so nothing may be chosen on or steered by val/* metrics."""
+    if cfg.report_on not in REPORT_ON:
+        raise SemgError(f"unknown report_on '{cfg.report_on}'", fix=f"use one of {REPORT_ON}")
+    if cfg.data.split != "none":
+        return
+    if cfg.report_on != "last":
+        raise SemgError("data.split=none has no validation set to pick a best checkpoint on", fix="set report_on=last")
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        monitor = str((callback or {}).get("monitor") or "")
+        if monitor.startswith("val/"):
+            raise SemgError(
+                f"callbacks.{name} watches {monitor}, which data.split=none never computes",
+                fix=f"drop it with ~callbacks.{name} (or use experiment=final_model)",
+            )
+    if cfg.scheduler.get("plateau"):
+        raise SemgError(
+            f"scheduler plateau cuts follow {cfg.scheduler.monitor}, which data.split=none never computes",
+            fix="use scheduler=warmup_cosine (or experiment=final_model)",
+        )
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifier) -> None:
@@ -76,20 +100,23 @@ def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTCla
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    if cfg.report_on not in REPORT_ON:  # checked before an hour of training, not after
-        raise SemgError(f"unknown report_on '{cfg.report_on}'", fix=f"use one of {REPORT_ON}")
+    check_stages(cfg)  # before an hour of training, not after
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
+    run_test = datamodule.has_test_set if cfg.test is None else bool(cfg.test)
+    if run_test and not datamodule.has_test_set:
+        raise SemgError("test=true but no test set is configured", fix="set data.test_dir or data.test_filter")
     datamodule.write_split(out_dir / "split.csv")
     model = build_model(cfg, datamodule)
     resume_from = adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints") if cfg.ckpt_path else None
 
     history = EpochHistory()
-    trainer = build_trainer(cfg, [history])
+    no_val = {"limit_val_batches": 0, "num_sanity_val_steps": 0} if cfg.data.split == "none" else {}
+    trainer = build_trainer(cfg, [history], **no_val)
     log_hyperparameters(trainer, cfg, model)
     log.info("run dir: %s", out_dir)
 
@@ -107,29 +134,90 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     monitored = [c for c in trainer.checkpoint_callbacks if c.monitor]  # best.ckpt's callback, if any
     best_path = monitored[0].best_model_path if monitored else ""
-    scored = report_model(cfg.report_on, model, best_path)
-    val_rows = torch.from_numpy(datamodule.val_index)
-    device = trainer.strategy.root_device
-    logits = run_batched(scored.to(device), datamodule.x[val_rows], cfg.data.eval_batch_size, device)
+    scored_model = cfg.report_on if best_path else "last"
     acc_best = trainer.callback_metrics.get("val/acc_best")
-    return write_run_report(
-        out_dir,
-        scored_model=cfg.report_on if best_path else "last",
-        y_true=datamodule.y[val_rows].numpy(),
-        y_pred=logits.argmax(1).numpy(),
-        class_names=datamodule.class_names,
-        subjects=[datamodule.recordings[i].subject for i in datamodule.val_index.tolist()],
-        history=history.rows,
-        extra={
-            "val/acc_best": None if acc_best is None else float(acc_best),
-            "best_checkpoint": best_path or None,
-            "epochs": trainer.current_epoch,
-            "fit_seconds": round(fit_seconds, 2),
-            "n_train": len(datamodule.train_index),
-            "n_val": len(datamodule.val_index),
-            "target": cfg.data.target,
-            "split": cfg.data.split,
-            "fold": cfg.data.fold if cfg.data.split == "group" else None,
-            "classes": list(datamodule.class_names),
-        },
+    metrics: dict[str, Any] = {
+        "scored_model": scored_model,
+        "val/acc_best": None if acc_best is None else float(acc_best),
+        "best_checkpoint": best_path or None,
+        "epochs": trainer.current_epoch,
+        "fit_seconds": round(fit_seconds, 2),
+        "n_train": len(datamodule.train_index),
+        "n_val": len(datamodule.val_index),
+        "n_test": len(datamodule.test_recordings),
+        "target": cfg.data.target,
+        "split": cfg.data.split,
+        "fold": cfg.data.fold if cfg.data.split == "group" else None,
+        "classes": list(datamodule.class_names),
+    }
+    if len(datamodule.val_index):
+        scored = report_model(cfg.report_on, model, best_path)
+        metrics |= score_validation(scored, datamodule, trainer, cfg.data.eval_batch_size, out_dir, scored_model)
+    if run_test:
+        metrics |= run_test_stage(trainer, model, datamodule, best_path if scored_model == "best" else None, out_dir)
+    write_history(out_dir, history.rows)
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def score_validation(
+    scored: HHTClassifier, dm: HHTDataModule, trainer: L.Trainer, batch_size: int, out_dir: Path, scored_model: str
+) -> dict[str, Any]:
+    """The scored model on the validation rows: per window and per recording, with the report files."""
+    rows = torch.from_numpy(dm.val_index)
+    device = trainer.strategy.root_device
+    probs = torch.softmax(run_batched(scored.to(device), dm.x[rows], batch_size, device), dim=1).numpy()
+    recordings = [dm.recordings[i] for i in dm.val_index.tolist()]
+    y_true = dm.y[rows].numpy()
+    scores = classification_metrics(
+        y_true,
+        probs.argmax(1),
+        dm.class_names,
+        [r.subject for r in recordings],
+        [r.recording for r in recordings],
+        probs,
     )
+    return write_split_report(out_dir, "val", scores, dm.class_names, scored_model)
+
+
+def run_test_stage(
+    trainer: L.Trainer, model: HHTClassifier, dm: HHTDataModule, ckpt_path: str | None, out_dir: Path
+) -> dict[str, Any]:
+    """trainer.test on the scored model (the best checkpoint, or the final weights), then
+    test_predictions.csv, the test report files and the test scalars Lightning does not log itself."""
+    trainer.test(model, datamodule=dm, ckpt_path=ckpt_path or None, verbose=False)
+    probs = torch.cat(model.test_probs).numpy()
+    recordings, y_true = dm.test_recordings, dm.test_y.numpy()
+    scores = classification_metrics(
+        y_true,
+        probs.argmax(1),
+        dm.class_names,
+        [r.subject for r in recordings],
+        [r.recording for r in recordings],
+        probs,
+    )
+    rows, columns = prediction_rows(
+        [r.path for r in recordings],
+        [r.subject for r in recordings],
+        [r.labels.get("recording") for r in recordings],
+        probs,
+        dm.class_names,
+        y_true,
+    )
+    write_csv(out_dir / "test_predictions.csv", rows, columns)
+    metrics = write_split_report(
+        out_dir, "test", scores, dm.class_names, "best checkpoint" if ckpt_path else "last epoch"
+    )
+    extra = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in trainer.logged_metrics}
+    for logger in trainer.loggers:
+        logger.log_metrics(extra, step=trainer.global_step)
+    log.info(
+        "test set (%d recordings, %d people): acc %.3f, balanced %.3f, per recording %.3f, chance %.3f",
+        len(recordings),
+        len({r.subject for r in recordings}),
+        metrics["test/acc"],
+        metrics["test/balanced_acc"],
+        metrics["test/recording_acc"],
+        metrics["test/chance"],
+    )
+    return metrics
