@@ -163,10 +163,37 @@ def test_predict_without_svm_and_refusing_to_overwrite(trained, data_dir, tmp_pa
     predict(predict_cfg(tmp_path, f"ckpt={trained}", f"input={data_dir}", f"output={target}", "overwrite=true"))
 
 
-def test_predict_refuses_svm_of_another_encoder(fitted, trained, data_dir, tmp_path):
+def test_random_encoder_svm_scores_new_people_and_says_it_is_the_baseline(data_dir, tmp_path, capsys):
     fit_svm(svm_cfg(tmp_path / "random", "ckpt=null", f"paths.data_dir={data_dir}", *RANDOM_ENCODER))
-    with pytest.raises(SemgError, match="random encoder"):
-        predict(predict_cfg(tmp_path, f"ckpt={trained}", f"svm={tmp_path / 'random' / 'svm.skops'}"))
+    new = tmp_path / "new"
+    make_dataset(new, subjects=2, per_class=2, size=32, unlabeled=0, seed=7)  # 2 people never seen
+    rows = predict(predict_cfg(tmp_path / "p", "ckpt=null", f"svm={tmp_path / 'random' / 'svm.skops'}", f"input={new}"))
+    assert len(rows) == 12 and {"gender", "true_gender"} <= set(rows[0]) and "movement" not in rows[0]
+    metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert metrics["acc"] == pytest.approx(np.mean([r["gender"] == r["true_gender"] for r in rows]))
+    assert metrics["targets"]["gender"]["source"].startswith("random-encoder SVM baseline")
+    assert "random-encoder SVM baseline" in capsys.readouterr().out
+
+
+def test_manifest_input_with_cnn_and_svm_scores_both_targets(fitted, trained, data_dir, tmp_path):
+    out, _ = fitted
+    rows = predict(
+        predict_cfg(
+            tmp_path, f"ckpt={trained}", f"svm={out / 'svm.skops'}", f"input={data_dir / 'manifest.csv'}",
+            "filter={subject:[S01,S02]}",
+        )
+    )  # fmt: skip
+    assert len(rows) == 24 and {r["subject"] for r in rows} == {"S01", "S02"}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["targets"]) == {"movement", "gender"}
+    for target in ("movement", "gender"):
+        hits = np.mean([r[target] == r[f"true_{target}"] for r in rows])
+        assert metrics["targets"][target]["acc"] == pytest.approx(hits)
+        assert (tmp_path / f"confusion_matrix_{target}.png").is_file()
+    assert metrics["targets"]["gender"]["subject_vote_acc"] is not None  # one gender per person
+
+
+def test_predict_refuses_svm_of_another_encoder(fitted, trained, data_dir, tmp_path):
     other = tmp_path / "other.ckpt"
     checkpoint = torch.load(trained, weights_only=True)
     checkpoint["epoch"] = -1  # same architecture, another file

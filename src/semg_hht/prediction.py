@@ -1,38 +1,97 @@
-"""predict(cfg) -> rows: the whole of predict.py. Movement (the CNN) and, with an SVM, gender (the SVM
-on the same frozen features) for unlabeled recordings, written to predictions.csv."""
+"""predict(cfg) -> rows: the whole of predict.py.
+
+The CNN target (movement) from one checkpoint or the mean class probabilities of several (an
+ensemble, e.g. the k fold models), and with an SVM its target (gender) on frozen encoder features:
+the encoder of the one checkpoint it was fitted on, or the random encoder of the ``fit_svm.py
+ckpt=null`` baseline. Inputs are a folder, one .npz or a manifest CSV; where the true labels are
+known, the predictions are also scored (metrics.json, confusion matrices, a one-line summary).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from semg_hht.data.labels import FilenameScheme
+from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, row_filter, row_matches, target_value
 from semg_hht.data.matrices import load_matrices
 from semg_hht.errors import SemgError
-from semg_hht.io import refuse_overwrite, write_csv
+from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
 from semg_hht.models.inference import run_batched
-from semg_hht.models.loading import LoadedCheckpoint, load_classifier
+from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_encoder
 from semg_hht.svm.features import extract_features, pick_device
 from semg_hht.svm.persist import load_svm
+from semg_hht.training.plots import confusion_figure
+from semg_hht.training.report import classification_metrics
 from semg_hht.training.sweep import format_table
 
 log = logging.getLogger(__name__)
 
+# What must agree between the checkpoints of an ensemble: their outputs are averaged class by class.
+ENSEMBLE_KEYS = ("class_names", "in_channels", "input_size")
+RANDOM_BASELINE = "random-encoder SVM baseline (fit_svm.py ckpt=null, seed 001's method 1)"
 
-def check_pair(meta: dict[str, Any], loaded: LoadedCheckpoint, svm_path: str | Path) -> None:
-    """The SVM must have been fitted on this very checkpoint's features."""
+
+@dataclass
+class Reading:
+    """How matrices are read for the models: as they were trained on them."""
+
+    in_channels: int
+    input_size: int
+    normalize: str
+    scheme: FilenameScheme | None  # the training data's file-name scheme (labels of Test*/named files)
+    data_dir: Path | None
+
+
+def checkpoint_paths(ckpt: Any) -> list[str]:
+    """ckpt= as a list: null, one path, or a list of paths (an ensemble)."""
+    if ckpt is None:
+        return []
+    if isinstance(ckpt, ListConfig | list | tuple):
+        return [str(c) for c in ckpt]
+    return [str(ckpt)]
+
+
+def check_ensemble(models: Sequence[LoadedCheckpoint]) -> None:
+    """Checkpoints whose probabilities can be averaged: same classes, input and target."""
+    first = models[0]
+    for other in models[1:]:
+        for key in ENSEMBLE_KEYS:
+            if first.hparams[key] != other.hparams[key]:
+                raise SemgError(
+                    f"ensemble members differ in {key}: {first.hparams[key]} ({first.path.name}) vs "
+                    f"{other.hparams[key]}",
+                    path=other.path,
+                    fix="average checkpoints of one recipe only (e.g. the k fold models of one sweep)",
+                )
+        for key in ("normalize", "target"):
+            if first.data_hparams.get(key) != other.data_hparams.get(key):
+                raise SemgError(
+                    f"ensemble members differ in data.{key}: {first.data_hparams.get(key)} vs "
+                    f"{other.data_hparams.get(key)}",
+                    path=other.path,
+                    fix="average checkpoints of one recipe only",
+                )
+
+
+def check_pair(meta: dict[str, Any], models: Sequence[LoadedCheckpoint], svm_path: str | Path) -> None:
+    """A checkpoint-encoder SVM needs exactly the checkpoint it was fitted on."""
     encoder = meta.get("encoder") or {}
     if encoder.get("kind") != "checkpoint":
+        return  # the random-encoder baseline carries its own encoder
+    if len(models) != 1:
         raise SemgError(
-            "this SVM was fitted on a random encoder (the ckpt=null baseline), not on a checkpoint",
+            f"this SVM reads the features of one checkpoint ({encoder.get('checkpoint')}), not of {len(models)}",
             path=svm_path,
-            fix=f"run fit_svm.py ckpt={loaded.path} and pass that svm.skops",
+            fix="pass that one ckpt with the SVM, or predict the ensemble without svm=",
         )
+    (loaded,) = models
     if encoder.get("checkpoint_sha256") != loaded.sha256:
         raise SemgError(
             f"this SVM was fitted on the features of another checkpoint ({encoder.get('checkpoint')})",
@@ -43,39 +102,77 @@ def check_pair(meta: dict[str, Any], loaded: LoadedCheckpoint, svm_path: str | P
         raise SemgError("SVM feature size does not match the checkpoint's encoder", path=svm_path, fix="re-fit it")
 
 
-def input_files(input_path: str | None, loaded: LoadedCheckpoint) -> list[Path]:
-    """The given .npz file or folder, or by default the unlabeled (Test*) files of the checkpoint's
-    data folder, as the seed's inference cell."""
-    if input_path is None:
-        folder = Path(loaded.data_hparams["data_dir"])
-        scheme = FilenameScheme(**loaded.data_hparams["filename_scheme"])
-        if not folder.is_dir():
-            raise SemgError("the checkpoint's data folder is not there", path=folder, fix="pass input=<folder>")
-        files = [p for p in sorted(folder.glob("*.npz")) if scheme.is_unlabeled(p.name)]
-        if not files:
-            raise SemgError(
-                f"no unlabeled ({scheme.unlabeled_prefix}*) .npz files in the checkpoint's data folder",
-                path=folder,
-                fix="pass input=<folder or .npz file to predict>",
-            )
-        return files
-    path = Path(input_path)
+def reading_of(models: Sequence[LoadedCheckpoint], svm_meta: dict[str, Any] | None) -> Reading:
+    if models:
+        hp, data = models[0].hparams, models[0].data_hparams
+        scheme = FilenameScheme(**data["filename_scheme"]) if data.get("filename_scheme") else None
+        return Reading(hp["in_channels"], hp["input_size"], data["normalize"], scheme, Path(data["data_dir"]))
+    encoder = svm_meta["encoder"]
+    arch = encoder["architecture"]
+    scheme = FilenameScheme(**encoder["filename_scheme"]) if encoder.get("filename_scheme") else None
+    return Reading(arch["in_channels"], arch["input_size"], encoder.get("normalize", "minmax"), scheme, None)
+
+
+def input_recordings(cfg: DictConfig, reading: Reading) -> list[Recording]:
+    """The given manifest CSV (rows passing ``filter``), .npz file or folder; by default the
+    unlabeled (Test*) files of the checkpoint's data folder, as the seed's inference cell."""
+    wanted = row_filter(OmegaConf.to_container(cfg.filter, resolve=True) if cfg.filter else {})
+    path = Path(cfg.input) if cfg.input is not None else None
+    if path is not None and path.suffix.lower() == ".csv":
+        recordings = read_manifest(path, path.parent, allow_outside=True)
+        kept = [r for r in recordings if row_matches(r.row, wanted)]
+        if not kept:
+            raise SemgError(f"no manifest row matches filter={cfg.filter}", path=path, fix="check the filter")
+        missing = [r.path for r in kept if not r.path.is_file()]
+        if missing:
+            raise SemgError(f"{len(missing)} listed files are missing", path=missing[0], fix="restore them")
+        return kept
+    if wanted:
+        raise SemgError("filter selects manifest rows", fix="pass input=<manifest.csv>, or drop filter")
+    if path is None:
+        return _default_inputs(reading)
     if path.is_file():
-        return [path]
+        return [_named(path, reading.scheme)]
     if not path.is_dir():
-        raise SemgError("input not found", path=path, fix="pass input=<folder of .npz matrices or one .npz>")
+        raise SemgError("input not found", path=path, fix="pass input=<folder of .npz, one .npz, or manifest.csv>")
     files = sorted(path.glob("*.npz"))
     if not files:
         raise SemgError("no .npz files in the input folder", path=path, fix="convert recordings with make_hht.py")
-    return files
+    return [_named(f, reading.scheme) for f in files]
 
 
-def read_inputs(files: list[Path], loaded: LoadedCheckpoint, workers: int, bad_files: str):
-    """Matrices as the checkpoint was trained on them (size, channels, normalisation)."""
+def _default_inputs(reading: Reading) -> list[Recording]:
+    folder, scheme = reading.data_dir, reading.scheme
+    if folder is None or scheme is None:
+        raise SemgError("a random-encoder SVM has no data folder to take Test* files from", fix="pass input=")
+    if not folder.is_dir():
+        raise SemgError("the checkpoint's data folder is not there", path=folder, fix="pass input=<folder>")
+    files = [p for p in sorted(folder.glob("*.npz")) if scheme.is_unlabeled(p.name)]
+    if not files:
+        raise SemgError(
+            f"no unlabeled ({scheme.unlabeled_prefix}*) .npz files in the checkpoint's data folder",
+            path=folder,
+            fix="pass input=<folder, .npz file or manifest.csv to predict>",
+        )
+    return [Recording(p) for p in files]
+
+
+def _named(path: Path, scheme: FilenameScheme | None) -> Recording:
+    """Labels from the seed's file-name scheme when the name carries them; else unlabeled."""
+    if scheme is None:
+        return Recording(path)
+    try:
+        return scheme.parse(path)
+    except SemgError:
+        return Recording(path)
+
+
+def read_inputs(recordings: list[Recording], reading: Reading, workers: int, bad_files: str):
+    """Matrices as the models were trained on them (size, channels, normalisation)."""
     if bad_files not in ("error", "skip"):
         raise SemgError(f"unknown bad_files '{bad_files}'", fix="use error or skip")
-    hp = loaded.hparams
-    x, errors = load_matrices(files, hp["in_channels"], hp["input_size"], loaded.data_hparams["normalize"], workers)
+    files = [r.path for r in recordings]
+    x, errors = load_matrices(files, reading.in_channels, reading.input_size, reading.normalize, workers)
     if errors:
         first = next(iter(errors.values()))
         if bad_files == "error" or len(errors) == len(files):
@@ -86,44 +183,161 @@ def read_inputs(files: list[Path], loaded: LoadedCheckpoint, workers: int, bad_f
         for err in errors.values():
             log.warning("skipped: %s", err)
         keep = np.setdiff1d(np.arange(len(files)), list(errors))
-        x, files = x[keep], [files[i] for i in keep]
-    return torch.from_numpy(x), files
+        x, recordings = x[keep], [recordings[i] for i in keep]
+    return torch.from_numpy(x), recordings
+
+
+def true_labels(recordings: Sequence[Recording], target: str, class_names: Sequence[str]) -> np.ndarray | None:
+    """Class index per row (-1 where unknown); None when no row is labelled. A label outside the
+    model's classes is refused: it could only ever be counted wrong."""
+    values = [target_value(r, target) for r in recordings]
+    if all(v is None for v in values):
+        return None
+    unknown = sorted({v for v in values if v is not None} - set(class_names))
+    if unknown:
+        raise SemgError(
+            f"input {target} labels {unknown} are not among the model's classes {list(class_names)}",
+            path=recordings[0].path.parent,
+            fix="predict only recordings of the trained classes (filter=...)",
+        )
+    return np.array([-1 if v is None else list(class_names).index(v) for v in values])
+
+
+@dataclass
+class Output:
+    """One model's predictions: its column name, classes and probabilities per row."""
+
+    column: str
+    target: str
+    class_names: list[str]
+    probs: np.ndarray
+    source: str  # what produced it, for metrics.json and the summary
+
+
+def cnn_output(models: Sequence[LoadedCheckpoint], x: torch.Tensor, cfg: DictConfig, device) -> Output:
+    """Mean class probabilities over the checkpoints (one checkpoint: its own)."""
+    probs = []
+    for loaded in models:
+        model = loaded.model.to(device)
+        features = extract_features(model.encoder, x, cfg.batch_size, device, cfg.bf16)
+        probs.append(torch.softmax(run_batched(model.head, features, cfg.batch_size, device), dim=1).numpy())
+    target = models[0].data_hparams.get("target", "movement")
+    source = str(models[0].path) if len(models) == 1 else f"mean of {len(models)} checkpoints"
+    return Output(target, target, list(models[0].hparams["class_names"]), np.mean(probs, axis=0), source)
+
+
+def svm_output(svm, models: Sequence[LoadedCheckpoint], x: torch.Tensor, cfg: DictConfig, device, taken: str) -> Output:
+    pipeline, meta = svm
+    encoder_info = meta["encoder"]
+    if encoder_info.get("kind") == "checkpoint":
+        encoder, source = models[0].model.encoder, f"SVM on {models[0].path.name}'s encoder"
+    else:
+        encoder, _ = random_encoder(encoder_info["architecture"], encoder_info["seed"])
+        source = RANDOM_BASELINE
+        log.warning("svm=%s is the %s: a baseline, not a trained model", cfg.svm, RANDOM_BASELINE)
+    features = extract_features(encoder, x, cfg.batch_size, device, cfg.bf16).numpy()
+    names = [meta["classes"][int(i)] for i in pipeline.classes_]
+    column = meta["target"] if meta["target"] != taken else f"svm_{meta['target']}"
+    return Output(column, meta["target"], names, pipeline.predict_proba(features), source)
+
+
+def score(output: Output, recordings: Sequence[Recording], out_dir: Path) -> dict[str, Any] | None:
+    """Scores of one output over the rows whose true label is known, and its confusion PNG."""
+    y = true_labels(recordings, output.target, output.class_names)
+    if y is None:
+        return None
+    known = np.flatnonzero(y >= 0)
+    rows = [recordings[i] for i in known]
+    probs = output.probs[known]
+    scores = classification_metrics(
+        y[known], probs.argmax(1), output.class_names, [r.subject for r in rows], [r.recording for r in rows], probs
+    )
+    scores.pop("report")
+    title = f"{output.column}: {output.source}"[:80]
+    figure = confusion_figure(np.array(scores["confusion_matrix"]), output.class_names, title)
+    save_figure(figure, out_dir / f"confusion_matrix_{output.column}.png")
+    return scores | {"n_labelled": len(known), "n_subjects": len({r.subject for r in rows}), "source": output.source}
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
-    if not cfg.ckpt:
-        raise SemgError("predict.py needs a checkpoint", fix="pass ckpt=<train run>/checkpoints/best.ckpt")
+    paths = checkpoint_paths(cfg.ckpt)
+    if not paths and not cfg.svm:
+        raise SemgError(
+            "predict.py needs a checkpoint (or a list: an ensemble) or a random-encoder SVM",
+            fix="pass ckpt=<run>/checkpoints/best.ckpt (or ckpt=[a.ckpt,b.ckpt]), or svm=<fit_svm ckpt=null run>/svm.skops",
+        )
     output = Path(cfg.output)
+    metrics_path = output.parent / "metrics.json"
     refuse_overwrite(output, cfg.overwrite)
+    refuse_overwrite(metrics_path, cfg.overwrite)
     device = pick_device(cfg.device)
-    loaded = load_classifier(cfg.ckpt)
+    models = [load_classifier(p) for p in paths]
+    if models:
+        check_ensemble(models)
     svm = load_svm(cfg.svm) if cfg.svm else None
     if svm is not None:
-        check_pair(svm[1], loaded, cfg.svm)
-    x, files = read_inputs(input_files(cfg.input, loaded), loaded, cfg.load_workers, cfg.bad_files)
+        check_pair(svm[1], models, cfg.svm)
+    reading = reading_of(models, svm[1] if svm else None)
+    recordings = input_recordings(cfg, reading)
+    heads = [(models[0].data_hparams.get("target", "movement"), models[0].hparams["class_names"])] if models else []
+    heads += [(svm[1]["target"], svm[1]["classes"])] if svm else []
+    for target, class_names in heads:  # a label outside the classes fails now, not after the work
+        true_labels(recordings, target, class_names)
+    x, recordings = read_inputs(recordings, reading, cfg.load_workers, cfg.bad_files)
 
-    model = loaded.model.to(device)
-    features = extract_features(model.encoder, x, cfg.batch_size, device, cfg.bf16)
-    probs = torch.softmax(run_batched(model.head, features, cfg.batch_size, device), dim=1).numpy()
-    cnn_target = loaded.data_hparams.get("target", "movement")
-    names = list(loaded.hparams["class_names"])
-    rows = [{"file": f.name} for f in files]
-    columns = ["file", cnn_target, f"{cnn_target}_confidence"] + [f"p_{cnn_target}_{c}" for c in names]
-    for row, p in zip(rows, probs, strict=True):
-        row[cnn_target], row[f"{cnn_target}_confidence"] = names[int(p.argmax())], float(p.max())
-        row.update({f"p_{cnn_target}_{c}": float(v) for c, v in zip(names, p, strict=True)})
+    outputs = [cnn_output(models, x, cfg, device)] if models else []
     if svm is not None:
-        pipeline, meta = svm
-        target = meta["target"] if meta["target"] != cnn_target else f"svm_{meta['target']}"
-        svm_names = [meta["classes"][int(i)] for i in pipeline.classes_]
-        svm_probs = pipeline.predict_proba(features.numpy())
-        columns += [target, f"{target}_confidence"] + [f"p_{target}_{c}" for c in svm_names]
-        for row, p in zip(rows, svm_probs, strict=True):
-            row[target], row[f"{target}_confidence"] = svm_names[int(p.argmax())], float(p.max())
-            row.update({f"p_{target}_{c}": float(v) for c, v in zip(svm_names, p, strict=True)})
-
+        outputs.append(svm_output(svm, models, x, cfg, device, outputs[0].column if outputs else ""))
+    known = [true_labels(recordings, out.target, out.class_names) for out in outputs]
+    rows, columns = prediction_table(recordings, outputs, known)
+    scores = {out.column: s for out in outputs if (s := score(out, recordings, output.parent)) is not None}
     write_csv(output, rows, columns)
-    shown = columns[:3] + ([target, f"{target}_confidence"] if svm is not None else [])
+    if scores:
+        first = next(iter(scores.values()))
+        summary = {k: first[k] for k in ("acc", "balanced_acc", "f1_macro", "chance", "recording_acc")}
+        write_json(
+            metrics_path, summary | {"targets": scores, "checkpoints": paths, "svm": cfg.svm, "input": cfg.input}
+        )
+        for column, s in scores.items():
+            print(summary_line(column, s), flush=True)
+    predicted = {o.column for o in outputs}
+    shown = [
+        c for c in columns if c in ("file", "subject") or c in predicted or c.removesuffix("_confidence") in predicted
+    ]
     print(f"\n{output} ({len(rows)} files; first {min(len(rows), cfg.show_rows)}):")
     print(format_table(rows[: cfg.show_rows], shown), flush=True)
     return rows
+
+
+def prediction_table(recordings: Sequence[Recording], outputs: Sequence[Output], known: Sequence[np.ndarray | None]):
+    """predictions.csv: file, subject and recording when the input has them, then per output the
+    true label (when known), the prediction, its confidence and every class probability."""
+    columns = ["file"]
+    if any(r.subject for r in recordings):
+        columns.append("subject")
+    if any(r.labels.get("recording") for r in recordings):
+        columns.append("recording")
+    rows = [
+        {"file": r.path.name, "subject": r.subject or "", "recording": r.labels.get("recording") or ""}
+        for r in recordings
+    ]
+    for out, y in zip(outputs, known, strict=True):
+        col = out.column
+        if y is not None:
+            columns.append(f"true_{col}")
+        columns += [col, f"{col}_confidence"] + [f"p_{col}_{c}" for c in out.class_names]
+        for i, (row, p) in enumerate(zip(rows, out.probs, strict=True)):
+            if y is not None:
+                row[f"true_{col}"] = out.class_names[y[i]] if y[i] >= 0 else ""
+            row[col], row[f"{col}_confidence"] = out.class_names[int(p.argmax())], float(p.max())
+            row.update({f"p_{col}_{c}": float(v) for c, v in zip(out.class_names, p, strict=True)})
+    return rows, columns
+
+
+def summary_line(column: str, s: dict[str, Any]) -> str:
+    vote = "" if s["subject_vote_acc"] is None else f", per-person vote {s['subject_vote_acc']:.3f}"
+    return (
+        f"{column} ({s['source']}): acc {s['acc']:.3f}, balanced {s['balanced_acc']:.3f}, macro F1 "
+        f"{s['f1_macro']:.3f}, per recording {s['recording_acc']:.3f}{vote}, chance {s['chance']:.3f} "
+        f"on {s['n_labelled']} labelled matrices of {s['n_subjects']} people"
+    )
