@@ -264,7 +264,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     if not paths and not cfg.svm:
         raise SemgError(
             "predict.py needs a checkpoint (or a list: an ensemble) or a random-encoder SVM",
-            fix="pass ckpt=<run>/checkpoints/best.ckpt (or ckpt=[a.ckpt,b.ckpt]), or svm=<fit_svm ckpt=null run>/svm.skops",
+            fix="pass ckpt=<run>/checkpoints/best.ckpt (or ckpt=[a.ckpt,b.ckpt]), or svm=<ckpt=null run>/svm.skops",
         )
     output = Path(cfg.output)
     metrics_path = output.parent / "metrics.json"
