@@ -40,9 +40,13 @@ def hht_like(tmp_path_factory):
 
 
 def cfg_for(experiment, data_dir, tmp_path, *extra):
+    """The experiment on the stand-in, whose 5 people per device do not include the real test people."""
     return compose_cfg(
-        [f"experiment={experiment}", *TINY, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", *extra]
-    )
+        [
+            f"experiment={experiment}", *TINY, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}",
+            "data.test_filter=null", *extra,
+        ]
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -54,6 +58,8 @@ def test_real_data_experiments_read_every_key(experiment, tmp_path):
     assert cfg.data.split == "group" and cfg.data.n_folds == 5 and cfg.model.in_channels == 2
     # nothing chosen on the validation fold: fixed epochs, no plateau steering, the last epoch scored
     assert cfg.report_on == "last" and cfg.scheduler.plateau is None
+    held_out = cfg.data.test_filter.subject  # people kept out of every choice: the test set
+    assert len(held_out) == (3 if "gender" in experiment else 4)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from semg_hht.data.splits import group_split
 from semg_hht.evaluation.classic import evaluate_group_folds, load_features
-from semg_hht.evaluation.run import evaluate, experiment_data
+from semg_hht.evaluation.run import evaluate, experiment_data, split_rows
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.io import save_npz, write_csv
@@ -50,7 +50,7 @@ def test_classic_folds_are_the_cnn_folds(experiment, tmp_path):
         rows.append({"file": name} | {k: r[k] for k in ("subject", "movement", "gender", "device")})
     write_csv(tmp_path / "manifest.csv", rows, ["file", "subject", "movement", "gender", "device"])
     target = data["target"]
-    labels = [r for r in raw_rows() if r["device"] == data["filter"]["device"]]
+    (labels, _), (test_rows, _) = split_rows(compose_cfg([f"raw={RAW}"], "evaluate"), data)  # evaluate.py's own split
     y = np.array([data["classes"][target].index(r[target]) for r in labels])
     subjects = [r["subject"] for r in labels]
     for fold in range(data["n_folds"]):
@@ -69,6 +69,7 @@ def test_classic_folds_are_the_cnn_folds(experiment, tmp_path):
         cnn_val = {dm.recordings[i].subject for i in dm.val_index}
         _, val = group_split(y, subjects, data["classes"][target], data["n_folds"], fold, data["split_seed"])
         assert cnn_val == {subjects[i] for i in val}
+        assert {r.subject for r in dm.test_recordings} == {r["subject"] for r in test_rows}  # the same people held out
 
 
 @pytest.mark.slow
@@ -144,3 +145,27 @@ def test_evaluate_py_as_a_user_runs_it(tmp_path):
     assert f"Command: `python evaluate.py {shlex.join(args)} 'hardware=2-core CPU' hydra.run.dir={run}`" in text
     assert "| movement | classic features + LDA | group | 5 |" in text
     assert {"results.csv", "folds.csv", ".hydra"} <= {p.name for p in run.iterdir()}
+
+
+def test_classic_baseline_trains_on_one_manifest_and_scores_another(tmp_path):
+    """evaluate.py raw=A test_raw=B: fitted on every development person of A, scored on B's people."""
+    with open(RAW, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["subject"] in ("biopac-19", "biopac-20")]
+    for r in rows:
+        r["path"] = str(RAW.parent / r["path"])  # B lives elsewhere: absolute paths
+    other = tmp_path / "other.csv"
+    write_csv(other, rows, list(rows[0]))
+    cfg = compose_cfg(
+        [
+            f"raw={RAW}", f"test_raw={other}", "experiments=[muscletracker_movement]", "methods=[lda]",
+            "limit_subjects=6", "window.methods=[lda]", f"paths.output_dir={tmp_path / 'table'}",
+        ],
+        "evaluate",
+    )  # fmt: skip
+    result = evaluate(cfg)
+    whole = next(r for r in result["rows"] if r["method"] == "classic features + LDA" and r["split"] == "group")
+    assert whole["test_subjects"] == 2 and 0.2 < whole["test_acc"] <= 1.0  # 5 classes: above chance
+    test_folds = [f for f in result["folds"] if f["fold"] == "test"]
+    assert len(test_folds) == 2 and all(f["val_subjects"] == "biopac-19 biopac-20" for f in test_folds)
+    text = (tmp_path / "table" / "results.md").read_text()
+    assert "test acc" in text and "on 250 ms windows, vote" in text

@@ -256,7 +256,13 @@ def score(output: Output, recordings: Sequence[Recording], out_dir: Path) -> dic
     title = f"{output.column}: {output.source}"[:80]
     figure = confusion_figure(np.array(scores["confusion_matrix"]), output.class_names, title)
     save_figure(figure, out_dir / f"confusion_matrix_{output.column}.png")
-    return scores | {"n_labelled": len(known), "n_subjects": len({r.subject for r in rows}), "source": output.source}
+    subjects = sorted({r.subject for r in rows if r.subject})
+    return scores | {
+        "n_labelled": len(known),
+        "n_subjects": len(subjects),
+        "subjects": subjects,
+        "source": output.source,
+    }
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -28,39 +29,72 @@ from semg_hht.evaluation.features import feature_names, feature_vector
 from semg_hht.hht.filters import condition
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import FilterSettings, ReaderSettings
-from semg_hht.training.report import classification_metrics
+from semg_hht.training.report import classification_metrics, recording_vote
 
 # The classifiers; their settings come from conf/evaluate.yaml's classifiers.<method> (sklearn's own
-# defaults for a setting left out there).
-METHODS: dict[str, type] = {"lda": LinearDiscriminantAnalysis, "svm": SVC}
+# defaults for a setting left out there). pca_lda is the linear control on the CNN's own inputs.
+METHODS: dict[str, type] = {"lda": LinearDiscriminantAnalysis, "svm": SVC, "pca_lda": LinearDiscriminantAnalysis}
 
 
 def make_classifier(method: str, params: Mapping[str, Any] | None = None, seed: int = 42) -> Pipeline:
-    """StandardScaler + the method's sklearn classifier with ``params`` (random_state = seed where it has one)."""
+    """StandardScaler (+ PCA for pca_lda: ``n_components``) + the method's sklearn classifier with
+    ``params`` (random_state = seed where it has one)."""
     if method not in METHODS:
         raise SemgError(f"unknown classic method '{method}'", fix=f"use one of {sorted(METHODS)}")
     cls = METHODS[method]
     kwargs = dict(params or {})
+    steps = [StandardScaler()]
+    if method == "pca_lda":
+        steps.append(PCA(n_components=kwargs.pop("n_components", 50), random_state=seed))
     if "random_state" in inspect.signature(cls).parameters:
         kwargs.setdefault("random_state", seed)
     try:
         classifier = cls(**kwargs)
-        # sklearn's own check (>= 1.2): a bad value fails here, naming the key, not mid-way through the folds
-        getattr(classifier, "_validate_params", lambda: None)()
+        for step in [*steps[1:], classifier]:  # sklearn's own check (>= 1.2): a bad value fails here, not mid-fold
+            getattr(step, "_validate_params", lambda: None)()
     except (TypeError, ValueError) as err:
         message = " ".join(str(err).split())
         raise SemgError(f"classifiers.{method}: {message}", fix=f"see {cls.__name__}'s parameters") from None
-    return make_pipeline(StandardScaler(), classifier)
+    return make_pipeline(*steps, classifier)
 
 
 @dataclass
 class FeatureSet:
-    x: np.ndarray  # (recordings, features)
-    y: np.ndarray  # class index
+    """Feature rows of recordings (or of their windows: ``units`` names each row's recording)."""
+
+    x: np.ndarray  # (rows, features)
+    y: np.ndarray  # class index per row
     class_names: list[str]
-    subjects: list[str | None]
-    paths: list[Path]
+    subjects: list[str | None]  # per row
+    paths: list[Path]  # per recording
     names: list[str]
+    units: np.ndarray | None = None  # recording index per row; None = one row per recording
+
+    @property
+    def unit(self) -> np.ndarray:
+        return np.arange(len(self.y)) if self.units is None else self.units
+
+    def recordings(self) -> tuple[np.ndarray, list[str | None]]:
+        """Label and subject of each recording (the level folds are drawn on)."""
+        first = np.unique(self.unit, return_index=True)[1]
+        return self.y[first], [self.subjects[i] for i in first]
+
+    def rows_of(self, recordings: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.unit, recordings))
+
+    def take(self, recordings: np.ndarray) -> FeatureSet:
+        """The rows of some recordings, renumbered."""
+        rows = self.rows_of(recordings)
+        units = None if self.units is None else np.unique(self.units[rows], return_inverse=True)[1]
+        return FeatureSet(
+            self.x[rows], self.y[rows], self.class_names, [self.subjects[i] for i in rows],
+            [self.paths[i] for i in np.asarray(recordings)], self.names, units,
+        )  # fmt: skip
+
+
+def window_starts(n: int, length: int, hop: int) -> list[int]:
+    """Start samples of the full windows of ``length`` every ``hop`` (none when the recording is shorter)."""
+    return list(range(0, n - length + 1, hop)) if n >= length else []
 
 
 def select_rows(rows: Sequence[Mapping[str, str]], spec: Mapping[str, Any]) -> list[Mapping[str, str]]:
@@ -69,21 +103,15 @@ def select_rows(rows: Sequence[Mapping[str, str]], spec: Mapping[str, Any]) -> l
     return [r for r in rows if row_matches(r, wanted)]
 
 
-def load_features(
+def manifest_rows(
     manifest: Path,
     target: str,
     classes: Sequence[str] | None,
     rows_wanted: Mapping[str, Any],
-    filters: FilterSettings,
-    features: Mapping[str, Any] | None = None,
-    reader: ReaderSettings | None = None,
     limit_subjects: int | None = None,
-) -> FeatureSet:
-    """Features of every raw recording in an input manifest (make_hht's columns: path, fs_hz,
-    subject, <target>) that passes rows_wanted (data.filter) and has a target label in ``classes``.
-    ``features``: feature_vector's settings (ar_order, threshold, nperseg)."""
-    features = dict(features or {})
-    ar_order = features.get("ar_order", 4)
+) -> tuple[list[Mapping[str, str]], list[str]]:
+    """Rows of an input manifest (make_hht's columns: path, fs_hz, subject, <target>) that pass
+    rows_wanted (data.filter) and have a target label in ``classes``; and the class list."""
     with manifest.open(newline="", encoding="utf-8") as f:
         rows = select_rows(list(csv.DictReader(f)), rows_wanted)
     rows = [r for r in rows if (r.get(target) or "").strip()]
@@ -95,39 +123,88 @@ def load_features(
         rows = [r for r in rows if r["subject"] in keep]
     if not rows:
         raise SemgError(f"no rows with a {target} label in {list(classes)}", path=manifest, fix="check the filter")
+    return rows, list(classes)
+
+
+def load_features(
+    manifest: Path,
+    target: str,
+    classes: Sequence[str] | None,
+    rows_wanted: Mapping[str, Any],
+    filters: FilterSettings,
+    features: Mapping[str, Any] | None = None,
+    reader: ReaderSettings | None = None,
+    limit_subjects: int | None = None,
+    window: Mapping[str, float] | None = None,
+    rows: list[Mapping[str, str]] | None = None,
+) -> FeatureSet:
+    """Features of every raw recording of an input manifest that passes rows_wanted (data.filter)
+    and has a target label in ``classes`` (or of the given ``rows``). ``features``: feature_vector's
+    settings (ar_order, threshold, nperseg); ``window`` ({length_s, hop_s}): one row per window."""
+    features = dict(features or {})
+    ar_order = features.get("ar_order", 4)
+    if rows is None:
+        rows, classes = manifest_rows(manifest, target, classes, rows_wanted, limit_subjects)
     reader = reader or ReaderSettings()
-    x, paths = [], []
-    for row in rows:
+    x, y, subjects, units, paths = [], [], [], [], []
+    for unit, row in enumerate(rows):
         path = manifest.parent / row["path"]
         rec = read_recording(path, reader, fs_hint=float(row["fs_hz"]) if row.get("fs_hz") else None)
         cond = condition(rec.signal, rec.fs, filters, path)
-        x.append(feature_vector(cond.signal, cond.fs, **features))
+        pieces = [cond.signal]
+        if window:
+            length, hop = round(window["length_s"] * cond.fs), round(window["hop_s"] * cond.fs)
+            pieces = [cond.signal[a : a + length] for a in window_starts(len(cond.signal), length, hop)]
+            if not pieces:
+                raise SemgError(f"shorter than one {window['length_s']} s window", path=path, fix="shorten window")
+        for piece in pieces:
+            x.append(feature_vector(piece, cond.fs, **features))
+            y.append(list(classes).index(row[target].strip()))
+            subjects.append((row.get("subject") or "").strip() or None)
+            units.append(unit)
         paths.append(path)
     x = np.asarray(x)
     return FeatureSet(
         x=x,
-        y=np.array([list(classes).index(r[target].strip()) for r in rows]),
+        y=np.array(y),
         class_names=list(classes),
-        subjects=[(r.get("subject") or "").strip() or None for r in rows],
+        subjects=subjects,
         paths=paths,
         names=feature_names(x.shape[1] // (8 + ar_order), ar_order),
+        units=np.array(units) if window else None,
     )
 
 
 def score_split(
-    fs: FeatureSet, method: str, train: np.ndarray, val: np.ndarray, seed: int, params: Mapping[str, Any] | None = None
+    fs: FeatureSet,
+    method: str,
+    train: np.ndarray,
+    val: np.ndarray,
+    seed: int,
+    params: Mapping[str, Any] | None = None,
+    test: FeatureSet | None = None,
 ) -> dict[str, Any]:
-    seen = sorted({fs.class_names[c] for c in fs.y[train]})
+    """Fit on the rows of the ``train`` recordings, score the ``val`` recordings (or, with ``test``,
+    every recording of that other set). Windows are voted into one prediction per recording, so
+    every figure is per recording."""
+    train_rows = fs.rows_of(train)
+    seen = sorted({fs.class_names[c] for c in fs.y[train_rows]})
     if len(seen) < 2:  # sklearn would stop with a traceback
         raise SemgError(
             f"a training side holds one class only ({', '.join(seen)}: {len(train)} recordings of "
-            f"{len({fs.subjects[i] for i in train})} subjects); {method} cannot be fitted",
+            f"{len({fs.subjects[i] for i in train_rows})} subjects); {method} cannot be fitted",
             fix="use more subjects (limit_subjects) or fewer folds (data.n_folds)",
         )
-    model = make_classifier(method, params, seed).fit(fs.x[train], fs.y[train])
-    scores = classification_metrics(fs.y[val], model.predict(fs.x[val]), fs.class_names, [fs.subjects[i] for i in val])
+    model = make_classifier(method, params, seed).fit(fs.x[train_rows], fs.y[train_rows])
+    scored = test if test is not None else fs
+    rows = np.arange(len(scored.y)) if test is not None else fs.rows_of(val)
+    predicted = np.eye(len(fs.class_names))[model.predict(scored.x[rows])]
+    y_true, y_pred = recording_vote(scored.unit[rows], scored.y[rows], predicted)
+    first = np.unique(scored.unit[rows], return_index=True)[1]
+    subjects = [scored.subjects[rows[i]] for i in first]
+    scores = classification_metrics(y_true, y_pred, fs.class_names, subjects)
     scores.pop("report")
-    return scores | {"val_subjects": sorted({s for i in val if (s := fs.subjects[i])})}
+    return scores | {"val_subjects": sorted({s for s in subjects if s})}
 
 
 def evaluate_group_folds(
@@ -138,10 +215,12 @@ def evaluate_group_folds(
     seed: int = 42,
     params: Mapping[str, Any] | None = None,
 ) -> list[dict]:
-    """One score dict per subject-disjoint fold (data.split=group, folds 0..n_folds-1)."""
+    """One score dict per subject-disjoint fold (data.split=group, folds 0..n_folds-1), drawn over
+    recordings exactly as the CNN's DataModule draws them."""
+    y, subjects = fs.recordings()
     folds = []
     for fold in range(n_folds):
-        train, val = group_split(fs.y, fs.subjects, fs.class_names, n_folds, fold, split_seed)
+        train, val = group_split(y, subjects, fs.class_names, n_folds, fold, split_seed)
         folds.append(score_split(fs, method, train, val, seed, params) | {"fold": fold})
     return folds
 
@@ -155,5 +234,13 @@ def evaluate_random_split(
     params: Mapping[str, Any] | None = None,
 ) -> dict:
     """The seed's random split (data.split=stratified): people on both sides, for the leakage check."""
-    train, val = stratified_split(fs.y, fs.class_names, val_fraction, split_seed)
+    y, _ = fs.recordings()
+    train, val = stratified_split(y, fs.class_names, val_fraction, split_seed)
     return score_split(fs, method, train, val, seed, params)
+
+
+def evaluate_test_set(
+    fs: FeatureSet, test: FeatureSet, method: str, seed: int = 42, params: Mapping[str, Any] | None = None
+) -> dict:
+    """Fit on every development recording, score the held-out test set (people never seen)."""
+    return score_split(fs, method, np.unique(fs.unit), np.empty(0, int), seed, params, test=test) | {"fold": "test"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import json
 import logging
 import shlex
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.aggregate import METRICS, leakage_check
 from semg_hht.evaluation.classic import (
@@ -29,17 +31,20 @@ from semg_hht.evaluation.classic import (
     FeatureSet,
     evaluate_group_folds,
     evaluate_random_split,
+    evaluate_test_set,
     load_features,
     make_classifier,
+    manifest_rows,
 )
 from semg_hht.evaluation.features import feature_vector
+from semg_hht.evaluation.hht_features import hht_feature_sets
 from semg_hht.evaluation.table import sweep_folds, table_row, write_table
 from semg_hht.hht.settings import FilterSettings, filter_settings
 from semg_hht.io import write_csv
 
 log = logging.getLogger("semg_hht.evaluation")
 CONF = Path(__file__).resolve().parents[3] / "conf"
-SWEEP_KEYS = ("target", "label", "dir")
+SWEEP_KEYS = ("target", "label", "dir")  # and optionally final: a run whose metrics.json has test figures
 MOVEMENT_NOTE = (
     "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement target, "
     "not the full/half/invalid range-of-motion classes)"
@@ -65,34 +70,92 @@ def experiment_data(experiment: str, overrides: Sequence[str] = ()) -> dict[str,
 
 
 def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> tuple[list[dict], list[dict], list[str]]:
+    """Classic features (whole recordings, and windows voted per recording) and the linear control
+    on the HHT matrices, each on the experiment's subject folds and, with a test set, on it."""
     data = experiment_data(experiment, list(cfg.overrides))
     target = data["target"]
     features = OmegaConf.to_container(cfg.features, resolve=True)
-    fs = load_features(
-        Path(cfg.raw),
-        target,
-        (data["classes"] or {}).get(target),
-        data.get("filter") or {},
-        filters,
-        features,
-        limit_subjects=cfg.limit_subjects,
-    )
-    log.info("%s: %d recordings, %d subjects, %d features", experiment, len(fs.y), len(set(fs.subjects)), fs.x.shape[1])
+    dev, test = split_rows(cfg, data)
+    sets = [("", cfg.methods, None)]
+    if cfg.window.enabled:
+        sets.append((f" on {cfg.window.length_s * 1000:g} ms windows, vote", cfg.window.methods, cfg.window))
     rows, fold_rows, warnings = [], [], []
-    for method in cfg.methods:
-        r, f, w = method_rows(fs, target, method, data, cfg)
+    for suffix, methods, window in sets:
+        load = {"features": features, "window": OmegaConf.to_container(window) if window else None}
+        fs = load_features(Path(cfg.raw), target, dev[1], {}, filters, rows=dev[0], **load)
+        test_fs = load_features(test[1], target, dev[1], {}, filters, rows=test[0], **load) if test else None
+        log.info("%s%s: %d rows of %d subjects", experiment, suffix, len(fs.y), len(set(fs.subjects)))
+        for method in methods:
+            r, f, w = method_rows(
+                fs, test_fs, target, f"classic features + {method.upper()}{suffix}", method, data, cfg
+            )
+            rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
+    if cfg.hht_dir is not None:
+        fs, test_fs = hht_feature_sets(Path(cfg.hht_dir), data, cfg.limit_subjects)
+        label = f"linear control: HHT matrices, PCA {cfg.classifiers.pca_lda.n_components} + LDA"
+        r, f, w = method_rows(fs, test_fs, target, label, "pca_lda", data, cfg)
         rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     return rows, fold_rows, warnings
 
 
+def split_rows(cfg: DictConfig, data: Mapping[str, Any]):
+    """(development rows, classes) and, with a test set, (test rows, their manifest). Without
+    test_raw the test set is raw's rows passing ``test_filter`` (null: the experiment's
+    data.test_filter), taken off the development side exactly as the CNN's DataModule does; with
+    test_raw it is that manifest's rows passing ``test_filter`` (null: all), and the development side
+    still leaves out the experiment's own test people, so its folds stay the CNN's."""
+    raw = Path(cfg.raw)
+    target = data["target"]
+    classes = (data["classes"] or {}).get(target)
+    rows, classes = manifest_rows(raw, target, classes, data.get("filter") or {})
+    own = row_filter(data.get("test_filter") or {})
+    given = None if cfg.test_filter is None else row_filter(OmegaConf.to_container(cfg.test_filter, resolve=True))
+    if cfg.test_raw is not None:
+        test_manifest = Path(cfg.test_raw)
+        test_rows, _ = manifest_rows(test_manifest, target, classes, {})
+        test_rows = [r for r in test_rows if row_matches(r, given or {})]
+        rows = [r for r in rows if not (own and row_matches(r, own))]
+    else:
+        wanted = own if given is None else given
+        if not wanted:
+            return (limited(rows, cfg.limit_subjects), classes), None
+        test_manifest, test_rows = raw, [r for r in rows if row_matches(r, wanted)]
+        rows = [r for r in rows if not row_matches(r, wanted)]
+    rows = limited(rows, cfg.limit_subjects)
+    if not test_rows:
+        raise SemgError(f"no test rows match test_filter={cfg.test_filter}", path=test_manifest, fix="check it")
+    shared = {r.get("subject") for r in rows} & {r.get("subject") for r in test_rows} - {None, ""}
+    if shared:
+        raise SemgError(
+            f"subjects {sorted(shared)[:5]} are on both the development and the test side",
+            path=test_manifest,
+            fix="hold whole people out (test_filter={subject: [...]})",
+        )
+    return (rows, classes), (test_rows, test_manifest)
+
+
+def limited(rows: list[Mapping[str, str]], limit_subjects: int | None) -> list[Mapping[str, str]]:
+    """Smoke runs: the development rows of the first N subjects (the test set stays whole)."""
+    if limit_subjects is None:
+        return rows
+    keep = sorted({r["subject"] for r in rows})[:limit_subjects]
+    return [r for r in rows if r["subject"] in keep]
+
+
 def method_rows(
-    fs: FeatureSet, target: str, method: str, data: Mapping[str, Any], cfg: DictConfig
+    fs: FeatureSet,
+    test: FeatureSet | None,
+    target: str,
+    label: str,
+    method: str,
+    data: Mapping[str, Any],
+    cfg: DictConfig,
 ) -> tuple[list[dict], list[dict], list[str]]:
-    """The method's subject-fold row, and its random-split row with the leakage check."""
-    label = f"classic features + {method.upper()}"
+    """The method's subject-fold row (with its test-set figure), and its random-split row with the leakage check."""
     params = OmegaConf.to_container(cfg.classifiers[method], resolve=True)
     folds = evaluate_group_folds(fs, method, data["n_folds"], data["split_seed"], cfg.seed, params)
-    group_row = table_row(target, label, "group", folds)
+    held_out = evaluate_test_set(fs, test, method, cfg.seed, params) if test is not None else None
+    group_row = table_row(target, label, "group", folds, test=held_out)
     rows, warnings = [group_row], []
     try:
         random = evaluate_random_split(fs, method, data["val_fraction"], data["split_seed"], cfg.seed, params)
@@ -105,6 +168,7 @@ def method_rows(
         if warning:
             warnings.append(f"{target} / {label}: {warning}")
         folds = [*folds, random | {"fold": "random"}]
+    folds = folds + ([held_out] if held_out else [])
     fold_rows = [
         {"target": target, "method": label, "fold": f["fold"]}
         | {m: f[m] for m in METRICS}
@@ -122,7 +186,8 @@ def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[l
         if not folds:
             log.warning("no finished jobs in %s: left out of the table", path)
             continue
-        rows.append(table_row(sweep["target"], sweep["label"], split, folds, note=path.name))
+        test = final_scores(Path(sweep["final"])) if sweep.get("final") else None
+        rows.append(table_row(sweep["target"], sweep["label"], split, folds, note=path.name, test=test))
     for row in rows:  # the same method on both splits: the leakage check
         twin = next(
             (
@@ -141,6 +206,21 @@ def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[l
                 row["note"] = f"{row['note']} {warning}".strip()
                 warnings.append(f"{row['target']} / {row['method']}: {warning}")
     return rows, warnings
+
+
+def final_scores(run_dir: Path) -> dict[str, Any]:
+    """The test-set figures of a final model: a train.py run's test/* metrics, or a predict.py run's
+    (labelled input) scores."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        raise SemgError("no metrics.json in the final model's run folder", path=run_dir, fix="point final at a run")
+    metrics = json.loads(path.read_text())
+    if "test/acc" in metrics:
+        return {m: metrics.get(f"test/{m}") for m in METRICS} | {"val_subjects": metrics.get("test/subjects") or []}
+    if "targets" in metrics:
+        first = next(iter(metrics["targets"].values()))
+        return {m: first.get(m) for m in METRICS} | {"val_subjects": first.get("subjects") or []}
+    raise SemgError("metrics.json holds no test figures", path=path, fix="run train.py with a test set, or predict.py")
 
 
 def command_line(cfg: DictConfig) -> str:
@@ -182,10 +262,10 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
         make_classifier(method, OmegaConf.to_container(cfg.classifiers[method], resolve=True), cfg.seed)
     sweeps = OmegaConf.to_container(cfg.sweeps, resolve=True)
     for i, sweep in enumerate(sweeps):
-        if not isinstance(sweep, dict) or set(sweep) != set(SWEEP_KEYS):
+        if not isinstance(sweep, dict) or not set(SWEEP_KEYS) <= set(sweep) <= {*SWEEP_KEYS, "final"}:
             raise SemgError(
                 f"sweeps[{i}] is {sweep!r}, not a mapping of exactly {', '.join(SWEEP_KEYS)}",
-                fix='write sweeps=[{target:movement,label:"CNN tuned",dir:<multirun folder>}]',
+                fix='write sweeps=[{target:movement,label:"CNN tuned",dir:<multirun folder>,final:<run folder>}]',
             )
         if not Path(str(sweep["dir"])).is_dir():
             raise SemgError(
@@ -193,7 +273,7 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
                 path=sweep["dir"],
                 fix="point dir at a train.py / fit_svm.py -m run (its hydra.sweep.dir)",
             )
-    return [{k: str(sweep[k]) for k in SWEEP_KEYS} for sweep in sweeps]
+    return [{k: str(v) for k, v in sweep.items() if v is not None} for sweep in sweeps]
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

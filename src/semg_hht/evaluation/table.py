@@ -12,7 +12,12 @@ from semg_hht.evaluation.aggregate import METRICS, aggregate
 from semg_hht.io import write_csv, write_text
 from semg_hht.training.sweep import collect_jobs
 
-COLUMNS = ["target", "method", "split", "n_folds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")), "note"]
+# the figure on the held-out test people (a model fitted on every development person), beside the folds
+TEST_METRICS = ("acc", "balanced_acc", "subject_vote_acc", "chance")
+COLUMNS = [
+    "target", "method", "split", "n_folds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
+    *(f"test_{m}" for m in TEST_METRICS), "test_subjects", "note",
+]  # fmt: skip
 
 
 def sweep_folds(sweep_dir: Path) -> tuple[list[dict[str, Any]], str]:
@@ -41,8 +46,26 @@ def _job_split(job_dir: Path) -> str:
     return str(OmegaConf.select(cfg, "data.split", default="?"))
 
 
-def table_row(target: str, method: str, split: str, folds: Sequence[Mapping[str, Any]], note: str = "") -> dict:
-    return {"target": target, "method": method, "split": split} | aggregate(folds) | {"note": note}
+def table_row(
+    target: str,
+    method: str,
+    split: str,
+    folds: Sequence[Mapping[str, Any]],
+    note: str = "",
+    test: Mapping[str, Any] | None = None,
+) -> dict:
+    test = test or {}
+    scores = {f"test_{m}": test.get(m) for m in TEST_METRICS}
+    people = len(test.get("val_subjects") or []) or None
+    return (
+        {"target": target, "method": method, "split": split}
+        | aggregate(folds)
+        | scores
+        | {
+            "test_subjects": people,
+            "note": note,
+        }
+    )
 
 
 def _cell(value: Any) -> str:
@@ -55,7 +78,7 @@ def _cell(value: Any) -> str:
 
 def markdown(rows: Sequence[Mapping[str, Any]], header: str = "") -> str:
     """Metrics as mean ± std over folds."""
-    cols = ["target", "method", "split", "folds", *METRICS, "note"]
+    cols = ["target", "method", "split", "folds", *METRICS, *(f"test {m}" for m in TEST_METRICS), "note"]
     lines = [header] if header else []
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
@@ -66,6 +89,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], header: str = "") -> str:
                 cells.append("-")
             else:  # one fold (or one random split) has no spread to show
                 cells.append(f"{mean:.3f}" if r["n_folds"] == 1 else f"{mean:.3f} ± {std:.3f}")
+        cells += [_cell(r.get(f"test_{m}")) for m in TEST_METRICS]
         cells.append(str(r.get("note") or ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

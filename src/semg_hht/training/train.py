@@ -208,6 +208,7 @@ def run_test_stage(
     metrics = write_split_report(
         out_dir, "test", scores, dm.class_names, "best checkpoint" if ckpt_path else "last epoch"
     )
+    metrics["test/subjects"] = sorted({r.subject for r in recordings if r.subject})
     extra = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in trainer.logged_metrics}
     for logger in trainer.loggers:
         logger.log_metrics(extra, step=trainer.global_step)
