@@ -53,9 +53,11 @@ clean-demo:
 
 # Results on real sEMG (../shared/data/muscletracker, a development subset): the whole table as
 # Markdown + CSV in $(EVAL_RUN)/table. movement = 5 hand movements (a stand-in for the movement target).
-# CPU: the tuned CPU-sized CNN (model=cnn_small on 64x64 matrices), its random-encoder SVM, the gender
-# SVM on its encoder and the classic baselines (measured: ~6 min on 2 cores after a 4-5 min conversion). GPU machines add the seed-config
-# CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
+# The experiments hold people out as a test set (4 of 24 Biopac, 3 of 14 MioTracker: data.test_filter):
+# every method cross-validates on the others (subject folds), then its final model, fitted on all of
+# them (data.split=none), is scored once on the test people. CPU: the tuned CPU-sized CNN (model=cnn_small
+# on 64x64 matrices), its random-encoder SVM, the gender SVM on its encoder, the classic baselines and the
+# linear control. GPU machines add the seed-config CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
 REAL_RAW ?= ../shared/data/muscletracker/manifest.csv
 REAL_HHT ?= data/muscletracker_hht64
 REAL_HHT256 ?= data/muscletracker_hht256
@@ -69,34 +71,44 @@ comma := ,
 # The gender SVM reads each fold's last-epoch encoder: nothing in it was chosen on the validation fold.
 CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkpoints/last.ckpt))
 TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input)
-EVAL_SWEEPS := {target:movement,label:"$(TUNED)",dir:$(EVAL_RUN)/cnn_tuned_movement}, \
-	{target:movement,label:"SVM on random frozen encoder",dir:$(EVAL_RUN)/random_encoder_svm_movement}, \
-	{target:gender,label:"$(TUNED)",dir:$(EVAL_RUN)/cnn_tuned_gender}, \
-	{target:gender,label:"gender SVM on the tuned CNN encoder",dir:$(EVAL_RUN)/cnn_encoder_svm_gender}, \
-	{target:gender,label:"SVM on random frozen encoder",dir:$(EVAL_RUN)/random_encoder_svm_gender}
+# one table row: target, label, the fold sweep, the final model's run (its test figure)
+ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final}
+EVAL_SWEEPS := $(call ROW,movement,$(TUNED),cnn_tuned_movement), \
+	$(call ROW,movement,SVM on random frozen encoder,random_encoder_svm_movement), \
+	$(call ROW,gender,$(TUNED),cnn_tuned_gender), \
+	$(call ROW,gender,gender SVM on the tuned CNN encoder,cnn_encoder_svm_gender), \
+	$(call ROW,gender,SVM on random frozen encoder,random_encoder_svm_gender)
 ifeq ($(REAL_GPU),1)
 REAL_TUNED := ,muscletracker_gpu
-EVAL_SWEEPS += ,{target:movement,label:"CNN seed config (seed_cnn)",dir:$(EVAL_RUN)/cnn_seed_movement}, \
-	{target:gender,label:"CNN seed config (seed_cnn)",dir:$(EVAL_RUN)/cnn_seed_gender}
+EVAL_SWEEPS += ,$(call ROW,movement,CNN seed config (seed_cnn),cnn_seed_movement), \
+	$(call ROW,gender,CNN seed config (seed_cnn),cnn_seed_gender)
 endif
+SEED_256 := trainer=gpu data.input_size=256 model.input_log_ref=null paths.data_dir=$(REAL_HHT256)
+SVM_RANDOM = ckpt=null data=muscletracker_$(1) model=cnn_small target=$(1) paths.data_dir=$(REAL_HHT)
 
 eval-real: venv
 	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT) $(HHT_REAL) spectrum.size=64
 	for t in movement gender; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_$$t $(JOB) && \
-	  $(BIN)/python fit_svm.py -m ckpt=null data=muscletracker_$$t model=cnn_small target=$$t $(FOLDS) \
-	    paths.data_dir=$(REAL_HHT) hydra.sweep.dir=$(EVAL_RUN)/random_encoder_svm_$$t $(JOB) || exit 1; \
+	  $(BIN)/python train.py "experiment=[muscletracker_$$t$(REAL_TUNED),final_model]" paths.data_dir=$(REAL_HHT) \
+	    hydra.run.dir=$(EVAL_RUN)/cnn_tuned_$${t}_final && \
+	  $(BIN)/python fit_svm.py -m $(call SVM_RANDOM,$$t) $(FOLDS) hydra.sweep.dir=$(EVAL_RUN)/random_encoder_svm_$$t $(JOB) && \
+	  $(BIN)/python fit_svm.py $(call SVM_RANDOM,$$t) data.split=none \
+	    hydra.run.dir=$(EVAL_RUN)/random_encoder_svm_$${t}_final || exit 1; \
 	done
 	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender) target=gender \
 		hydra.sweep.dir=$(EVAL_RUN)/cnn_encoder_svm_gender $(JOB)
+	$(BIN)/python fit_svm.py ckpt=$(EVAL_RUN)/cnn_tuned_gender_final/checkpoints/last.ckpt target=gender \
+		hydra.run.dir=$(EVAL_RUN)/cnn_encoder_svm_gender_final
 ifeq ($(REAL_GPU),1)
 	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT256) $(HHT_REAL) spectrum.size=256
 	for t in movement gender; do \
-	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t,seed_cnn]" trainer=gpu data.input_size=256 \
-	    model.input_log_ref=null $(FOLDS) paths.data_dir=$(REAL_HHT256) \
-	    hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$$t $(JOB) || exit 1; \
+	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t,seed_cnn]" $(SEED_256) $(FOLDS) \
+	    hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$$t $(JOB) && \
+	  $(BIN)/python train.py "experiment=[muscletracker_$$t,seed_cnn,final_model]" $(SEED_256) \
+	    hydra.run.dir=$(EVAL_RUN)/cnn_seed_$${t}_final || exit 1; \
 	done
 endif
-	$(BIN)/python evaluate.py raw=$(REAL_RAW) hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
+	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
 		experiments=[muscletracker_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]'

@@ -117,3 +117,28 @@ def test_stratified_split_keeps_the_windows_of_a_recording_together():
     assert len(val_rows) == 8 and not set(units[train_rows]) & set(units[val_rows])
     plain_train, _ = stratified_split(y[::4], ["a", "b"], 0.2, seed=1)
     assert sorted(set(units[train_rows])) == plain_train.tolist()  # the same draw over recordings
+
+
+def test_svms_score_the_held_out_people_too(train_cfg, synthetic_dir, tmp_path):
+    """fit_svm on the final model's encoder, and the random-encoder baseline with data.split=none:
+    fitted on everyone but the test people, scored on them (test/* in metrics.json)."""
+    from semg_hht.svm import fit_svm
+    from tests.conftest import compose_cfg
+
+    train(train_cfg(*MANIFEST, "experiment=final_model", HOLD_OUT_S04))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    on_cnn = fit_svm(compose_cfg([f"paths.output_dir={tmp_path / 'svm'}", f"ckpt={ckpt}", "target=gender"], "fit_svm"))
+    random = fit_svm(
+        compose_cfg(
+            [
+                f"paths.output_dir={tmp_path / 'random'}", "ckpt=null", "target=gender", f"paths.data_dir={synthetic_dir}",
+                "data.input_size=32", "model.num_layers=2", "model.base_channels=4", *MANIFEST, "data.split=none",
+                HOLD_OUT_S04,
+            ],
+            "fit_svm",
+        )
+    )  # fmt: skip
+    for metrics, folder in ((on_cnn, "svm"), (random, "random")):
+        assert metrics["n_val"] == 0 and metrics["n_test"] == 9 and metrics["test/subjects"] == ["S04"]
+        assert 0 <= metrics["test/acc"] <= 1 and metrics["test/chance"] == 1.0  # one person: one gender
+        assert (tmp_path / folder / "test_confusion_matrix.png").is_file()

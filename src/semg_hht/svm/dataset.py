@@ -35,6 +35,9 @@ class SvmData:
     val_index: np.ndarray
     split_source: str  # where the split came from (for metrics.json)
     data_dir: Path
+    test_x: torch.Tensor | None = None  # the DataModule's test set (data.test_dir / data.test_filter), relabelled
+    test_y: np.ndarray | None = None
+    test_recordings: list[Recording] | None = None
 
     def subjects(self, index: np.ndarray) -> list[str | None]:
         return [self.recordings[i].subject for i in index.tolist()]
@@ -79,7 +82,7 @@ def recorded_split(split_csv: Path, trained_dir: str | Path, dm: HHTDataModule) 
     if not recorded or not {"file", "subset", "label"} <= set(recorded[0]):
         raise SemgError("not a split.csv written by train.py", path=split_csv, fix="delete it to recompute the split")
     current = {_key(rec.path, dm.data_dir): i for i, rec in enumerate(dm.recordings)}
-    missing = [r["file"] for r in recorded if _key(r["file"], trained_dir) not in current]
+    missing = [r["file"] for r in recorded if r["subset"] != "test" and _key(r["file"], trained_dir) not in current]
     if missing:
         raise SemgError(
             f"the data folder no longer matches the checkpoint's training data: {len(missing)} of "
@@ -88,6 +91,7 @@ def recorded_split(split_csv: Path, trained_dir: str | Path, dm: HHTDataModule) 
             fix="pass data_dir=<the folder the checkpoint was trained on>",
         )
     sides: dict[str, list[int]] = {"train": [], "val": []}
+    recorded = [r for r in recorded if r["subset"] != "test"]  # the test set is the DataModule's own, never trained on
     for row in recorded:
         i = current[_key(row["file"], trained_dir)]
         label = dm.class_names[int(dm.y[i])]
@@ -123,8 +127,17 @@ def _for_target(dm: HHTDataModule, target: str, train: np.ndarray, val: np.ndarr
             path=dm.data_dir,
             fix="use recordings of both kinds, or another target",
         )
-    if len(set(y[val].tolist())) < 2:  # e.g. a subject fold of men only: still scored, but say so
+    if len(val) and len(set(y[val].tolist())) < 2:  # e.g. a subject fold of men only: still scored, but say so
         log.warning("the validation side holds one '%s' class only: balanced accuracy means little here", target)
+    test = {}
+    if dm.test_x is not None:
+        test_values = [target_value(rec, target) for rec in dm.test_recordings]
+        kept = [i for i, v in enumerate(test_values) if v in classes]
+        test = {
+            "test_x": dm.test_x[torch.tensor(kept, dtype=torch.long)],
+            "test_y": np.array([classes.index(test_values[i]) for i in kept], dtype=np.int64),
+            "test_recordings": [dm.test_recordings[i] for i in kept],
+        }
     return SvmData(
         x=dm.x[torch.from_numpy(rows)],
         y=y,
@@ -134,6 +147,7 @@ def _for_target(dm: HHTDataModule, target: str, train: np.ndarray, val: np.ndarr
         val_index=val,
         split_source=source,
         data_dir=dm.data_dir,
+        **test,
     )
 
 

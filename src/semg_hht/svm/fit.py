@@ -10,14 +10,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json, write_text
+from semg_hht.io import refuse_overwrite, write_csv, write_json
 from semg_hht.models.loading import load_classifier, random_encoder
 from semg_hht.svm.dataset import SvmData, data_from_checkpoint, data_from_config
 from semg_hht.svm.features import extract_features, pick_device
 from semg_hht.svm.persist import save_svm
 from semg_hht.svm.pipeline import fit_pipeline
-from semg_hht.training.plots import confusion_figure
-from semg_hht.training.report import classification_metrics
+from semg_hht.training.report import classification_metrics, write_split_report
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,9 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
 
     started = time.perf_counter()
     features = extract_features(encoder, data.x, cfg.batch_size, device, cfg.bf16).numpy()
+    test_features = None
+    if data.test_x is not None and len(data.test_y):
+        test_features = extract_features(encoder, data.test_x, cfg.batch_size, device, cfg.bf16).numpy()
     extract_seconds = time.perf_counter() - started
     groups = data.subjects(data.train_index)
     svm_cfg = OmegaConf.to_container(cfg.svm, resolve=True)
@@ -66,13 +68,21 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
     fit_seconds = time.perf_counter() - started
 
     train = _scores(pipeline, features, data, data.train_index)
-    val = _scores(pipeline, features, data, data.val_index)
     train.pop("report"), train.pop("confusion_matrix")
-    write_text(out_dir / "classification_report.txt", val.pop("report"))
-    save_figure(
-        confusion_figure(np.array(val["confusion_matrix"]), data.class_names, f"SVM ({cfg.target}), validation"),
-        out_dir / "confusion_matrix.png",
-    )
+    scored = {}
+    if len(data.val_index):  # data.split=none: every recording fitted, none to validate on
+        val = _scores(pipeline, features, data, data.val_index)
+        scored["val"] = write_split_report(out_dir, "val", val, data.class_names, f"SVM ({cfg.target})")
+    if test_features is not None:
+        test = classification_metrics(
+            data.test_y,
+            pipeline.predict(test_features),
+            data.class_names,
+            [r.subject for r in data.test_recordings],
+            [r.recording for r in data.test_recordings],
+        )
+        scored["test"] = write_split_report(out_dir, "test", test, data.class_names, f"SVM ({cfg.target})")
+        scored["test"]["test/subjects"] = sorted({r.subject for r in data.test_recordings if r.subject})
     write_csv(out_dir / "split.csv", data.split_rows(), ["file", "subset", "label", "subject"])
     expects = {
         "target": cfg.target,
@@ -84,7 +94,8 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
 
     metrics = (
         {f"train/{k}": v for k, v in train.items()}
-        | {f"val/{k}": v for k, v in val.items()}
+        | scored.get("val", {})
+        | scored.get("test", {})
         | {
             "target": cfg.target,
             "classes": data.class_names,
@@ -93,6 +104,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
             "feature_dim": int(features.shape[1]),
             "n_train": len(data.train_index),
             "n_val": len(data.val_index),
+            "n_test": 0 if data.test_y is None else len(data.test_y),
             "split_source": data.split_source,
             "svm": svm_cfg,
             "grid_search": search,
@@ -103,10 +115,12 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
         }
     )
     write_json(out_dir / "metrics.json", metrics)
-    vote = val["subject_vote_acc"]
-    log.info(
-        "SVM %s on %s features: train acc %.3f, val acc %.3f (balanced %.3f, chance %.3f%s) -> %s",
-        cfg.target, source["kind"], train["acc"], val["acc"], val["balanced_acc"], val["chance"],
-        "" if vote is None else f", per-subject vote {vote:.3f}", out_dir,
-    )  # fmt: skip
+    for split in scored:
+        vote = metrics[f"{split}/subject_vote_acc"]
+        log.info(
+            "SVM %s on %s features: train acc %.3f, %s acc %.3f (balanced %.3f, chance %.3f%s) -> %s",
+            cfg.target, source["kind"], train["acc"], split, metrics[f"{split}/acc"],
+            metrics[f"{split}/balanced_acc"], metrics[f"{split}/chance"],
+            "" if vote is None else f", per-subject vote {vote:.3f}", out_dir,
+        )  # fmt: skip
     return metrics
