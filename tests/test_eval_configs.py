@@ -111,3 +111,18 @@ def test_seed_config_row_on_real_data_keeps_the_seeds_hyperparameters(experiment
     assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.weight_decay) == ("Adam", 1e-3, 0.0)
     assert (cfg.data.batch_size, cfg.data.augment.enabled, cfg.model.in_channels) == (16, False, 2)
     assert cfg.scheduler.warmup_epochs == 0 and cfg.data.split == "group" and cfg.data.filter
+
+
+def test_linear_control_reads_the_cnns_matrices_folds_and_test_people(hht_like):
+    from semg_hht.evaluation.classic import evaluate_group_folds, evaluate_test_set
+    from semg_hht.evaluation.hht_features import hht_feature_sets
+    from semg_hht.evaluation.run import experiment_data
+
+    data = experiment_data("muscletracker_movement") | {"test_filter": {"subject": ["biopac-05"]}, "input_size": 32}
+    fs, test = hht_feature_sets(hht_like, data)
+    assert fs.x.shape == (40, 2 * 32 * 32) and len(test.y) == 10  # 4 people develop, 1 is the test set
+    params = {"n_components": 5, "solver": "svd"}
+    folds = evaluate_group_folds(fs, "pca_lda", 4, 42, params=params)
+    assert sorted(s for f in folds for s in f["val_subjects"]) == [f"biopac-0{i}" for i in range(1, 5)]
+    held_out = evaluate_test_set(fs, test, "pca_lda", params=params)
+    assert held_out["val_subjects"] == ["biopac-05"] and 0 <= held_out["acc"] <= 1

@@ -66,7 +66,7 @@ def experiment_data(experiment: str, overrides: Sequence[str] = ()) -> dict[str,
         ) from None
     finally:
         GlobalHydra.instance().hydra = outer
-    return OmegaConf.to_container(cfg.data, resolve=False)
+    return OmegaConf.to_container(cfg.data, resolve=True)
 
 
 def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> tuple[list[dict], list[dict], list[str]]:
