@@ -131,7 +131,8 @@ def test_svms_score_the_held_out_people_too(train_cfg, synthetic_dir, tmp_path):
     random = fit_svm(
         compose_cfg(
             [
-                f"paths.output_dir={tmp_path / 'random'}", "ckpt=null", "target=gender", f"paths.data_dir={synthetic_dir}",
+                f"paths.output_dir={tmp_path / 'random'}", "ckpt=null", "target=gender",
+                f"paths.data_dir={synthetic_dir}",
                 "data.input_size=32", "model.num_layers=2", "model.base_channels=4", *MANIFEST, "data.split=none",
                 HOLD_OUT_S04,
             ],
