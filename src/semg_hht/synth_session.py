@@ -13,8 +13,9 @@ Formats: `mat` (MATLAB v5, scipy), `mat73` (MATLAB v7.3 = HDF5, arrays stored tr
 MATLAB writes them), `npz`. No sampling rate is stored in the files (NinaPro stores none either);
 `<out>/manifest.csv` lists path, fs_hz, subject and gender.
 
-Each movement activates the electrodes with its own fixed pattern (the same for everyone), so the
-movements are learnable; subjects differ in gain and median frequency.
+Each movement activates the electrodes with its own fixed pattern of amplitudes and median
+frequencies (the same for everyone), so the movements are learnable; subjects differ in gain and
+median frequency.
 """
 
 from __future__ import annotations
@@ -81,19 +82,22 @@ def session(cfg: SessionConfig, subject: int) -> tuple[dict[str, np.ndarray], li
     stimulus, restimulus = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
     repetition, rerepetition = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
     gain = float(np.exp(rng.normal(0, 0.25)))
-    mf = cfg.median_freq_hz * rng.uniform(0.9, 1.1)
+    mf = min(cfg.median_freq_hz, 0.3 * fs) * rng.uniform(0.9, 1.1)  # a 200 Hz armband sees below 100 Hz
     times = np.arange(n) / fs
-    emg = np.zeros((n, cfg.channels))
-    for g, r, a, b, cue, cue_end in timeline:
-        stimulus[cue:cue_end], repetition[cue:cue_end] = g, r
-        restimulus[a:b], rerepetition[a:b] = g, r
-        env = ramp_burst(times[a:b], a / fs, b / fs, min(0.2, 0.25 * (b - a) / fs))
-        pattern = np.random.default_rng([cfg.seed, 15485863, g]).uniform(0.1, 1.0, cfg.channels)
-        emg[a:b] += env[:, None] * pattern[None, :] * rng.uniform(0.8, 1.2)
-    for c in range(cfg.channels):
-        carrier = band_noise(rng, n, fs, mf * (1.0 + 0.05 * c))
-        floor = 0.03 * band_noise(rng, n, fs, 120.0)
-        emg[:, c] = cfg.volts * gain * (emg[:, c] * carrier + floor)
+    emg = np.stack([0.03 * band_noise(rng, n, fs, 120.0) for _ in range(cfg.channels)], axis=1)  # noise floor
+    for g in range(1, cfg.movements + 1):
+        # The movement's own electrode pattern: amplitude and median frequency (the same for everyone).
+        fixed = np.random.default_rng([cfg.seed, 15485863, g])
+        amplitude, spectrum = fixed.uniform(0.1, 1.0, cfg.channels), fixed.uniform(0.7, 1.3, cfg.channels)
+        carrier = np.stack([band_noise(rng, n, fs, mf * spectrum[c]) for c in range(cfg.channels)], axis=1)
+        for g_, r, a, b, cue, cue_end in timeline:
+            if g_ != g:
+                continue
+            stimulus[cue:cue_end], repetition[cue:cue_end] = g, r
+            restimulus[a:b], rerepetition[a:b] = g, r
+            env = ramp_burst(times[a:b], a / fs, b / fs, min(0.2, 0.25 * (b - a) / fs)) * rng.uniform(0.8, 1.2)
+            emg[a:b] += env[:, None] * amplitude[None, :] * carrier[a:b]
+    emg *= cfg.volts * gain
     variables = {"emg": emg, "subject": np.array([[subject]], dtype=np.float64)}
     if cfg.layout == "marker":
         variables["marker"] = (MARKER_ON * (restimulus > 0)).astype(np.float64)[:, None]
