@@ -261,3 +261,17 @@ def test_session_generator_is_seeded_and_its_vectors_agree():
     marker, _ = session(SessionConfig(**{**SMALL.__dict__, "layout": "marker"}), 1)
     assert set(np.unique(marker["marker"])) == {0.0, 100.0} and "restimulus" not in marker
     assert np.array_equal(marker["marker"].ravel() > 0, moving)
+
+
+def test_segments_shorter_than_a_window_are_listed_and_a_rerun_reuses_or_refuses(tmp_path):
+    truth = generate_sessions(tmp_path / "raw", SessionConfig(**{**SMALL.__dict__, "subjects": 1}))
+    args = [f"input={tmp_path / 'raw' / 'manifest.csv'}", f"output={tmp_path / 'out'}", "preset=ninapro_db5", *FAST]
+    summary = make_hht(hht_cfg(*args, "window.length_s=1.4"))
+    short = [t for t in truth if (t.end - t.start) / 200 < 1.4]
+    assert 0 < len(short) < len(truth) and summary["segments"] == len(truth) - len(short)
+    assert len(summary["segments_skipped"]) == len(short)
+    assert all("shorter than one window" in line for line in summary["segments_skipped"])
+    again = make_hht(hht_cfg(*args, "window.length_s=1.4"))
+    assert again["written"] == 0 and again["skipped"] == summary["written"]
+    with pytest.raises(SemgError, match="1 of 1 recordings failed"):  # other settings: never mixed in
+        make_hht(hht_cfg(*args, "window.length_s=1.4", "segment.pad_s=0.1"))

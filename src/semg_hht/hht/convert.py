@@ -170,11 +170,13 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
             "segment_start_s": round(seg.start / rec.fs, 6),
             "segment_end_s": round(seg.end / rec.fs, 6),
         }
-        try:
-            _convert_part(common, round(a * ratio), round(b * ratio), seg.label, subject, seg, info, result)
-        except SemgError as err:  # too short for a window or EMD: this segment only
+        start, stop = round(a * ratio), round(b * ratio)
+        try:  # too short for EMD or for one window: this segment only, listed
+            plan_windows(stop - start, cond.fs, s.window, job.path)
+        except SemgError as err:
             result.segments_skipped.append(f"{job.path}: segment {seg.number} (label {seg.label}): {err.problem}")
         else:
+            _convert_part(common, start, stop, seg.label, subject, seg, info, result)
             result.segments += 1
         _progress_tick("segment", 1)
 

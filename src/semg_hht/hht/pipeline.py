@@ -90,7 +90,7 @@ def run(s: Settings) -> dict:
         summary["segments"] = sum(r.segments for r in results)
         summary["segments_skipped"] = [line for r in results for line in r.segments_skipped]
         log.info(
-            "make_hht: %d segments converted, %d skipped (listed above)",
+            "make_hht: %d segments done (written or already there), %d skipped (listed above)",
             summary["segments"],
             len(summary["segments_skipped"]),
         )
