@@ -11,6 +11,13 @@ path gets after make_hht's normalisation) go through
             included (filter.bandpass=null so that every path sees the same input).
 It prints signals/s, the speed-up over the seed, the share of our serial time spent in EMD, and
 whether every make_hht matrix is identical (np.array_equal) to the seed's.
+
+    python bench/hht.py --sessions [--size 64] [--workers 0]
+
+NinaPro-style whole sessions instead (semg_hht.synth_session, NinaPro's protocol: 5 s movements,
+3 s rests): an 8-channel 200 Hz (DB5-like) and a 12-channel 2 kHz (DB2-like) set of 2 sessions,
+each cut into its labelled repetitions by make_hht (preset=ninapro_db5 / ninapro_db2, stacked
+size x size samples); prints seconds per segment and per session-minute (wall clock, all workers).
 """
 
 from __future__ import annotations
@@ -152,6 +159,43 @@ def stage_breakdown(fs: float, seconds: float, n: int, seed: int) -> dict[str, f
     return stages
 
 
+SESSION_SETS = (("8 ch, 200 Hz", "ninapro_db5", 8, 200.0), ("12 ch, 2 kHz", "ninapro_db2", 12, 2000.0))
+
+
+def bench_sessions(size: int, workers: int, seed: int) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from semg_hht.hht.pipeline import make_hht
+    from semg_hht.synth_session import SessionConfig, generate_sessions
+
+    print(f"{'session set':>14} | {'segments':>8} {'minutes':>7} | {'s/segment':>9} {'s/session-minute':>16}")
+    for name, preset, channels, fs in SESSION_SETS:
+        cfg = SessionConfig(
+            subjects=2, movements=3, reps=4, channels=channels, fs=fs, move_s=5.0, rest_s=3.0, seed=seed
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            generate_sessions(Path(tmp) / "raw", cfg)
+            minutes = sum(session_minutes(p, fs) for p in (Path(tmp) / "raw").glob("*.mat"))
+            overrides = [f"input={tmp}/raw/manifest.csv", f"output={tmp}/out", f"preset={preset}"]
+            with initialize_config_dir(config_dir=str(Path(SRC).parent / "conf"), version_base="1.3"):
+                hht = compose(
+                    "hht", overrides=[*overrides, f"spectrum.size={size}", f"workers={workers}", "progress=false"]
+                )
+            t0 = time.perf_counter()
+            summary = make_hht(hht)
+            wall = time.perf_counter() - t0
+        n = summary["segments"]
+        print(f"{name:>14} | {n:8d} {minutes:7.2f} | {wall / n:9.2f} {wall / minutes:16.1f}", flush=True)
+    print(f"\nwall-clock seconds, {size}x{size} stacked samples, make_hht with {worker_count(workers)} workers")
+
+
+def session_minutes(path: Path, fs: float) -> float:
+    from scipy.io import whosmat
+
+    samples = next(shape[0] for name, shape, _ in whosmat(path) if name == "emg")
+    return samples / fs / 60
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=4, help="signals per configuration (seed and serial paths)")
@@ -160,8 +204,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fs", type=float, nargs="+", default=[1000.0, 2000.0])
     p.add_argument("--durations", type=float, nargs="+", default=[2.0, 5.0, 10.0])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sessions", action="store_true", help="NinaPro-style sessions cut into segments instead")
+    p.add_argument("--size", type=int, default=64, help="--sessions: spectrum.size")
     a = p.parse_args(argv)
     workers = worker_count(a.workers)
+    if a.sessions:
+        print(f"CPUs usable: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}\n")
+        bench_sessions(a.size, a.workers, a.seed)
+        return
     print(
         f"CPUs usable: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.1f}; "
         f"{a.n} signals per configuration, make_hht: {a.batch} files, {workers} workers\n"

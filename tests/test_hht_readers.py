@@ -98,3 +98,25 @@ def test_npz_without_signal_key_lists_keys(tmp_path):
     np.savez(p, data=SIG)
     with pytest.raises(SemgError, match=r"no 'signal' array \(keys: data\).*npz_signal_key"):
         read_recording(p, RS, fs_hint=1000)
+
+
+def test_mat_v73_hdf5_transposed_arrays_vectors_and_text(tmp_path):
+    import h5py
+
+    from semg_hht.synth_session import write_session
+
+    emg = np.random.default_rng(0).standard_normal((300, 3))
+    labels = np.repeat([0, 2, 0], 100).astype(np.uint8)[:, None]
+    path = tmp_path / "S7_E1_A1.mat"
+    write_session(path, {"emg": emg, "restimulus": labels}, "mat73")
+    with h5py.File(path, "a") as f:  # MATLAB writes text as UTF-16 code units, one per row
+        f.create_dataset("subject", data=np.array([[ord(c)] for c in "S07"], dtype=np.uint16))
+        f["subject"].attrs["MATLAB_class"] = np.bytes_("char")
+    assert path.read_bytes()[:10] == b"MATLAB 7.3"
+    rs = ReaderSettings(mat_key="emg", fs=200.0)
+    rec = read_recording(path, rs, want=("restimulus",), optional=("subject", "absent"))
+    assert rec.signal.shape == (300, 3) and np.allclose(rec.signal, emg)
+    assert np.array_equal(np.ravel(rec.variables["restimulus"]), labels.ravel())
+    assert str(rec.variables["subject"]) == "S07" and "absent" not in rec.variables
+    with pytest.raises(SemgError, match=r"no variable 'rerepetition' \(variables: emg, restimulus, subject\)"):
+        read_recording(path, rs, want=("rerepetition",))

@@ -93,7 +93,7 @@ def band_noise(rng: np.random.Generator, n: int, fs: float, median_hz: float, si
     return x / x.std()
 
 
-def _ramp_burst(t: np.ndarray, on: float, off: float, ramp: float, cut_end: bool = False) -> np.ndarray:
+def ramp_burst(t: np.ndarray, on: float, off: float, ramp: float, cut_end: bool = False) -> np.ndarray:
     """0..1 plateau between on and off with raised-cosine ramps (no ramp down if cut_end)."""
     env = np.zeros_like(t)
     up = (t >= on) & (t < on + ramp)
@@ -111,21 +111,21 @@ def envelope(rng: np.random.Generator, movement: str, duration: float, fs: float
         duration *= rng.uniform(0.5, 0.7)
         t = np.arange(round(duration * fs)) / fs
         on = rng.uniform(0.35, 0.6) * duration
-        return rng.uniform(0.7, 1.1) * _ramp_burst(t, on, duration + 1, 0.25, cut_end=True)
+        return rng.uniform(0.7, 1.1) * ramp_burst(t, on, duration + 1, 0.25, cut_end=True)
     t = np.arange(round(duration * fs)) / fs
     if movement == "full":
         length = rng.uniform(0.60, 0.75) * duration
         on = rng.uniform(0.08, 0.95 * duration - length)
-        return rng.uniform(0.85, 1.15) * _ramp_burst(t, on, on + length, 0.15 * duration)
+        return rng.uniform(0.85, 1.15) * ramp_burst(t, on, on + length, 0.15 * duration)
     if movement == "half":
         length = rng.uniform(0.22, 0.35) * duration
         on = rng.uniform(0.1, 0.9 * duration - length)
-        return 0.45 * rng.uniform(0.85, 1.15) * _ramp_burst(t, on, on + length, 0.08 * duration)
+        return 0.45 * rng.uniform(0.85, 1.15) * ramp_burst(t, on, on + length, 0.08 * duration)
     env = np.zeros_like(t)  # invalid, irregular: several short jerky bursts
     for _ in range(rng.integers(3, 6)):
         length = rng.uniform(0.05, 0.12) * duration
         on = rng.uniform(0.02, 0.98 * duration - length)
-        env = np.maximum(env, rng.uniform(0.3, 1.0) * _ramp_burst(t, on, on + length, 0.02 * duration))
+        env = np.maximum(env, rng.uniform(0.3, 1.0) * ramp_burst(t, on, on + length, 0.02 * duration))
     return env
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -18,10 +19,11 @@ import numpy as np
 
 from semg_hht.cli import debug_enabled
 from semg_hht.errors import SemgError
-from semg_hht.hht.filters import condition
+from semg_hht.hht.filters import Conditioned, condition
 from semg_hht.hht.inputs import Job
-from semg_hht.hht.naming import muscle_token, output_stem
-from semg_hht.hht.readers import read_recording
+from semg_hht.hht.naming import muscle_token, output_stem, recording_id
+from semg_hht.hht.readers import Recording, read_recording
+from semg_hht.hht.segments import Segment, find_segments, label_text, padded
 from semg_hht.hht.settings import Settings, WindowSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, make_decomposer, normalise_scale
 from semg_hht.io import save_npz
@@ -40,6 +42,8 @@ FIXED_COLUMNS = (
     "recording",
     "hht_fs_hz",
 )
+# Only when segment.enabled: where each segment lies in its session (source), to the sample.
+SEGMENT_COLUMNS = ("segment", "repetition", "segment_start_s", "segment_end_s")
 
 
 @dataclass
@@ -50,6 +54,9 @@ class JobResult:
     written: int = 0
     skipped: int = 0
     error: str | None = None
+    segments: int = 0  # segments converted (segment.enabled)
+    segments_skipped: list[str] = field(default_factory=list)  # one line each: which and why
+    clipped: tuple[float, float, float] | None = None  # band-pass used (low, high, fs) when Nyquist cut it
 
 
 def versions() -> dict[str, str]:
@@ -70,9 +77,15 @@ def versions() -> dict[str, str]:
     }
 
 
-def extra_column(name: str) -> str:
+def output_columns(segmented: bool, extra: list[str] | None = None) -> tuple[str, ...]:
+    """The output manifest's columns: ours, then the input manifest's (renamed where they collide)."""
+    own = FIXED_COLUMNS + (SEGMENT_COLUMNS if segmented else ())
+    return own + tuple(extra_column(c, own) for c in extra or ())
+
+
+def extra_column(name: str, own: tuple[str, ...] = FIXED_COLUMNS) -> str:
     """Pass-through manifest column name, renamed when it collides with ours."""
-    return f"input_{name}" if name in FIXED_COLUMNS else name
+    return f"input_{name}" if name in own else name
 
 
 def plan_windows(n: int, fs: float, ws: WindowSettings, path: str) -> list[tuple[int, int]]:
@@ -119,64 +132,124 @@ def convert_recording(job: Job, s: Settings, out_dir: str, signature: str, vers:
 
 
 def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, result: JobResult) -> None:
-    rec = read_recording(job.path, s.reader, fs_hint=job.fs())
+    ss = s.segment
+    want = optional = ()
+    if ss.enabled:
+        reps = ss.repetition_key if ss.mode == "labels" else None
+        want = tuple(k for k in (ss.label_key, reps) if k)
+        optional = (ss.subject_key,) if ss.subject_key else ()
+    rec = read_recording(job.path, s.reader, fs_hint=job.fs(), want=want, optional=optional)
     n_raw = rec.signal.shape[0]
     if n_raw < s.window.min_samples:
         plan_windows(n_raw, rec.fs, s.window, job.path)  # raises "too short"
     cond = condition(rec.signal, rec.fs, s.filter, job.path)
-    x, fs = cond.signal, cond.fs
-    windows = plan_windows(x.shape[0], fs, s.window, job.path)
-    names = rec.channel_names
-    tokens = _unique([muscle_token(n, f"CH{i + 1}") for i, n in enumerate(names)])
+    if cond.band and s.filter.bandpass and cond.band[1] < s.filter.bandpass[1]:
+        result.clipped = (cond.band[0], cond.band[1], cond.fs)
+    x, names = cond.signal, rec.channel_names
 
     scales = [(0.0, 1.0)] * len(names)
-    if s.normalise.scope == "recording":
+    if s.normalise.scope == "recording":  # a session's segments share its scale: rest stays quieter
         scales = [normalise_scale(x[:, c], s.normalise.method) for c in range(len(names))]
         for c, (off, sc) in enumerate(scales):
             check_scale(off, sc, f"channel {names[c]}", job.path)
+    common = _Common(job, s, out_dir, signature, vers, rec, cond, scales, make_decomposer(s.emd))
+    if not ss.enabled:
+        _convert_part(common, 0, x.shape[0], job.movement, job.subject, None, {}, result)
+        return
 
+    subject = job.subject or _subject(rec.variables.get(ss.subject_key or ""))
+    segments, skipped = find_segments(rec.variables, n_raw, rec.fs, ss, job.path)
+    result.segments_skipped += [f"{job.path}: {line}" for line in skipped]
+    _progress_tick("found", len(segments))
+    ratio = x.shape[0] / n_raw  # segment bounds are raw samples; resampling rescales them
+    for seg in segments:
+        a, b = padded(seg, n_raw, rec.fs, ss.pad_s)
+        info = {
+            "segment": seg.number,
+            "repetition": seg.repetition,
+            "segment_start_s": round(seg.start / rec.fs, 6),
+            "segment_end_s": round(seg.end / rec.fs, 6),
+        }
+        start, stop = round(a * ratio), round(b * ratio)
+        try:  # too short for EMD or for one window: this segment only, listed
+            plan_windows(stop - start, cond.fs, s.window, job.path)
+        except SemgError as err:
+            result.segments_skipped.append(f"{job.path}: segment {seg.number} (label {seg.label}): {err.problem}")
+        else:
+            _convert_part(common, start, stop, seg.label, subject, seg, info, result)
+            result.segments += 1
+        _progress_tick("segment", 1)
+
+
+@dataclass
+class _Common:
+    """What every part (the whole recording, or one segment) of one file shares."""
+
+    job: Job
+    s: Settings
+    out_dir: Path
+    signature: str
+    vers: dict
+    rec: Recording
+    cond: Conditioned
+    scales: list[tuple[float, float]]
+    decompose: Callable
+
+
+def _convert_part(
+    cm: _Common, start: int, stop: int, movement: str, subject: str, seg: Segment | None, info: dict, result: JobResult
+) -> None:
+    """Samples start:stop of the conditioned signal as one recording: windows x channel units."""
+    job, s, names, fs = cm.job, cm.s, cm.rec.channel_names, cm.cond.fs
+    x = cm.cond.signal[start:stop]
+    windows = plan_windows(x.shape[0], fs, s.window, job.path)
+    tokens = _unique([muscle_token(n, f"CH{i + 1}") for i, n in enumerate(names)])
     units = [list(range(len(names)))] if s.layout.stack_channels else [[c] for c in range(len(names))]
     digits = s.layout.min_digits
-    decompose = make_decomposer(s.emd)
-    labels = {"subject": job.subject, "movement": job.movement, "gender": job.gender, **dict(job.extra)}
+    number = None if seg is None else seg.number
+    own = output_columns(s.segment.enabled)
+    labels = {"subject": subject, "movement": movement, "gender": job.gender, **dict(job.extra)}
 
     for w, (a, b) in enumerate(windows):
         w_name = None if s.window.length_s is None else w
         for unit in units:
             muscle = muscle_token(s.layout.stacked_name, "EMG") if s.layout.stack_channels else tokens[unit[0]]
-            stem = output_stem(muscle, job.movement, job.gender, job.index + 1, digits, w_name)
-            out = out_dir / f"{stem}.npz"
+            stem = output_stem(muscle, movement, job.gender, job.index + 1, digits, w_name, number)
+            out = cm.out_dir / f"{stem}.npz"
             channel = "+".join(names[c] for c in unit)
             row = {
                 "file": out.name,
-                "subject": job.subject,
-                "movement": job.movement,
+                "subject": subject,
+                "movement": movement,
                 "gender": job.gender,
                 "source": job.source,
                 "channel": channel,
                 "window": w,
-                "t_start_s": round(a / fs, 6),
-                "t_end_s": round(b / fs, 6),
-                "recording": job.index + 1,
+                "t_start_s": round((start + a) / fs, 6),
+                "t_end_s": round((start + b) / fs, 6),
+                "recording": job.index + 1 if seg is None else recording_id(job.index + 1, digits, number),
                 "hht_fs_hz": fs,
-                **{extra_column(k): v for k, v in job.extra},
+                **info,
+                **{extra_column(k, own): v for k, v in job.extra},
             }
             if out.exists() and not s.overwrite:
-                _check_existing(out, job, channel, w, signature)
+                _check_existing(out, job, channel, w, cm.signature, number)
                 result.rows.append(row)
                 result.skipped += 1
                 continue
 
             mats, offsets, scs, n_imfs = [], [], [], []
             for c in unit:
-                seg = x[a:b, c]
-                off, sc = scales[c]
+                part = x[a:b, c]
+                off, sc = cm.scales[c]
                 if s.normalise.scope == "window":
-                    off, sc = normalise_scale(seg, s.normalise.method)
+                    off, sc = normalise_scale(part, s.normalise.method)
                     check_scale(off, sc, f"channel {names[c]} window {w}", job.path)
-                seed = int(np.random.SeedSequence([s.seed, job.index, w, c]).generate_state(1)[0])
+                entropy = [s.seed, job.index, w, c] + ([] if seg is None else [seg.number])
+                seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
                 what = f"channel {names[c]}" + (f" window {w}" if w_name is not None else "")
-                m, k = hht_matrix((seg - off) / sc, fs, decompose, s.spectrum, seed=seed, path=job.path, what=what)
+                what += "" if seg is None else f" segment {seg.number}"
+                m, k = hht_matrix((part - off) / sc, fs, cm.decompose, s.spectrum, seed=seed, path=job.path, what=what)
                 mats.append(m)
                 offsets.append(off)
                 scs.append(sc)
@@ -187,18 +260,18 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
                 hht=hht.astype(np.float32),
                 hht_format=np.int64(FORMAT_VERSION),
                 fs=np.float64(fs),
-                fs_original=np.float64(rec.fs),
-                band=np.array(cond.band if cond.band else (np.nan, np.nan), dtype=np.float64),
-                notch_hz=np.array(cond.notches, dtype=np.float64),
+                fs_original=np.float64(cm.rec.fs),
+                band=np.array(cm.cond.band if cm.cond.band else (np.nan, np.nan), dtype=np.float64),
+                notch_hz=np.array(cm.cond.notches, dtype=np.float64),
                 freq_range=np.array(s.spectrum.freq_range or (0.0, fs / 2), dtype=np.float64),
-                t_start_s=np.float64(a / fs),
-                t_end_s=np.float64(b / fs),
+                t_start_s=np.float64((start + a) / fs),
+                t_end_s=np.float64((start + b) / fs),
                 window=np.int64(w),
                 source=np.str_(job.source),
                 channel=np.str_(channel),
                 channels=np.array([names[c] for c in unit]),
-                subject=np.str_(job.subject),
-                movement=np.str_(job.movement),
+                subject=np.str_(subject),
+                movement=np.str_(movement),
                 gender=np.str_(job.gender),
                 labels=np.str_(json.dumps(labels, sort_keys=True)),
                 normalisation=np.str_(f"{s.normalise.method}/{s.normalise.scope}"),
@@ -207,19 +280,46 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
                 n_imfs=np.array(n_imfs, dtype=np.int64),
                 emd_method=np.str_(s.emd.method),
                 weighting=np.str_(s.spectrum.weighting),
-                settings_signature=np.str_(signature),
-                versions=np.str_(json.dumps(vers, sort_keys=True)),
+                settings_signature=np.str_(cm.signature),
+                versions=np.str_(json.dumps(cm.vers, sort_keys=True)),
+                **{k: np.asarray(v) for k, v in info.items()},
             )
             result.rows.append(row)
             result.written += 1
 
 
-def _check_existing(out: Path, job: Job, channel: str, window: int, signature: str) -> None:
+def _subject(value: np.ndarray | None) -> str:
+    """The session's subject variable as text (NinaPro stores a number: 3.0 -> '3')."""
+    if value is None:
+        return ""
+    arr = np.asarray(value)
+    if arr.size != 1:
+        return ""
+    item = arr.reshape(()).item()
+    return label_text(item) if isinstance(item, int | float) else str(item).strip()
+
+
+def set_progress(sink: Callable[[tuple[str, int]], None] | None) -> None:
+    """Where segment progress goes: the parent's bar (serial) or a queue to it (worker processes)."""
+    global _progress_sink
+    _progress_sink = sink
+
+
+_progress_sink: Callable[[tuple[str, int]], None] | None = None
+
+
+def _progress_tick(kind: str, n: int) -> None:
+    if _progress_sink is not None:
+        _progress_sink((kind, n))
+
+
+def _check_existing(out: Path, job: Job, channel: str, window: int, signature: str, segment: int | None) -> None:
     """A finished output is only reused if it is ours, from this recording, with these settings."""
     fix = "delete it, choose another output folder, or pass overwrite=true"
     try:
         with np.load(out, allow_pickle=False) as z:
             meta = {k: str(z[k]) for k in ("source", "channel", "window", "settings_signature") if k in z}
+            stored_segment = int(z["segment"]) if "segment" in z else None
     except Exception:
         raise SemgError("existing output is unreadable", path=out, fix=fix) from None
     if len(meta) < 4:
@@ -233,6 +333,8 @@ def _check_existing(out: Path, job: Job, channel: str, window: int, signature: s
         )
     if meta["settings_signature"] != signature:
         raise SemgError("existing output was made with different settings", path=out, fix=fix)
+    if stored_segment != segment:
+        raise SemgError(f"existing output was made from segment {stored_segment}, not {segment}", path=out, fix=fix)
 
 
 def _unique(tokens: list[str]) -> list[str]:

@@ -37,8 +37,13 @@ def write_manifest(out_dir: Path, rows: list[dict], columns: list[str], shard: i
             reader = csv.DictReader(f)
             fields += [c for c in reader.fieldnames or [] if c not in fields]
             merged.extend(reader)
-    merged.sort(key=lambda r: (int(r["recording"]), int(r["window"]), r["file"]))
+    merged.sort(key=lambda r: (_recording_key(r["recording"]), int(r["window"]), r["file"]))
     return write_csv(final, merged, fields)
+
+
+def _recording_key(recording: str) -> tuple[int, ...]:
+    """6 -> (6,); a segment's 001_s012 -> (1, 12): numeric order either way."""
+    return tuple(int(part.lstrip("s")) for part in recording.split("_"))
 
 
 def check_output_manifest(out_dir: Path) -> None:

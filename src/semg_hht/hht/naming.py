@@ -3,6 +3,7 @@
 Labelled:   {MUSCLE}_{movement}_{G}_{###}.npz   e.g. BICEPS_full_M_006.npz, CH1_m3_U_012.npz
 Unlabelled: Test_{MUSCLE}_{###}.npz
 Windows (only when window.length_s is set) append _w{k}: BICEPS_full_M_006_w03.npz.
+Segments of a session (segment.enabled) append _s{k} before it: EMG_3_U_001_s012_w00.npz.
 
 The parser reads gender with [_-]([MF])[_-], movement by substrings (fatiguetest/full, half,
 invalid/wrong) and treats names starting with "test" as unlabelled. So the muscle token is
@@ -79,10 +80,21 @@ def labels_from_name(name: str) -> dict[str, str]:
     return out
 
 
+def recording_id(number: int, digits: int, segment: int | None = None) -> str:
+    """The recording part of an output name: 006, or 001_s012 for segment 12 of session 1."""
+    return f"{number:0{digits}d}" + ("" if segment is None else f"_s{segment:03d}")
+
+
 def output_stem(
-    muscle: str, movement: str | None, gender: str | None, number: int, digits: int, window: int | None
+    muscle: str,
+    movement: str | None,
+    gender: str | None,
+    number: int,
+    digits: int,
+    window: int | None,
+    segment: int | None = None,
 ) -> str:
-    num = f"{number:0{digits}d}"
+    num = recording_id(number, digits, segment)
     suffix = "" if window is None else f"_w{window:02d}"
     mv = movement_token(movement) if movement else ""
     if not mv:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,7 +24,8 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semg_hht.errors import SemgError
-from semg_hht.hht.convert import FIXED_COLUMNS, JobResult, convert_recording, extra_column, versions
+from semg_hht.hht import convert
+from semg_hht.hht.convert import JobResult, convert_recording, output_columns, versions
 from semg_hht.hht.inputs import Job, discover
 from semg_hht.hht.manifest import check_output_manifest, write_manifest
 from semg_hht.hht.settings import Settings, settings_from_cfg
@@ -70,8 +71,9 @@ def run(s: Settings) -> dict:
         raise SystemExit(130) from None
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
-    columns = list(FIXED_COLUMNS) + [extra_column(c) for c in extra]
+    columns = list(output_columns(s.segment.enabled, extra))
     manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+    _warn_clipped_band(results, s)
 
     failed = [r for r in results if r.error]
     summary = {
@@ -84,6 +86,14 @@ def run(s: Settings) -> dict:
         "manifest": None if manifest is None else str(manifest),
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if s.segment.enabled:
+        summary["segments"] = sum(r.segments for r in results)
+        summary["segments_skipped"] = [line for r in results for line in r.segments_skipped]
+        log.info(
+            "make_hht: %d segments done (written or already there), %d skipped (listed above)",
+            summary["segments"],
+            len(summary["segments_skipped"]),
+        )
     log.info(
         "make_hht: %d written, %d already done (skipped), %d of %d recordings failed, %.1f s; manifest: %s",
         summary["written"],
@@ -116,24 +126,27 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
     signature, vers = s.signature(), versions()
     workers = min(worker_count(s.workers), max(len(jobs), 1))
     results: list[JobResult] = []
-    bar = tqdm(
-        total=len(jobs),
-        disable=not s.progress,
-        unit="rec",
-        desc="make_hht",
-        dynamic_ncols=True,
-        mininterval=0.5 if sys.stderr.isatty() else 30,  # log files / SLURM: a line every 30 s
-    )
-    with bar, logging_redirect_tqdm():
+    bar = _bar(s, len(jobs), "make_hht", "file" if s.segment.enabled else "rec", 0)
+    # Long sessions: a second bar counts segments, as the workers find and finish them.
+    segments = _bar(s, 0, "segments", "seg", 1) if s.segment.enabled and s.progress else None
+    with bar, logging_redirect_tqdm(), contextlib.ExitStack() as stack:
+        if segments is not None:
+            stack.enter_context(segments)
         if workers <= 1:
-            for job in jobs:
-                results.append(_report(convert_recording(job, s, str(out_dir), signature, vers), bar))
+            convert.set_progress(None if segments is None else lambda event: _segment_event(segments, event))
+            try:
+                for job in jobs:
+                    results.append(_report(convert_recording(job, s, str(out_dir), signature, vers), bar))
+            finally:
+                convert.set_progress(None)
             return results
+        ctx = _mp_context()
+        events = ctx.SimpleQueue() if segments is not None else None
         with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
-            pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_pin_threads)
+            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(events,))
             try:
                 futures = {pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs}
-                for fut in as_completed(futures):
+                for fut in _completed(futures, events, segments):
                     results.append(_report(_result(fut, futures[fut]), bar))
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -156,8 +169,62 @@ def _result(fut, job: Job) -> JobResult:
 def _report(res: JobResult, bar: tqdm) -> JobResult:
     if res.error:
         log.warning("failed: %s", res.error)
+    for line in res.segments_skipped:
+        log.warning("segment skipped: %s", line)
     bar.update(1)
     return res
+
+
+def _bar(s: Settings, total: int, desc: str, unit: str, position: int) -> tqdm:
+    return tqdm(
+        total=total,
+        disable=not s.progress,
+        unit=unit,
+        desc=desc,
+        position=position,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,  # log files / SLURM: a line every 30 s
+    )
+
+
+def _segment_event(bar: tqdm, event: tuple[str, int]) -> None:
+    kind, n = event
+    if kind == "found":  # a session's segments are known once it is read: the total grows
+        bar.total += n
+        bar.refresh()
+    else:
+        bar.update(n)
+
+
+def _completed(futures: dict, events, segments: tqdm | None) -> Iterator:
+    """as_completed, updating the segment bar from the workers' events while waiting."""
+    if events is None:
+        yield from as_completed(futures)
+        return
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        while not events.empty():
+            _segment_event(segments, events.get())
+        yield from done
+
+
+def _warn_clipped_band(results: list[JobResult], s: Settings) -> None:
+    """Once per run, not per file: the band-pass asked for does not fit below Nyquist."""
+    clipped = sorted({r.clipped for r in results if r.clipped})
+    if not clipped:
+        return
+    low, high = s.filter.bandpass
+    used = ", ".join(f"{lo:g}-{hi:g} Hz at fs={fs:g} Hz" for lo, hi, fs in clipped)
+    log.warning(
+        "filter.bandpass %g-%g Hz is above Nyquist for %d recording(s): used %s "
+        "(filter.max_nyquist_fraction=%g) -> set filter.bandpass below fs/2 to choose the band yourself",
+        low,
+        high,
+        sum(1 for r in results if r.clipped),
+        used,
+        s.filter.max_nyquist_fraction,
+    )
 
 
 def _mp_context():
@@ -172,8 +239,15 @@ def _mp_context():
     return ctx
 
 
+def _init_worker(events) -> None:
+    """Worker initializer: segment progress goes to the parent through `events` (None: no bar)."""
+    _pin_threads()
+    if events is not None:
+        convert.set_progress(events.put)
+
+
 def _pin_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread per process (we parallelise over recordings)."""
+    """One BLAS/OpenMP thread per worker process (we parallelise over recordings)."""
     for var in _THREAD_VARS:
         os.environ[var] = "1"
     try:

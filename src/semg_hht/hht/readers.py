@@ -1,14 +1,16 @@
 """Read one recording into a (samples, channels) float64 array, its fs (if stored) and channel names.
 
 Formats: .csv/.txt (comma, semicolon or whitespace, sniffed; optional header row), .npy, .npz
-(signal + fs keys), .mat (scipy; keys configurable). Arrays with two axes keep time on the longer one.
+(signal + fs keys), .mat v5 (scipy) and v7.3 (HDF5, h5py; keys configurable). Arrays with two axes
+keep time on the longer one. Session files (.mat/.npz) may also give named per-sample vectors
+(labels, repetitions) and a subject variable, returned as they are stored (see hht.segments).
 Every problem is a SemgError naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +27,39 @@ class Recording:
     signal: np.ndarray  # (n_samples, n_channels), float64
     fs: float | None  # sampling rate stored in the file (or derived from a time column)
     channel_names: list[str]
+    variables: dict[str, np.ndarray] = field(default_factory=dict)  # the requested extra variables
 
 
-def read_recording(path: str | Path, rs: ReaderSettings, fs_hint: float | None = None) -> Recording:
-    """Read, pick channels, resolve fs (manifest > file > reader.fs) and check the samples."""
+def read_recording(
+    path: str | Path,
+    rs: ReaderSettings,
+    fs_hint: float | None = None,
+    want: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+) -> Recording:
+    """Read, pick channels, resolve fs (manifest > file > reader.fs) and check the samples.
+    `want` / `optional`: other variables of a .mat/.npz session (a missing `want` one is an error)."""
     path = Path(path)
     if not path.is_file():
         raise SemgError("recording not found", path=path, fix="check the path (manifest paths are relative to it)")
     ext = path.suffix.lower()
+    extra = (*want, *optional)
+    variables: dict[str, np.ndarray] = {}
+    if extra and ext not in (".mat", ".npz"):
+        raise SemgError(
+            f"segment.enabled needs session files with '{want[0] if want else extra[0]}' (.mat or .npz), not {ext}",
+            path=path,
+            fix="convert the sessions to .mat/.npz, or set segment.enabled=false",
+        )
     try:
         if ext in (".csv", ".txt"):
             signal, fs, names = _read_text(path, rs)
         elif ext == ".npy":
             signal, fs, names = _read_npy(path), None, None
         elif ext == ".npz":
-            signal, fs, names = _read_npz(path, rs)
+            signal, fs, names, variables = _read_npz(path, rs, want, optional)
         elif ext == ".mat":
-            signal, fs, names = _read_mat(path, rs)
+            signal, fs, names, variables = _read_mat(path, rs, want, optional)
         else:
             raise SemgError(f"unsupported file type '{ext}'", path=path, fix="use .csv, .txt, .npy, .npz or .mat")
     except SemgError:
@@ -58,7 +76,7 @@ def read_recording(path: str | Path, rs: ReaderSettings, fs_hint: float | None =
     signal, names = _select(signal, names, rs, path)
     fs = _resolve_fs(fs_hint, fs, rs, path)
     _check_samples(signal, names, path)
-    return Recording(signal=signal, fs=fs, channel_names=names)
+    return Recording(signal=signal, fs=fs, channel_names=names, variables=variables)
 
 
 # ---------------------------------------------------------------- formats
@@ -126,7 +144,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _read_npz(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None, list[str] | None]:
+def _read_npz(path: Path, rs: ReaderSettings, want: tuple[str, ...], optional: tuple[str, ...]):
     with np.load(path, allow_pickle=False) as z:
         keys = list(z.keys())
         if rs.npz_signal_key not in keys:
@@ -135,31 +153,83 @@ def _read_npz(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None,
                 path=path,
                 fix="set reader.npz_signal_key to the array holding the signal",
             )
+        _require(want, keys, path, "array")
         signal = z[rs.npz_signal_key]
         fs = _scalar(z[rs.npz_fs_key], rs.npz_fs_key, path) if rs.npz_fs_key in keys else None
         names = [str(n) for n in np.atleast_1d(z[rs.names_key])] if rs.names_key in keys else None
-    return signal, fs, names
+        variables = {k: z[k] for k in (*want, *optional) if k in keys}
+    return signal, fs, names, variables
 
 
-def _read_mat(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None, list[str] | None]:
-    from scipy.io import loadmat
-
-    try:
-        m = loadmat(path, squeeze_me=True)
-    except NotImplementedError:
-        raise SemgError(
-            "MATLAB v7.3 (HDF5) files are not supported", path=path, fix="save with -v7 or convert to .npz"
-        ) from None
-    keys = [k for k in m if not k.startswith("__")]
+def _read_mat(path: Path, rs: ReaderSettings, want: tuple[str, ...], optional: tuple[str, ...]):
+    """Only the variables we need are loaded (a NinaPro session also holds glove, accelerometer...)."""
+    wanted = [rs.mat_key, rs.mat_fs_key, rs.names_key, *want, *optional]
+    m, keys = _load_hdf5_mat(path, wanted) if _is_hdf5(path) else _load_v5_mat(path, wanted)
     if rs.mat_key not in m:
         raise SemgError(
-            f"no variable '{rs.mat_key}' (variables: {', '.join(keys) or 'none'})",
+            f"no variable '{rs.mat_key}' (variables: {', '.join(keys()) or 'none'})",
             path=path,
             fix="set reader.mat_key to the variable holding the signal",
         )
+    _require(want, m, path, "variable", keys)
     fs = _scalar(m[rs.mat_fs_key], rs.mat_fs_key, path) if rs.mat_fs_key in m else None
     names = [str(n) for n in np.atleast_1d(m[rs.names_key])] if rs.names_key in m else None
-    return m[rs.mat_key], fs, names
+    return m[rs.mat_key], fs, names, {k: m[k] for k in (*want, *optional) if k in m}
+
+
+def _is_hdf5(path: Path) -> bool:
+    import h5py
+
+    return h5py.is_hdf5(path)
+
+
+def _load_v5_mat(path: Path, names: list[str]):
+    from scipy.io import loadmat, whosmat
+
+    m = loadmat(path, squeeze_me=True, variable_names=names)
+    return m, lambda: [name for name, _, _ in whosmat(path)]
+
+
+def _load_hdf5_mat(path: Path, names: list[str]):
+    """MATLAB v7.3: an HDF5 file whose arrays are stored transposed (MATLAB is column-major)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        keys = [k for k in f if not k.startswith("#")]
+        m = {k: _h5_value(f, f[k], path) for k in dict.fromkeys(names) if k in f}
+    return m, lambda: keys
+
+
+def _h5_value(f, node, path: Path):
+    import h5py
+
+    if not isinstance(node, h5py.Dataset):
+        raise SemgError(
+            f"variable '{node.name.lstrip('/')}' is a MATLAB struct, not an array",
+            path=path,
+            fix="store plain arrays (emg, labels, ...) at the top level of the file",
+        )
+    kind = node.attrs.get("MATLAB_class", b"")
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if node.attrs.get("MATLAB_empty", 0):
+        return np.array([])
+    data = node[()]
+    if kind == "char":  # UTF-16 code units, one column per character
+        return np.str_("".join(chr(c) for c in np.asarray(data).T.ravel()))
+    if kind == "cell":  # references to the cells' own datasets
+        return np.array([_h5_value(f, f[ref], path) for ref in np.asarray(data).T.ravel()])
+    return np.squeeze(np.asarray(data).T)
+
+
+def _require(want: tuple[str, ...], present, path: Path, what: str, keys=None) -> None:
+    missing = [k for k in want if k not in present]
+    if missing:
+        listed = keys() if keys is not None else list(present)
+        raise SemgError(
+            f"no {what} '{missing[0]}' ({what}s: {', '.join(listed) or 'none'})",
+            path=path,
+            fix="set the segment.* key naming it (segment.label_key, segment.repetition_key), or null where optional",
+        )
 
 
 # ---------------------------------------------------------------- checks and helpers

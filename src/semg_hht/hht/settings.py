@@ -14,6 +14,7 @@ NORMALISE_SCOPES = ("recording", "window")
 EMD_METHODS = ("emd", "eemd", "ceemdan")
 WEIGHTINGS = ("amplitude", "energy")
 DELIMITERS = ("auto", "comma", "semicolon", "whitespace")
+SEGMENT_MODES = ("labels", "marker")
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,22 @@ class LayoutSettings:
 
 
 @dataclass(frozen=True)
+class SegmentSettings:
+    enabled: bool = False
+    mode: str = "labels"
+    label_key: str = "restimulus"
+    repetition_key: str | None = "rerepetition"
+    subject_key: str | None = "subject"
+    rest_label: float = 0.0
+    keep_rest: bool = False
+    min_duration_s: float = 0.0
+    max_duration_s: float | None = None
+    pad_s: float = 0.0
+    labels: tuple[str, ...] | None = None
+    reps_per_label: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     input: str
     output: str
@@ -114,10 +131,13 @@ class Settings:
     emd: EMDSettings = field(default_factory=EMDSettings)
     spectrum: SpectrumSettings = field(default_factory=SpectrumSettings)
     layout: LayoutSettings = field(default_factory=LayoutSettings)
+    segment: SegmentSettings = field(default_factory=SegmentSettings)
 
     def signature(self) -> str:
         """Hash of everything that changes a matrix: a rerun refuses to mix outputs of other settings."""
         relevant = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY}
+        if not self.segment.enabled:  # outputs made before segmenting existed stay reusable
+            relevant.pop("segment")
         blob = json.dumps(relevant, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
@@ -147,6 +167,7 @@ def settings_from_cfg(cfg: Any) -> Settings:
         emd=_emd(_group(data, "emd")),
         spectrum=_spectrum(_group(data, "spectrum")),
         layout=_layout(_group(data, "layout")),
+        segment=_segment(_group(data, "segment")),
     )
     _no_leftovers(data, "")
     if s.shard >= s.num_shards:
@@ -286,6 +307,36 @@ def _layout(d: dict) -> LayoutSettings:
         stacked_name=_req_str(d, "stacked_name", prefix=p),
         min_digits=_int(d, "min_digits", lo=1, prefix=p),
     )
+    _no_leftovers(d, p)
+    return out
+
+
+def _segment(d: dict) -> SegmentSettings:
+    p = "segment."
+    labels = d.pop("labels", None)
+    out = SegmentSettings(
+        enabled=_bool(d, "enabled", prefix=p),
+        mode=_choice(d, "mode", SEGMENT_MODES, prefix=p),
+        label_key=_req_str(d, "label_key", prefix=p),
+        repetition_key=_opt_str(d, "repetition_key", prefix=p),
+        subject_key=_opt_str(d, "subject_key", prefix=p),
+        rest_label=_float(d, "rest_label", prefix=p),
+        keep_rest=_bool(d, "keep_rest", prefix=p),
+        min_duration_s=_float(d, "min_duration_s", prefix=p),
+        max_duration_s=_opt_float(d, "max_duration_s", prefix=p, positive=True),
+        pad_s=_float(d, "pad_s", prefix=p),
+        labels=None if labels is None else tuple(str(v) for v in _as_list(labels, p + "labels")),
+        reps_per_label=_int(d, "reps_per_label", lo=1, prefix=p),
+    )
+    if out.min_duration_s < 0 or out.pad_s < 0:
+        raise SemgError("segment.min_duration_s and segment.pad_s must be >= 0", fix="e.g. 0.5 and 0.0")
+    if out.max_duration_s is not None and out.max_duration_s <= out.min_duration_s:
+        raise SemgError("segment.max_duration_s must be above segment.min_duration_s", fix="or null (no limit)")
+    if out.enabled and out.mode == "marker" and not out.labels:
+        raise SemgError(
+            "segment.mode=marker needs segment.labels: the movements in protocol order",
+            fix="e.g. segment.labels=[fist,pinch,open] segment.reps_per_label=5",
+        )
     _no_leftovers(d, p)
     return out
 
