@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, row_filter, row_matches, target_value
 from semg_hht.data.matrices import load_matrices
+from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
 from semg_hht.models.inference import run_batched
@@ -47,6 +48,7 @@ class Reading:
     normalize: str
     scheme: FilenameScheme | None  # the training data's file-name scheme (labels of Test*/named files)
     data_dir: Path | None
+    person_norm: dict[str, Any] | None = None  # data.person_norm the model was trained with
 
 
 def checkpoint_paths(ckpt: Any) -> list[str]:
@@ -70,7 +72,7 @@ def check_ensemble(models: Sequence[LoadedCheckpoint]) -> None:
                     path=other.path,
                     fix="average checkpoints of one recipe only (e.g. the k fold models of one sweep)",
                 )
-        for key in ("normalize", "target"):
+        for key in ("normalize", "target", "person_norm"):
             if first.data_hparams.get(key) != other.data_hparams.get(key):
                 raise SemgError(
                     f"ensemble members differ in data.{key}: {first.data_hparams.get(key)} vs "
@@ -106,11 +108,19 @@ def reading_of(models: Sequence[LoadedCheckpoint], svm_meta: dict[str, Any] | No
     if models:
         hp, data = models[0].hparams, models[0].data_hparams
         scheme = FilenameScheme(**data["filename_scheme"]) if data.get("filename_scheme") else None
-        return Reading(hp["in_channels"], hp["input_size"], data["normalize"], scheme, Path(data["data_dir"]))
+        return Reading(
+            hp["in_channels"],
+            hp["input_size"],
+            data["normalize"],
+            scheme,
+            Path(data["data_dir"]),
+            data.get("person_norm"),
+        )
     encoder = svm_meta["encoder"]
     arch = encoder["architecture"]
     scheme = FilenameScheme(**encoder["filename_scheme"]) if encoder.get("filename_scheme") else None
-    return Reading(arch["in_channels"], arch["input_size"], encoder.get("normalize", "minmax"), scheme, None)
+    normalize = encoder.get("normalize", "minmax")
+    return Reading(arch["in_channels"], arch["input_size"], normalize, scheme, None, encoder.get("person_norm"))
 
 
 def input_recordings(cfg: DictConfig, reading: Reading) -> list[Recording]:
@@ -184,7 +194,11 @@ def read_inputs(recordings: list[Recording], reading: Reading, workers: int, bad
             log.warning("skipped: %s", err)
         keep = np.setdiff1d(np.arange(len(files)), list(errors))
         x, recordings = x[keep], [recordings[i] for i in keep]
-    return torch.from_numpy(x), recordings
+    x = torch.from_numpy(x)
+    if (reading.person_norm or {}).get("enabled"):  # each new person calibrated on all of their input recordings
+        log.info("person_norm: %d people standardised by their own statistics", len({r.subject for r in recordings}))
+        x = person_standardize(x, [r.subject for r in recordings], reading.person_norm.get("log_ref"))
+    return x, recordings
 
 
 def true_labels(recordings: Sequence[Recording], target: str, class_names: Sequence[str]) -> np.ndarray | None:

@@ -24,6 +24,7 @@ from semg_hht.data.labels import (
     target_value,
 )
 from semg_hht.data.loaders import batch_loader
+from semg_hht.data.person_norm import person_standardize
 from semg_hht.data.splits import SPLITS, group_split, no_split, stratified_split
 from semg_hht.errors import SemgError
 from semg_hht.io import write_csv
@@ -70,6 +71,7 @@ class HHTDataModule(L.LightningDataModule):
         test_dir: str | None = None,
         test_manifest: str | None = None,
         test_filter: Mapping[str, Any] | None = None,
+        person_norm: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -286,6 +288,10 @@ class HHTDataModule(L.LightningDataModule):
         self.x, self.y = torch.from_numpy(x[: len(labelled)]), torch.from_numpy(y)
         if test:
             self.test_x, self.test_y = torch.from_numpy(x[len(labelled) :]), torch.from_numpy(self._targets(test))
+        if (hp.person_norm or {}).get("enabled"):
+            self.x = self._person_normalised(self.x, labelled, y)
+            if test:
+                self.test_x = self._person_normalised(self.test_x, test, self.test_y.numpy())
         counts = Counter(self.class_names[i] for i in y.tolist())
         log.info(
             "loaded %d recordings %s (%d unlabeled left for prediction); split=%s: %d train / %d val / %d test",
@@ -297,6 +303,18 @@ class HHTDataModule(L.LightningDataModule):
             len(self.val_index),
             len(test),
         )
+
+    def _person_normalised(self, x: torch.Tensor, recordings: list[Recording], y: np.ndarray) -> torch.Tensor:
+        """data.person_norm: every person standardised by their own statistics (data/person_norm.py)."""
+        settings = self.hparams.person_norm
+        calibrate_on = settings.get("calibrate_on")
+        calibration = None
+        if calibrate_on:
+            unknown = sorted(set(calibrate_on) - set(self.class_names))
+            if unknown:
+                raise SemgError(f"person_norm.calibrate_on {unknown} are not classes", fix=f"use {self.class_names}")
+            calibration = np.isin(y, [self.class_names.index(c) for c in calibrate_on])
+        return person_standardize(x, [r.subject for r in recordings], settings.get("log_ref"), calibration)
 
     def _targets(self, recordings: list[Recording]) -> np.ndarray:
         names = self.class_names

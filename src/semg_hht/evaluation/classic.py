@@ -92,6 +92,17 @@ class FeatureSet:
         )  # fmt: skip
 
 
+def person_standardized(fs: FeatureSet, eps: float = 1e-9) -> FeatureSet:
+    """Every person's feature rows standardised by that person's own mean and std (per feature): the
+    classic side of data.person_norm (unlabelled statistics of each person, new people included)."""
+    x = fs.x.astype(float).copy()
+    people = np.asarray(fs.subjects, dtype=object)
+    for person in dict.fromkeys(fs.subjects):
+        rows = people == person
+        x[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + eps)
+    return FeatureSet(x, fs.y, fs.class_names, fs.subjects, fs.paths, fs.names, fs.units)
+
+
 def window_starts(n: int, length: int, hop: int) -> list[int]:
     """Start samples of the full windows of ``length`` every ``hop`` (none when the recording is shorter)."""
     return list(range(0, n - length + 1, hop)) if n >= length else []

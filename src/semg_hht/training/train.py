@@ -56,6 +56,11 @@ def check_stages(cfg: DictConfig) -> None:
     validation set, so nothing may be chosen on or steered by val/* metrics."""
     if cfg.report_on not in REPORT_ON:
         raise SemgError(f"unknown report_on '{cfg.report_on}'", fix=f"use one of {REPORT_ON}")
+    if (cfg.data.get("person_norm") or {}).get("enabled") and cfg.model.get("input_log_ref") is not None:
+        raise SemgError(
+            "data.person_norm standardises the input: the model must not log-compress it again",
+            fix="set model.input_log_ref=null and data.person_norm.log_ref instead (or experiment=person_norm)",
+        )
     if cfg.data.split != "none":
         return
     if cfg.report_on != "last":
