@@ -115,3 +115,20 @@ def test_input_log_ref_is_part_of_the_encoder_and_its_features():
     x = torch.rand(2, 1, 32, 32) ** 4
     plain.eval(), compressed.eval()
     assert not torch.allclose(plain(x), compressed(x))
+
+
+def test_time_pooling_keeps_the_frequency_rows_and_tells_low_from_high():
+    torch.manual_seed(0)
+    enc = CNNEncoder(1, 32, 4, 3, "batch", 0.2, False, 6, pool="time").eval()
+    assert enc.feature_dim == 4 * 4 * (32 // 8)  # last channels x frequency rows left after 3 halvings
+    low, high = torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 32, 32)
+    low[..., 2, :], high[..., 29, :] = 1.0, 1.0  # one tone near 0 Hz, one near fs/2, all the time
+    with torch.no_grad():
+        f_low, f_high = enc(low), enc(high)
+    assert f_low.shape == (1, 64) and not torch.allclose(f_low, f_high)
+    energy = [f.reshape(16, 4).abs().sum(0) for f in (f_low, f_high)]  # per frequency row
+    assert energy[0].argmax() < energy[1].argmax()  # the low tone lights a lower row than the high one
+    pooled = CNNEncoder(1, 32, 4, 3, "batch", 0.2, False, 6).eval()
+    assert pooled.feature_dim == 16  # the seed's global pooling: one number per channel
+    with pytest.raises(SemgError, match="unknown model.pool"):
+        CNNEncoder(1, 32, 4, 3, "batch", 0.2, False, 6, pool="space")

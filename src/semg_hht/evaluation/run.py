@@ -35,6 +35,7 @@ from semg_hht.evaluation.classic import (
     load_features,
     make_classifier,
     manifest_rows,
+    person_standardized,
 )
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
@@ -85,17 +86,30 @@ def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> t
         fs = load_features(Path(cfg.raw), target, dev[1], {}, filters, rows=dev[0], **load)
         test_fs = load_features(test[1], target, dev[1], {}, filters, rows=test[0], **load) if test else None
         log.info("%s%s: %d rows of %d subjects", experiment, suffix, len(fs.y), len(set(fs.subjects)))
-        for method in methods:
-            r, f, w = method_rows(
-                fs, test_fs, target, f"classic features + {method.upper()}{suffix}", method, data, cfg
-            )
-            rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
+        for calibrated in calibrations(cfg):
+            if calibrated:
+                fs, test_fs = person_standardized(fs), test_fs and person_standardized(test_fs)
+            for method in methods:
+                label = f"classic features + {method.upper()}{suffix}{CALIBRATED if calibrated else ''}"
+                r, f, w = method_rows(fs, test_fs, target, label, method, data, cfg)
+                rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     if cfg.hht_dir is not None:
-        fs, test_fs = hht_feature_sets(Path(cfg.hht_dir), data, cfg.limit_subjects)
-        label = f"linear control: HHT matrices, PCA {cfg.classifiers.pca_lda.n_components} + LDA"
-        r, f, w = method_rows(fs, test_fs, target, label, "pca_lda", data, cfg)
-        rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
+        for calibrated in calibrations(cfg):
+            norm = {"enabled": True, "log_ref": cfg.person_norm.log_ref, "calibrate_on": None} if calibrated else None
+            fs, test_fs = hht_feature_sets(Path(cfg.hht_dir), data | {"person_norm": norm}, cfg.limit_subjects)
+            label = f"linear control: HHT matrices, PCA {cfg.classifiers.pca_lda.n_components} + LDA"
+            r, f, w = method_rows(fs, test_fs, target, label + (CALIBRATED if calibrated else ""), "pca_lda", data, cfg)
+            rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     return rows, fold_rows, warnings
+
+
+CALIBRATED = ", per-person standardised"
+
+
+def calibrations(cfg: DictConfig) -> list[bool]:
+    """Plain rows, and with person_norm.enabled also the per-person calibrated rows (their own rows:
+    they need unlabelled recordings of every new person)."""
+    return [False, True] if cfg.person_norm.enabled else [False]
 
 
 def split_rows(cfg: DictConfig, data: Mapping[str, Any]):

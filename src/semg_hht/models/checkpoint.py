@@ -3,6 +3,7 @@ telling the user plainly when one does not fit."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,12 @@ from typing import Any
 import torch
 
 from semg_hht.errors import SemgError
+from semg_hht.models.encoder import CNNEncoder
 
-# Hyperparameters that change tensor shapes or meaning: a checkpoint must agree on all of them.
+# Hyperparameters that change tensor shapes or meaning: a checkpoint must agree on all of them (every
+# encoder argument, read off its signature so a new one cannot be forgotten, and the head's).
 ARCHITECTURE_KEYS = (
-    "in_channels", "input_size", "base_channels", "num_layers", "norm", "residual", "residual_from",
-    "head", "head_hidden", "num_classes", "class_names", "input_log_ref",
+    *inspect.signature(CNNEncoder).parameters, "head", "head_hidden", "num_classes", "class_names",
 )  # fmt: skip
 
 

@@ -51,6 +51,7 @@ class HHTClassifier(L.LightningModule):
         label_smoothing: float,
         optimizer: dict[str, Any],
         scheduler: dict[str, Any],
+        pool: str = "global",  # default: checkpoints written before the key existed
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
@@ -66,6 +67,7 @@ class HHTClassifier(L.LightningModule):
             residual,
             residual_from,
             input_log_ref,
+            pool,
         )
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(label_smoothing, num_classes))

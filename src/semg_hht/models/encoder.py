@@ -1,5 +1,6 @@
-"""The seed's CNN encoder: num_layers blocks of Conv3x3/2 + norm + LeakyReLU, then global average
-pooling. Channels double from base_channels and stop growing at base*32 (64 -> ... -> 2048 -> 2048)."""
+"""The seed's CNN encoder: num_layers blocks of Conv3x3/2 + norm + LeakyReLU, then average pooling
+(global as the seed, or over time only, keeping where in frequency a feature sits). Channels double
+from base_channels and stop growing at base*32 (64 -> ... -> 2048 -> 2048)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 MAX_LAYERS = 8
 CHANNEL_CAP_DOUBLINGS = 5  # base * 2**5 = 32 x base, the seed's 2048 for base 64
 NORMS = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d}
+POOLS = ("global", "time")
 
 
 def encoder_channels(base_channels: int, num_layers: int) -> list[int]:
@@ -91,8 +93,11 @@ class CNNEncoder(nn.Module):
         residual: bool,
         residual_from: int,
         input_log_ref: float | None = None,
+        pool: str = "global",
     ):
         super().__init__()
+        if pool not in POOLS:
+            raise SemgError(f"unknown model.pool '{pool}'", fix=f"use one of {list(POOLS)}")
         self.compress = LogCompress(input_log_ref) if input_log_ref is not None else nn.Identity()
         if not 1 <= num_layers <= MAX_LAYERS or 2**num_layers > input_size:
             limit = min(MAX_LAYERS, input_size.bit_length() - 1)
@@ -109,8 +114,11 @@ class CNNEncoder(nn.Module):
             blocks.append(ConvBlock(previous, out, norm, leaky_slope, residual and i + 1 >= residual_from))
             previous = out
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = channels[-1]
+        # (B, C, F, T) -> (B, C, 1, 1) global, or (B, C, F', 1) over time: a spectrum's frequency axis
+        # is not translation-invariant (a 40 Hz and a 200 Hz burst are different muscles' signatures)
+        rows = 1 if pool == "global" else max(input_size >> num_layers, 1)
+        self.pool = nn.AdaptiveAvgPool2d((rows, 1))
+        self.feature_dim = channels[-1] * rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.blocks(self.compress(x))).flatten(1)
+        return self.pool(self.blocks(self.compress(x))).flatten(1)  # (B, feature_dim)

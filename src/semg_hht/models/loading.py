@@ -8,6 +8,7 @@ truncated, foreign, another version's keys, tensors of another shape) is one Sem
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,7 @@ from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.classifier import HHTClassifier
 from semg_hht.models.encoder import CNNEncoder
 
-ENCODER_KEYS = (
-    "in_channels", "input_size", "base_channels", "num_layers",
-    "norm", "leaky_slope", "residual", "residual_from", "input_log_ref",
-)  # fmt: skip
+ENCODER_KEYS = tuple(inspect.signature(CNNEncoder).parameters)  # the encoder's arguments, from one place
 NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
 
 
@@ -89,7 +87,7 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
 def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:
     """An untrained encoder from the model config (seed 001's "CNN+SVM Method 1"), frozen.
     Its weights depend only on (architecture, seed); the global RNG is left as it was."""
-    architecture = {key: model_cfg[key] for key in ENCODER_KEYS}
+    architecture = {key: model_cfg[key] for key in ENCODER_KEYS if key in model_cfg}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         encoder = CNNEncoder(**architecture)
