@@ -119,8 +119,9 @@ REAL_DATA = {"muscletracker_movement", "muscletracker_gender"}
 
 @pytest.mark.parametrize("experiment", [o for g, o in OPTIONS if g == "experiment" and o not in REAL_DATA])
 def test_every_experiment_instantiates_end_to_end(experiment, synthetic_dir, tmp_path):
+    people = ["data.label_source=manifest", "data.manifest=manifest.csv"] if experiment == "person_norm" else []
     cfg = compose_cfg(
-        [f"experiment={experiment}", *TINY, f"paths.data_dir={synthetic_dir}", f"paths.output_dir={tmp_path}"]
+        [f"experiment={experiment}", *TINY, f"paths.data_dir={synthetic_dir}", f"paths.output_dir={tmp_path}", *people]
     )
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
