@@ -7,6 +7,7 @@ the same recording with the same settings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import traceback
@@ -26,7 +27,7 @@ from semg_hht.hht.settings import Settings, WindowSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, make_decomposer, normalise_scale
 from semg_hht.io import save_npz
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: source_sha256, so a rerun never reuses a matrix of another recording's content
 FIXED_COLUMNS = (
     "file",
     "subject",
@@ -118,7 +119,20 @@ def convert_recording(job: Job, s: Settings, out_dir: str, signature: str, vers:
     return result
 
 
+def source_digest(path: str) -> str:
+    """sha256 of the recording's bytes: "already done" means made from this very content."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""  # read_recording says what is wrong with the file
+    return h.hexdigest()
+
+
 def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, result: JobResult) -> None:
+    digest = source_digest(job.path)
     rec = read_recording(job.path, s.reader, fs_hint=job.fs())
     n_raw = rec.signal.shape[0]
     if n_raw < s.window.min_samples:
@@ -162,7 +176,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
                 **{extra_column(k): v for k, v in job.extra},
             }
             if out.exists() and not s.overwrite:
-                _check_existing(out, job, channel, w, signature)
+                _check_existing(out, job, channel, w, signature, digest)
                 result.rows.append(row)
                 result.skipped += 1
                 continue
@@ -195,6 +209,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
                 t_end_s=np.float64(b / fs),
                 window=np.int64(w),
                 source=np.str_(job.source),
+                source_sha256=np.str_(digest),
                 channel=np.str_(channel),
                 channels=np.array([names[c] for c in unit]),
                 subject=np.str_(job.subject),
@@ -214,15 +229,16 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
             result.written += 1
 
 
-def _check_existing(out: Path, job: Job, channel: str, window: int, signature: str) -> None:
-    """A finished output is only reused if it is ours, from this recording, with these settings."""
+def _check_existing(out: Path, job: Job, channel: str, window: int, signature: str, digest: str) -> None:
+    """A finished output is only reused if it is ours, from this recording's content, with these settings."""
     fix = "delete it, choose another output folder, or pass overwrite=true"
+    keys = ("source", "channel", "window", "settings_signature", "source_sha256")
     try:
         with np.load(out, allow_pickle=False) as z:
-            meta = {k: str(z[k]) for k in ("source", "channel", "window", "settings_signature") if k in z}
+            meta = {k: str(z[k]) for k in keys if k in z}
     except Exception:
         raise SemgError("existing output is unreadable", path=out, fix=fix) from None
-    if len(meta) < 4:
+    if any(k not in meta for k in keys[:4]):
         raise SemgError("existing output was not written by make_hht", path=out, fix=fix)
     if (meta["source"], meta["channel"], meta["window"]) != (job.source, channel, str(window)):
         raise SemgError(
@@ -233,6 +249,14 @@ def _check_existing(out: Path, job: Job, channel: str, window: int, signature: s
         )
     if meta["settings_signature"] != signature:
         raise SemgError("existing output was made with different settings", path=out, fix=fix)
+    if "source_sha256" not in meta:
+        raise SemgError("existing output was written by an older make_hht (no source checksum)", path=out, fix=fix)
+    if meta["source_sha256"] != digest:
+        raise SemgError(
+            f"existing output was made from other content than {job.path} (a different or changed recording)",
+            path=out,
+            fix=fix,
+        )
 
 
 def _unique(tokens: list[str]) -> list[str]:

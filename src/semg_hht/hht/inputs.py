@@ -122,6 +122,7 @@ def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[
     extra_cols = [c for c in fields if c and c not in standard]
     base = manifest.parent
     jobs = []
+    first_row: dict[str, int] = {}  # resolved path -> line of its first row
     for i, row in enumerate(rows):
         src = row.get(cols.path_col, "")
         if not src:
@@ -130,10 +131,18 @@ def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[
                 path=manifest,
                 fix="give every row a recording path",
             )
+        resolved = str((base / src).resolve())
+        if resolved in first_row:  # the training side refuses duplicates: never convert one twice
+            raise SemgError(
+                f"line {i + 2} lists {src} again (already on line {first_row[resolved]})",
+                path=manifest,
+                fix="remove the duplicate row",
+            )
+        first_row[resolved] = i + 2
         jobs.append(
             Job(
                 index=i,
-                path=str((base / src).resolve()),
+                path=resolved,
                 source=src,
                 fs_raw=row.get(cols.fs_col, ""),
                 subject=row.get(cols.subject_col, ""),

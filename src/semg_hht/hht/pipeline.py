@@ -51,7 +51,7 @@ def run(s: Settings) -> dict:
     jobs, extra = discover(input_path, s.inputs, out_dir)
     mine = [j for j in jobs if j.index % s.num_shards == s.shard]
     out_dir.mkdir(parents=True, exist_ok=True)
-    check_output_manifest(out_dir)
+    check_output_manifest(out_dir, input_path)
     log.info(
         "make_hht: %d of %d recordings (shard %d/%d) from %s -> %s",
         len(mine),

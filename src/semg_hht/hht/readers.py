@@ -17,6 +17,7 @@ from semg_hht.errors import SemgError
 from semg_hht.hht.settings import ReaderSettings
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf)$", re.IGNORECASE)
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _DELIMS = {"comma": ",", "semicolon": ";", "whitespace": None}
 
 
@@ -77,6 +78,12 @@ def _read_text(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None
         header, rows = [tok.strip().strip("\"'") for tok in first], rows[1:]
     if not rows:
         raise SemgError("file has a header but no samples", path=path, fix="check the recording was saved")
+    if rs.delimiter == "auto" and delim == "," and header is None and all(_DECIMAL_COMMA.match(ln) for _, ln in rows):
+        raise SemgError(
+            f"every line looks like {rows[0][1]!r}: one channel with decimal commas, or two integer channels?",
+            path=path,
+            fix="for two channels pass reader.delimiter=comma (or add a header row); for one, save with decimal points",
+        )
     width = len(_split(rows[0][1], delim))
     try:
         data = np.loadtxt([ln for _, ln in rows], delimiter=delim, ndmin=2, dtype=np.float64)
