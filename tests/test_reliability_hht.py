@@ -5,6 +5,10 @@ not guessed, and signals stop the workers."""
 from __future__ import annotations
 
 import csv
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +18,8 @@ from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
-from tests.hht_helpers import emg_like, hht_cfg
+from semg_hht.synth import SynthConfig, generate
+from tests.hht_helpers import ROOT, emg_like, hht_cfg
 
 FAST = ["reader.fs=1000", "spectrum.size=32", "emd.max_imf=3"]
 
@@ -106,3 +111,44 @@ def test_decimal_commas_in_a_single_column_are_not_read_as_two_channels(tmp_path
         read_recording(path, ReaderSettings(fs=1000.0))
     two = read_recording(path, ReaderSettings(fs=1000.0, delimiter="comma"))  # the explicit choice is honoured
     assert two.signal.shape == (200, 2)
+
+
+def _session_alive(sid: int) -> list[str]:
+    """Processes still in the session the command was started in (its workers, forkserver)."""
+    out = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(sid)], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if ln.strip()]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_parent_alone_stops_the_workers_and_keeps_finished_outputs(tmp_path, sig, code):
+    """SIGTERM is how SLURM cancels or preempts; SIGINT here goes to the parent only (kill -INT)."""
+    raw = tmp_path / "raw"
+    generate(raw, SynthConfig(subjects=2, reps=3, duration_s=6.0, fs=1000.0, channels=2, seed=1))
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "make_hht.py"), f"input={raw / 'manifest.csv'}", f"output={out}"]
+    cmd += ["workers=2", "progress=false", "hydra.run.dir=" + str(tmp_path / "hydra")]
+    log_path = tmp_path / "log.txt"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while not list(out.glob("*.npz")) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # both workers are mid-recording now
+        at_signal = len(list(out.glob("*.npz")))
+        proc.send_signal(sig)
+        sent = time.time()
+        proc.wait(timeout=60)
+    stopped_after = time.time() - sent
+    log = log_path.read_text()
+    assert proc.returncode == code, log
+    assert "rerun the same command" in log and "Traceback" not in log
+    assert stopped_after < 10, stopped_after  # promptly: no queued recording converted first
+    kept = sorted(p.name for p in out.glob("*.npz"))
+    time.sleep(3)
+    assert _session_alive(proc.pid) == []  # no worker left running ...
+    assert sorted(p.name for p in out.glob("*.npz")) == kept  # ... or writing
+    assert len(kept) <= at_signal + 2  # at most the file being renamed as the signal came, per worker
+    assert 1 <= len(kept) < 2 * 2 * 3 * 3 * 2
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files
+    for name in kept:
+        assert np.load(out / name)["hht"].shape == (256, 256)

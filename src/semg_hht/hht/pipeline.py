@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -39,6 +41,14 @@ _THREAD_VARS = (
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cluster job cancelled or preempted), handled like Ctrl-C."""
+
+
+class _WorkerStop(SystemExit):
+    """SIGTERM inside a worker: unwinds (atomic_open removes its temp file), then the worker exits."""
+
+
 def make_hht(cfg: Any) -> dict:
     """Entry point behind make_hht.py (config: conf/hht.yaml). Returns a summary dict."""
     s = settings_from_cfg(cfg)
@@ -63,11 +73,13 @@ def run(s: Settings) -> dict:
     )
 
     try:
-        results = _run_jobs(mine, s, out_dir)
-    except KeyboardInterrupt:
+        with _sigterm_raises():
+            results = _run_jobs(mine, s, out_dir)
+    except KeyboardInterrupt as stop:
         done = len(list(out_dir.glob("*.npz")))
-        log.warning("interrupted: %d finished outputs are kept; rerun the same command to finish the rest", done)
-        raise SystemExit(130) from None
+        what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        log.warning("%s: %d finished outputs are kept; rerun the same command to finish the rest", what, done)
+        raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
     columns = list(FIXED_COLUMNS) + [extra_column(c) for c in extra]
@@ -132,14 +144,52 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
         with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
             pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_pin_threads)
             try:
-                futures = {pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs}
+                futures = {pool.submit(_convert_in_worker, job, s, str(out_dir), signature, vers): job for job in jobs}
                 for fut in as_completed(futures):
                     results.append(_report(_result(fut, futures[fut]), bar))
             except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_workers(pool)
                 raise
             pool.shutdown(wait=True)
     return results
+
+
+def _convert_in_worker(job: Job, s: Settings, out_dir: str, signature: str, vers: dict) -> JobResult:
+    try:
+        return convert_recording(job, s, out_dir, signature, vers)
+    except _WorkerStop:
+        os._exit(143)  # the pool would otherwise catch it and start the next recording
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop now: the pool's own shutdown lets running and already queued recordings finish (and
+    keep writing after the parent is gone). SIGTERM makes each worker drop its temp file and exit."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
+        if p.is_alive():  # pragma: no cover - stuck in C code
+            p.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM -> Terminated in the main thread, so workers are stopped and the exit is non-zero."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _result(fut, job: Job) -> JobResult:
@@ -172,8 +222,15 @@ def _mp_context():
     return ctx
 
 
+def _worker_stop(signum, frame):
+    raise _WorkerStop(143)
+
+
 def _pin_threads() -> None:
-    """Worker initializer: one BLAS/OpenMP thread per process (we parallelise over recordings)."""
+    """Worker initializer: one BLAS/OpenMP thread per process (we parallelise over recordings).
+    Also signals: Ctrl-C is the parent's to handle (it stops the workers), SIGTERM stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_stop)
     for var in _THREAD_VARS:
         os.environ[var] = "1"
     try:
