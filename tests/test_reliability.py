@@ -163,3 +163,32 @@ def test_a_log_file_on_a_full_disk_warns_once_not_a_traceback_per_line(tmp_path,
     err = capsys.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err
     assert err.count("train.log (No space left on device); logging there stopped") == 1
+
+
+def test_sigterm_saves_last_ckpt_says_how_to_resume_and_exits_1(synthetic_dir, tmp_path):
+    """SIGTERM is how SLURM preempts: no silent exit 0, and the one line's command resumes."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        _train_cmd(synthetic_dir, run, "trainer.max_epochs=200", "data.batch_size=2"),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.2)
+    time.sleep(0.5)  # mid-epoch
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 1, err[-2000:]
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "SIGTERM" in line and f"resume with ckpt_path={last}" in line, line
+    epoch = torch.load(last, weights_only=True)["epoch"]
+    assert 0 <= epoch < 150
+    resumed = subprocess.run(
+        _train_cmd(synthetic_dir, tmp_path / "resumed", f"trainer.max_epochs={epoch + 2}", f"ckpt_path={last}"),
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["epochs"] == epoch + 2

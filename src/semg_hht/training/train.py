@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.config import build
@@ -17,7 +18,7 @@ from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.models import HHTClassifier
 from semg_hht.models.inference import run_batched
-from semg_hht.training.callbacks import EpochHistory
+from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
 from semg_hht.training.report import write_run_report
 from semg_hht.training.resume import adopt_checkpoint
 
@@ -89,13 +90,20 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resume_from = adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints") if cfg.ckpt_path else None
 
     history = EpochHistory()
-    trainer = build_trainer(cfg, [history])
+    last = out_dir / "checkpoints" / "last.ckpt"
+    trainer = build_trainer(cfg, [history, SaveOnSigterm(str(last))])
     log_hyperparameters(trainer, cfg, model)
     log.info("run dir: %s", out_dir)
 
     started = time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    except SIGTERMException:  # Lightning's SystemExit(None): would exit 0 with no word and no metrics
+        raise SemgError(
+            "training stopped by SIGTERM (job cancelled or preempted); the state was saved to last.ckpt",
+            path=out_dir,
+            fix=f"resume with ckpt_path={last}",
+        ) from None
     finally:
         if resume_from is not None and resume_from.name == ".resume.ckpt":
             resume_from.unlink(missing_ok=True)
