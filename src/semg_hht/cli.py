@@ -33,6 +33,30 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             raise
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+    except Exception as err:
+        line = _outside_error(err)
+        if line is None or debug_enabled():
+            raise
+        print(f"error: {line}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+def _outside_error(err: Exception) -> str | None:
+    """Errors that are the user's setup, not a bug, raised where no SemgError could name them:
+    a file that cannot be written or read (disk full, permissions), a config value OmegaConf
+    cannot resolve, settings Lightning finds contradictory. None: a bug, keep the traceback."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if isinstance(err, OSError) and err.filename is not None:
+        why = err.strerror or first
+        return f"{err.filename}: {why} -> check the path, its permissions and the free disk space"
+    if isinstance(err, OmegaConfBaseException):
+        key = getattr(err, "full_key", None)
+        return f"config {key}: {first} -> fix that key" if key else f"config: {first}"
+    if type(err).__name__ == "MisconfigurationException":  # Lightning, raised during fit
+        return f"conflicting settings: {first} -> change one of the named settings"
+    return None
 
 
 def _quiet_failing_log_files() -> None:

@@ -22,12 +22,23 @@ from semg_hht.errors import SemgError
 
 
 def refuse_overwrite(path: str | Path, overwrite: bool, *, key: str = "overwrite") -> None:
-    """Raise a clear error instead of silently replacing a user's file."""
-    if Path(path).exists() and not overwrite:
+    """Raise a clear error instead of silently replacing a user's file, and before any work when
+    the output could not be written at all (a folder, or a folder we may not write in)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SemgError("output is an existing folder, not a file", path=path, fix="name a file for the output")
+    if path.exists() and not overwrite:
         raise SemgError(
             "output exists and would be overwritten",
             path=path,
             fix=f"pass {key}=true or choose another output",
+        )
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    if folder is not None and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
+        raise SemgError(
+            f"cannot write the output: {folder} is not a writable folder",
+            path=path,
+            fix="choose an output in a folder you can write to",
         )
 
 
@@ -44,9 +55,11 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a failed write names no file: name ours
+            err.filename = str(path)
         raise
 
 
@@ -98,6 +111,18 @@ def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:
         fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs)
     plt.close(fig)
     return Path(path)
+
+
+def check_row_widths(rows: Iterable[Mapping[Any, Any]], path: str | Path) -> None:
+    """csv.DictReader rows: a row with more cells than the header keeps the surplus under None
+    (and breaks whatever reads it next); say which line instead."""
+    for line, row in enumerate(rows, start=2):
+        if None in row:
+            raise SemgError(
+                f"line {line} has more fields than the header",
+                path=path,
+                fix="quote cells that contain the delimiter, or add the missing column names",
+            )
 
 
 def _json_default(obj: Any) -> Any:

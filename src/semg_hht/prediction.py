@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.labels import FilenameScheme
 from semg_hht.data.matrices import load_matrices
 from semg_hht.errors import SemgError
@@ -91,6 +92,7 @@ def read_inputs(files: list[Path], loaded: LoadedCheckpoint, workers: int, bad_f
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    check_config(cfg, PREDICT)
     if not cfg.ckpt:
         raise SemgError("predict.py needs a checkpoint", fix="pass ckpt=<train run>/checkpoints/best.ckpt")
     output = Path(cfg.output)

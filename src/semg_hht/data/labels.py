@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from semg_hht.errors import SemgError
+from semg_hht.io import check_row_widths
 
 TARGETS = ("movement", "gender", "gender_movement")
 
@@ -76,6 +77,7 @@ def read_manifest(manifest: Path, data_dir: Path, *, allow_outside: bool = False
             path=manifest,
             fix="write it as CSV: file,subject,movement,gender,...",
         )
+    check_row_widths(rows, manifest)
     root = data_dir.resolve()
     recordings, seen = [], {}
     for line, row in enumerate(rows, start=2):

@@ -14,6 +14,7 @@ from pathlib import Path
 from semg_hht.errors import SemgError
 from semg_hht.hht.naming import gender_value, labels_from_name
 from semg_hht.hht.settings import InputSettings
+from semg_hht.io import check_row_widths
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,9 @@ def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[
     with open(manifest, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         fields = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+        rows = list(reader)
+    check_row_widths(rows, manifest)
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
     if not rows:
         raise SemgError("manifest has no rows", path=manifest, fix="add one row per recording")
     standard = {cols.path_col, cols.subject_col, cols.movement_col, cols.gender_col}

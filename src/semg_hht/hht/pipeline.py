@@ -58,9 +58,11 @@ def make_hht(cfg: Any) -> dict:
 def run(s: Settings) -> dict:
     started = time.perf_counter()
     input_path, out_dir = _absolute(s.input), Path(_absolute(s.output))
+    if out_dir.exists() and Path(input_path).is_dir() and out_dir.samefile(input_path):
+        raise SemgError("output is the input folder", path=out_dir, fix="choose another output folder")
     jobs, extra = discover(input_path, s.inputs, out_dir)
     mine = [j for j in jobs if j.index % s.num_shards == s.shard]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_output_folder(out_dir)
     check_output_manifest(out_dir, input_path)
     log.info(
         "make_hht: %d of %d recordings (shard %d/%d) from %s -> %s",
@@ -83,7 +85,15 @@ def run(s: Settings) -> dict:
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
     columns = list(FIXED_COLUMNS) + [extra_column(c) for c in extra]
-    manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+    try:
+        manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+    except OSError as err:
+        raise SemgError(
+            f"could not write the manifest ({err.strerror or err}); the {sum(r.written for r in results)}"
+            " matrices written are kept",
+            path=out_dir / "manifest.csv",
+            fix="free disk space, then rerun the same command (finished outputs are skipped)",
+        ) from None
 
     failed = [r for r in results if r.error]
     summary = {
@@ -113,6 +123,20 @@ def run(s: Settings) -> dict:
             fix="fix or drop those recordings and rerun: finished outputs are kept and skipped",
         )
     return summary
+
+
+def _make_output_folder(out_dir: Path) -> None:
+    """Before any conversion: an output that cannot take files fails now, not after an hour."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SemgError("output is an existing file, not a folder", path=out_dir, fix="pass output=<folder>")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SemgError(
+            f"cannot create the output folder ({err.strerror or err})", path=out_dir, fix="choose another output"
+        ) from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise SemgError("output folder is not writable", path=out_dir, fix="choose a folder you can write to")
 
 
 def worker_count(requested: int) -> int:

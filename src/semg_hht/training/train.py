@@ -9,11 +9,13 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.config import build
+from semg_hht.config_check import TRAIN, check_config
 from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.models import HHTClassifier
@@ -27,9 +29,6 @@ log = logging.getLogger(__name__)
 
 def build_datamodule(cfg: DictConfig) -> HHTDataModule:
     return build(cfg.data, _convert_="all")
-
-
-REPORT_ON = ("best", "last")
 
 
 def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
@@ -48,6 +47,11 @@ def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
     callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values()] + extra_callbacks
     loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
+    if not loggers and any(isinstance(c, LearningRateMonitor) for c in callbacks):  # Lightning: traceback in fit
+        raise SemgError(
+            "callbacks.lr_monitor logs the learning rate, but no logger is configured",
+            fix="keep a logger (logger=tensorboard) or also pass ~callbacks.lr_monitor",
+        )
     return build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
@@ -77,8 +81,7 @@ def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTCla
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    if cfg.report_on not in REPORT_ON:  # checked before an hour of training, not after
-        raise SemgError(f"unknown report_on '{cfg.report_on}'", fix=f"use one of {REPORT_ON}")
+    check_config(cfg, TRAIN)  # types and ranges (report_on too) before an hour of training, not after
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
@@ -87,7 +90,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     datamodule.write_split(out_dir / "split.csv")
     model = build_model(cfg, datamodule)
-    resume_from = adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints") if cfg.ckpt_path else None
+    resume_from = (
+        adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints", cfg.trainer.max_epochs)
+        if cfg.ckpt_path
+        else None
+    )
 
     history = EpochHistory()
     last = out_dir / "checkpoints" / "last.ckpt"
