@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io as stdio
 import json
 import os
 import tempfile
@@ -111,6 +112,31 @@ def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:
         fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs)
     plt.close(fig)
     return Path(path)
+
+
+def read_csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """A manifest CSV as spreadsheets write them: UTF-8 with or without a BOM (Excel's "CSV UTF-8"),
+    comma or semicolon separated (European Excel), spaces after the separator; header names stripped.
+    Returns (column names, rows); a row wider than the header is an error naming its line."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        text = f.read()
+    reader = csv.DictReader(stdio.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]), skipinitialspace=True)
+    fields = [(h or "").strip() for h in reader.fieldnames or []]
+    reader.fieldnames = fields
+    rows = list(reader)
+    check_row_widths(rows, path)
+    return fields, rows
+
+
+def csv_header(path: str | Path) -> list[str]:
+    """The stripped column names of read_csv_rows, from the first line only."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = f.readline()
+    return [h.strip() for h in next(csv.reader([first], delimiter=_delimiter(first)), [])]
+
+
+def _delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
 def check_row_widths(rows: Iterable[Mapping[Any, Any]], path: str | Path) -> None:

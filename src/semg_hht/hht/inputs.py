@@ -14,7 +14,7 @@ from pathlib import Path
 from semg_hht.errors import SemgError
 from semg_hht.hht.naming import gender_value, labels_from_name
 from semg_hht.hht.settings import InputSettings
-from semg_hht.io import check_row_widths
+from semg_hht.io import csv_header, read_csv_rows
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,15 @@ def discover(
         return _from_folder(root, ins, None if output is None else Path(output)), []
     if not root.is_file():
         raise SemgError("input not found", path=root, fix="pass input=<folder of recordings or manifest.csv>")
-    if root.suffix.lower() == ".csv" and _is_manifest(root, ins):
+    header = _csv_header(root) if root.suffix.lower() == ".csv" else []
+    if ins.manifest.path_col in header:
         return _from_manifest(root, ins)
+    if "file" in header:  # the training side's manifest column: a manifest, not a recording
+        raise SemgError(
+            f"manifest has a 'file' column but no '{ins.manifest.path_col}' column",
+            path=root,
+            fix="pass inputs.manifest.path_col=file (or rename the column to path)",
+        )
     if root.suffix.lower() in ins.extensions:
         return [_folder_job(0, root, root.name, ins)], []
     raise SemgError(
@@ -61,13 +68,12 @@ def discover(
     )
 
 
-def _is_manifest(path: Path, ins: InputSettings) -> bool:
+def _csv_header(path: Path) -> list[str]:
+    """Column names if path reads as a CSV with a header (else [], e.g. a recording of numbers)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError):
-        return False
-    return ins.manifest.path_col in [h.strip() for h in header]
+        return csv_header(path)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 def _from_folder(root: Path, ins: InputSettings, output: Path | None) -> list[Job]:
@@ -113,11 +119,7 @@ def _folder_job(index: int, path: Path, source: str, ins: InputSettings) -> Job:
 
 def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[str]]:
     cols = ins.manifest
-    with open(manifest, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        fields = [h.strip() for h in (reader.fieldnames or [])]
-        rows = list(reader)
-    check_row_widths(rows, manifest)
+    fields, rows = read_csv_rows(manifest)
     rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
     if not rows:
         raise SemgError("manifest has no rows", path=manifest, fix="add one row per recording")

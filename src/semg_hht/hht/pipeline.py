@@ -118,8 +118,9 @@ def run(s: Settings) -> dict:
     for r in failed:
         log.error("failed: %s", r.error)
     if failed:
+        others = "none was converted" if len(failed) == len(mine) else "the others were converted"
         raise SemgError(
-            f"{len(failed)} of {len(mine)} recordings failed (listed above); the others were converted",
+            f"{len(failed)} of {len(mine)} recordings failed (listed above); {others}",
             fix="fix or drop those recordings and rerun: finished outputs are kept and skipped",
         )
     return summary
