@@ -192,3 +192,24 @@ def test_sigterm_saves_last_ckpt_says_how_to_resume_and_exits_1(synthetic_dir, t
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["epochs"] == epoch + 2
+
+
+@pytest.mark.slow
+def test_ddp_on_cpu_two_processes_synced_metrics_files_written_once(synthetic_dir, tmp_path):
+    """trainer=ddp as on a GPU node, here with two gloo processes: SyncBatchNorm (GPU-only) is
+    turned off, epoch metrics are synced, and rank zero alone writes the run's files."""
+    run = tmp_path / "ddp"
+    cmd = _train_cmd(synthetic_dir, run, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
+    cmd = [c for c in cmd if c not in ("trainer.max_epochs=4", "trainer.deterministic=true")]
+    cmd += ["trainer.max_epochs=2", "trainer.precision=32-true", "data.load_workers=0"]
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SyncBatchNorm layers only work with GPU" not in proc.stderr and "sync_dist=True" not in proc.stderr
+    assert "Starting with 2 processes" in proc.stdout + proc.stderr
+    logs = "".join(p.read_text() for p in run.glob("*.log"))
+    assert logs.count("wrote metrics.json, reports and plots") == 1  # rank zero only
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["n_train"] == 28
+    assert (run / "split.csv").is_file() and (run / "history.csv").is_file()
+    # 28 training recordings in batches of 8: 4 batches an epoch, shared by the two processes
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * 2

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,13 +47,21 @@ def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback]) -> L.Trainer:
     callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values()] + extra_callbacks
+    overrides = {}
+    if cfg.trainer.get("sync_batchnorm") and not _on_gpu(cfg.trainer.accelerator):
+        log.info("trainer.sync_batchnorm is GPU-only (torch's SyncBatchNorm): each CPU process keeps its own")
+        overrides["sync_batchnorm"] = False
     loggers = [build(c) for c in (cfg.get("logger") or {}).values()]
     if not loggers and any(isinstance(c, LearningRateMonitor) for c in callbacks):  # Lightning: traceback in fit
         raise SemgError(
             "callbacks.lr_monitor logs the learning rate, but no logger is configured",
             fix="keep a logger (logger=tensorboard) or also pass ~callbacks.lr_monitor",
         )
-    return build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
+
+
+def _on_gpu(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifier) -> None:
@@ -88,7 +97,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
-    datamodule.write_split(out_dir / "split.csv")
+    if rank_zero_only.rank == 0:  # DDP: every rank runs train(); the run's files are written once
+        datamodule.write_split(out_dir / "split.csv")
     model = build_model(cfg, datamodule)
     resume_from = (
         adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints", cfg.trainer.max_epochs)
@@ -115,6 +125,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if resume_from is not None and resume_from.name == ".resume.ckpt":
             resume_from.unlink(missing_ok=True)
     fit_seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:  # rank zero scores the model and writes the report
+        return {}
     if trainer.interrupted:
         raise SemgError(
             "training was interrupted", path=out_dir, fix="resume with ckpt_path=<run>/checkpoints/last.ckpt"
@@ -127,7 +139,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     device = trainer.strategy.root_device
     logits = run_batched(scored.to(device), datamodule.x[val_rows], cfg.data.eval_batch_size, device)
     acc_best = trainer.callback_metrics.get("val/acc_best")
-    return write_run_report(
+    metrics = write_run_report(
         out_dir,
         scored_model=cfg.report_on if best_path else "last",
         y_true=datamodule.y[val_rows].numpy(),
@@ -148,3 +160,5 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "classes": list(datamodule.class_names),
         },
     )
+    log.info("wrote metrics.json, reports and plots to %s", out_dir)
+    return metrics
