@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
 
 from semg_hht.data.labels import read_manifest
+from semg_hht.data.matrices import read_matrix
 from semg_hht.errors import SemgError
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
+from semg_hht.training.train import build_datamodule
+from tests.conftest import TINY, compose_cfg
 from tests.hht_helpers import emg_like
 from tests.test_reliability_hht import recordings, run
 
@@ -77,3 +81,25 @@ def test_a_time_column_converted_as_a_channel_is_warned(tmp_path, caplog):
         rec = read_recording(tmp_path / "r.csv", ReaderSettings(fs=1000.0))
     assert rec.signal.shape == (300, 2)  # converted as asked, but not silently
     assert "'time' looks like time but is converted as a channel -> set reader.time_column=time" in caplog.text
+
+
+def test_a_folder_or_link_loop_named_npz_is_left_out_with_a_warning(synthetic_dir, tmp_path, caplog):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dir, data)
+    (data / "old.npz").mkdir()
+    (data / "loop.npz").symlink_to(data / "loop.npz")
+    cfg = compose_cfg([*TINY, f"paths.data_dir={data}", f"paths.output_dir={tmp_path / 'run'}"])
+    with caplog.at_level(logging.WARNING):
+        dm = build_datamodule(cfg)
+        dm.setup("fit")
+    assert dm.n_found == len(list(synthetic_dir.glob("*.npz")))
+    assert "loop.npz: not a regular file" in caplog.text and "old.npz: not a regular file" in caplog.text
+
+
+def test_predict_on_a_csv_says_it_is_not_an_npz_not_numpys_pickle_hint(tmp_path):
+    (tmp_path / "x.csv").write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(
+        SemgError, match=r"x\.csv: cannot read npz: the file is not an \.npz archive .*make_hht\.py"
+    ) as err:
+        read_matrix(tmp_path / "x.csv", 1, 32)
+    assert "pickle" not in str(err.value)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.labels import FilenameScheme
-from semg_hht.data.matrices import load_matrices
+from semg_hht.data.matrices import load_matrices, npz_files
 from semg_hht.errors import SemgError
 from semg_hht.io import refuse_overwrite, write_csv
 from semg_hht.models.inference import run_batched
@@ -65,7 +65,7 @@ def input_files(input_path: str | None, loaded: LoadedCheckpoint) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise SemgError("input not found", path=path, fix="pass input=<folder of .npz matrices or one .npz>")
-    files = sorted(path.glob("*.npz"))
+    files = npz_files(path)
     if not files:
         raise SemgError("no .npz files in the input folder", path=path, fix="convert recordings with make_hht.py")
     return files
