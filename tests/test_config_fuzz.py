@@ -87,3 +87,9 @@ def test_the_scripts_exit_1_with_one_line(script, overrides, key, tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and "Warning" not in ln]
     assert "Traceback" not in proc.stderr
     assert lines[-1].startswith("error: ") and key in lines[-1], proc.stderr[-2000:]
+
+
+def test_device_rule_follows_the_feature_extractor():
+    from semg_hht.svm.features import DEVICES
+
+    assert all(PREDICT["device"](d) and FIT_SVM["device"](d) for d in DEVICES) and not PREDICT["device"]("tpu")

@@ -16,7 +16,11 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from semg_hht.data.labels import TARGETS
+from semg_hht.data.matrices import NORMALISATIONS
+from semg_hht.data.splits import SPLITS
 from semg_hht.errors import SemgError
+from semg_hht.models.head import HEADS
 
 Check = Callable[[Any], bool]
 
@@ -132,24 +136,25 @@ def _first_line(err: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ the tables
+# Choices come from the modules that use them, so a new option needs no second edit here.
 
 PATHS = {"paths.*": AnyStr(optional=True), "task_name": Str()}
-DEVICE = OneOf("auto", "cpu", "cuda")
+DEVICE = OneOf("auto", "cpu", "cuda")  # semg_hht.svm.features.DEVICES (importing it here would be circular)
 
 DATA = {
     "data.data_dir": Str(),
     "data.label_source": OneOf("filename", "manifest"),
     "data.manifest": Str(optional=True),
     "data.allow_outside_paths": Bool(),
-    "data.target": OneOf("movement", "gender", "gender_movement"),
+    "data.target": OneOf(*TARGETS),
     "data.filename_scheme.movement_synonyms.*": Str(),
     "data.filename_scheme.gender_pattern": Str(),
     "data.filename_scheme.unlabeled_prefix": AnyStr(),
     "data.filter.*": Either(AnyStr(), Float()),
     "data.input_size": Int(lo=8),
     "data.in_channels": Int(lo=1),
-    "data.normalize": OneOf("minmax", "none"),
-    "data.split": OneOf("stratified", "group"),
+    "data.normalize": OneOf(*NORMALISATIONS),
+    "data.split": OneOf(*SPLITS),
     "data.val_fraction": Float(lo=0, hi=1, lo_open=True, hi_open=True),
     "data.split_seed": Int(),
     "data.fold": Int(lo=0),
@@ -183,7 +188,7 @@ MODEL = {
     "model.residual_from": Int(lo=0),
     "model.leaky_slope": Float(lo=0),
     "model.input_log_ref": Float(lo=0, lo_open=True, optional=True),
-    "model.head": OneOf("adaptive", "mlp", "linear"),
+    "model.head": OneOf(*HEADS),
     "model.head_hidden": Int(lo=1),
     "model.dropout": Float(lo=0, hi=1, hi_open=True),
     "model.label_smoothing": Float(lo=0, hi=1, hi_open=True),
@@ -266,7 +271,7 @@ FIT_SVM = {
     **SVM,
     "seed": Int(),
     "ckpt": Str(optional=True),
-    "target": OneOf("movement", "gender", "gender_movement"),
+    "target": OneOf(*TARGETS),
     "data_dir": Str(optional=True),
     "device": DEVICE,
     "bf16": Bool(),
