@@ -196,7 +196,7 @@ def test_existing_outputs_from_other_settings_are_not_reused(raw, converted, tmp
 
 
 def test_refuses_to_write_into_the_input_folder(raw):
-    with pytest.raises(SemgError, match=r"manifest\.csv not written by make_hht"):
+    with pytest.raises(SemgError, match=r"input manifest would be replaced by the output manifest"):
         make_hht(hht_cfg(f"input={raw / 'manifest.csv'}", f"output={raw}"))
     assert not list(raw.glob("*.npz"))
 

@@ -1,6 +1,8 @@
 """Atomic writes: the target is whole or untouched, never half-written; no silent overwrite."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -32,3 +34,13 @@ def test_refuse_overwrite_names_file_and_fix(tmp_path):
         refuse_overwrite(existing, overwrite=False)
     refuse_overwrite(existing, overwrite=True)
     refuse_overwrite(tmp_path / "new.csv", overwrite=False)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_outputs_respect_the_umask_like_a_plain_open(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        written = write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(written.stat().st_mode) == mode

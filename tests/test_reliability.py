@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
-from fsspec.implementations.local import LocalFileOpener
 
+from semg_hht.cli import run_guarded
 from semg_hht.errors import SemgError
-from semg_hht.training import train
+from semg_hht.training import checkpoint_io, train
 from semg_hht.training.checkpoint_io import SafeCheckpointIO
 from tests.conftest import ROOT, TINY
 
@@ -25,13 +29,14 @@ def test_disk_full_mid_write_keeps_the_previous_checkpoint_and_says_so(train_cfg
     train(train_cfg("trainer.max_epochs=1"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     before = last.read_bytes()
-    real_write = LocalFileOpener.write
+    real_open = checkpoint_io.atomic_open
 
-    def half_then_full(self, data):  # the disk fills half-way through the bytes
-        real_write(self, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, "No space left on device")
+    @contextlib.contextmanager
+    def half_then_full(path, mode="w", **kwargs):  # the disk fills half-way through the bytes
+        with real_open(path, mode, **kwargs) as f:
+            yield SimpleNamespace(write=lambda data: (f.write(bytes(data)[: len(data) // 2]), _enospc()))
 
-    monkeypatch.setattr(LocalFileOpener, "write", half_then_full)
+    monkeypatch.setattr(checkpoint_io, "atomic_open", half_then_full)
     with pytest.raises(SemgError, match=r"\(No space left on device\); the previous checkpoint file is intact") as err:
         train(train_cfg(f"ckpt_path={last}", "trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'run'}"))
     assert "resume with ckpt_path" in str(err.value)
@@ -39,6 +44,54 @@ def test_disk_full_mid_write_keeps_the_previous_checkpoint_and_says_so(train_cfg
     assert last.read_bytes() == before  # untouched, still loadable
     assert torch.load(last, weights_only=True)["epoch"] == 0
     assert not [p for p in last.parent.iterdir() if p.suffix != ".ckpt"]  # no temp files left behind
+
+
+def _enospc():
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+# The run folder on a small tmpfs of its own (a user + mount namespace: no root needed), $TMPDIR on
+# the ordinary disk, training until the tmpfs is full. Lightning's own save wrote the temp file
+# under $TMPDIR and copied it into the folder in place: a truncated epoch_005.ckpt stayed behind.
+_FULL_DISK = """
+set -u
+mount -t tmpfs -o size=2M tmpfs "$RUN" || exit 99
+"$PY" "$TRAIN" "$@" > "$LOG.out" 2> "$LOG.err"
+echo $? > "$LOG.rc"
+cd "$RUN/checkpoints" && "$PY" -c '
+import glob, json, os, sys, torch
+def loads(p):
+    try:
+        return torch.load(p, weights_only=True)["epoch"] >= 0
+    except Exception:
+        return False
+other_fs = os.stat(os.environ["TMPDIR"]).st_dev != os.stat(".").st_dev
+print(json.dumps({"other_fs": other_fs, "files": {p: loads(p) for p in sorted(os.listdir("."))}}))
+' > "$LOG.json"
+"""
+
+
+def test_disk_full_with_tmpdir_on_another_file_system_leaves_only_loadable_checkpoints(synthetic_dir, tmp_path):
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare (user + mount namespaces) for a small tmpfs")
+    run, tmpdir, log = tmp_path / "run", tmp_path / "tmp", tmp_path / "log"
+    run.mkdir()
+    tmpdir.mkdir()
+    cmd = _train_cmd(synthetic_dir, run, "trainer.max_epochs=80", "callbacks.periodic_checkpoint.every_n_epochs=2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmpdir), "RUN": str(run), "LOG": str(log),
+           "PY": cmd[0], "TRAIN": cmd[1]}  # fmt: skip
+    proc = subprocess.run(["unshare", "-rm", "bash", "-c", _FULL_DISK, "sh", *cmd[2:]], env=env, timeout=600)
+    if proc.returncode == 99:
+        pytest.skip("cannot mount a tmpfs here")
+    err = Path(f"{log}.err").read_text()
+    assert Path(f"{log}.rc").read_text().strip() == "1", err[-3000:]
+    assert "Traceback" not in err and "Logging error" not in err, err[-3000:]
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "resume with ckpt_path" in lines[0], err
+    state = json.loads(Path(f"{log}.json").read_text())
+    assert state["other_fs"]
+    assert {"best.ckpt", "last.ckpt", "epoch_001.ckpt"} <= set(state["files"])
+    assert all(state["files"].values()), state  # every checkpoint left loads, no temp file either
 
 
 def test_low_disk_space_is_warned_before_writing(tmp_path, caplog):
@@ -91,3 +144,72 @@ def test_sigkill_mid_training_then_resume_equals_an_uninterrupted_run(synthetic_
         assert got[key] == want[key], key
     history = [(tmp_path / d / "history.csv").read_text() for d in ("resumed", "reference")]
     assert history[0] == history[1]  # every epoch's loss, accuracy and learning rate
+
+
+def test_a_log_file_on_a_full_disk_warns_once_not_a_traceback_per_line(tmp_path, capsys):
+    handler = logging.FileHandler(tmp_path / "train.log", delay=True)
+    handler.stream = SimpleNamespace(write=lambda _: _enospc(), flush=lambda: None, close=lambda: None)
+    logging.getLogger().addHandler(handler)
+    try:
+
+        def chatty() -> int:
+            for i in range(50):
+                logging.getLogger("semg_hht.test").warning("line %d", i)
+            return 7
+
+        assert run_guarded(chatty) == 7
+    finally:
+        logging.getLogger().removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert err.count("train.log (No space left on device); logging there stopped") == 1
+
+
+def test_sigterm_saves_last_ckpt_says_how_to_resume_and_exits_1(synthetic_dir, tmp_path):
+    """SIGTERM is how SLURM preempts: no silent exit 0, and the one line's command resumes."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        _train_cmd(synthetic_dir, run, "trainer.max_epochs=200", "data.batch_size=2"),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.2)
+    time.sleep(0.5)  # mid-epoch
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 1, err[-2000:]
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "SIGTERM" in line and f"resume with ckpt_path={last}" in line, line
+    epoch = torch.load(last, weights_only=True)["epoch"]
+    assert 0 <= epoch < 150
+    resumed = subprocess.run(
+        _train_cmd(synthetic_dir, tmp_path / "resumed", f"trainer.max_epochs={epoch + 2}", f"ckpt_path={last}"),
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["epochs"] == epoch + 2
+
+
+@pytest.mark.slow
+def test_ddp_on_cpu_two_processes_synced_metrics_files_written_once(synthetic_dir, tmp_path):
+    """trainer=ddp as on a GPU node, here with two gloo processes: SyncBatchNorm (GPU-only) is
+    turned off, epoch metrics are synced, and rank zero alone writes the run's files."""
+    run = tmp_path / "ddp"
+    cmd = _train_cmd(synthetic_dir, run, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
+    cmd = [c for c in cmd if c not in ("trainer.max_epochs=4", "trainer.deterministic=true")]
+    cmd += ["trainer.max_epochs=2", "trainer.precision=32-true", "data.load_workers=0"]
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "SyncBatchNorm layers only work with GPU" not in proc.stderr and "sync_dist=True" not in proc.stderr
+    assert "Starting with 2 processes" in proc.stdout + proc.stderr
+    logs = "".join(p.read_text() for p in run.glob("*.log"))
+    assert logs.count("wrote metrics.json, reports and plots") == 1  # rank zero only
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["n_train"] == 28
+    assert (run / "split.csv").is_file() and (run / "history.csv").is_file()
+    # 28 training recordings in batches of 8: 4 batches an epoch, shared by the two processes
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io as stdio
 import json
 import os
 import tempfile
@@ -22,12 +23,23 @@ from semg_hht.errors import SemgError
 
 
 def refuse_overwrite(path: str | Path, overwrite: bool, *, key: str = "overwrite") -> None:
-    """Raise a clear error instead of silently replacing a user's file."""
-    if Path(path).exists() and not overwrite:
+    """Raise a clear error instead of silently replacing a user's file, and before any work when
+    the output could not be written at all (a folder, or a folder we may not write in)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SemgError("output is an existing folder, not a file", path=path, fix="name a file for the output")
+    if path.exists() and not overwrite:
         raise SemgError(
             "output exists and would be overwritten",
             path=path,
             fix=f"pass {key}=true or choose another output",
+        )
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    if folder is not None and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
+        raise SemgError(
+            f"cannot write the output: {folder} is not a writable folder",
+            path=path,
+            fix="choose an output in a folder you can write to",
         )
 
 
@@ -38,15 +50,32 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 600; a plain open() would give 644 at umask 022
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a failed write names no file: name ours
+            err.filename = str(path)
         raise
+
+
+def _umask() -> int:
+    """The process umask (Linux reads it without changing it; elsewhere set-and-restore)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -83,6 +112,43 @@ def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:
         fig.savefig(f, format=fmt, bbox_inches="tight", **kwargs)
     plt.close(fig)
     return Path(path)
+
+
+def read_csv_rows(path: str | Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """A manifest CSV as spreadsheets write them: UTF-8 with or without a BOM (Excel's "CSV UTF-8"),
+    comma or semicolon separated (European Excel), spaces after the separator; header names stripped.
+    Returns (column names, rows); a row wider than the header is an error naming its line."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        text = f.read()
+    reader = csv.DictReader(stdio.StringIO(text), delimiter=_delimiter(text.split("\n", 1)[0]), skipinitialspace=True)
+    fields = [(h or "").strip() for h in reader.fieldnames or []]
+    reader.fieldnames = fields
+    rows = list(reader)
+    check_row_widths(rows, path)
+    return fields, rows
+
+
+def csv_header(path: str | Path) -> list[str]:
+    """The stripped column names of read_csv_rows, from the first line only."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = f.readline()
+    return [h.strip() for h in next(csv.reader([first], delimiter=_delimiter(first)), [])]
+
+
+def _delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def check_row_widths(rows: Iterable[Mapping[Any, Any]], path: str | Path) -> None:
+    """csv.DictReader rows: a row with more cells than the header keeps the surplus under None
+    (and breaks whatever reads it next); say which line instead."""
+    for line, row in enumerate(rows, start=2):
+        if None in row:
+            raise SemgError(
+                f"line {line} has more fields than the header",
+                path=path,
+                fix="quote cells that contain the delimiter, or add the missing column names",
+            )
 
 
 def _json_default(obj: Any) -> Any:

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, row_filter, row_matches, target_value
-from semg_hht.data.matrices import load_matrices
+from semg_hht.data.matrices import load_matrices, npz_files
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
@@ -145,7 +146,7 @@ def input_recordings(cfg: DictConfig, reading: Reading) -> list[Recording]:
         return [_named(path, reading.scheme)]
     if not path.is_dir():
         raise SemgError("input not found", path=path, fix="pass input=<folder of .npz, one .npz, or manifest.csv>")
-    files = sorted(path.glob("*.npz"))
+    files = npz_files(path)
     if not files:
         raise SemgError("no .npz files in the input folder", path=path, fix="convert recordings with make_hht.py")
     return [_named(f, reading.scheme) for f in files]
@@ -280,6 +281,7 @@ def score(output: Output, recordings: Sequence[Recording], out_dir: Path) -> dic
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    check_config(cfg, PREDICT)
     paths = checkpoint_paths(cfg.ckpt)
     if not paths and not cfg.svm:
         raise SemgError(

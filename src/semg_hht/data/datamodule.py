@@ -24,6 +24,7 @@ from semg_hht.data.labels import (
     target_value,
 )
 from semg_hht.data.loaders import batch_loader
+from semg_hht.data.matrices import npz_files
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.data.splits import SPLITS, group_split, no_split, stratified_split
 from semg_hht.errors import SemgError
@@ -124,7 +125,7 @@ class HHTDataModule(L.LightningDataModule):
             recordings = self._filtered(recordings)
             self.n_found = len(recordings)
             return recordings
-        files = sorted(self.data_dir.glob("*.npz"))
+        files = npz_files(self.data_dir)
         if not files:
             raise SemgError(
                 "no .npz files in the data folder",

@@ -3,7 +3,6 @@ come from YAML (conf/data/*.yaml), never from code."""
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from semg_hht.errors import SemgError
+from semg_hht.io import read_csv_rows
 
 TARGETS = ("movement", "gender", "gender_movement")
 
@@ -79,9 +79,8 @@ def read_manifest(manifest: Path, data_dir: Path, *, allow_outside: bool = False
     unknown. Paths must stay inside data_dir unless allow_outside is set."""
     if not manifest.is_file():
         raise SemgError("manifest not found", path=manifest, fix="check data.manifest (relative to data.data_dir)")
-    with manifest.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "file" not in rows[0]:
+    fields, rows = read_csv_rows(manifest)
+    if not rows or "file" not in fields:
         raise SemgError(
             "manifest needs a header row with a 'file' column and at least one data row",
             path=manifest,

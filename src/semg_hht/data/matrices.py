@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,20 @@ import numpy as np
 
 from semg_hht.errors import SemgError
 
+log = logging.getLogger(__name__)
 NORMALISATIONS = ("minmax", "none")
+
+
+def npz_files(folder: Path) -> list[Path]:
+    """The .npz files in folder, sorted; anything else named *.npz (a folder, a dangling or looping
+    link) is left out with a warning, not reported later as an unreadable or unlisted file."""
+    files = []
+    for p in sorted(folder.glob("*.npz")):
+        if p.is_file():
+            files.append(p)
+        else:
+            log.warning("%s: not a regular file (a folder or a broken link), left out", p)
+    return files
 
 
 def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
@@ -29,6 +43,12 @@ def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
     except SemgError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        if "allow_pickle" in str(err) and not zipfile.is_zipfile(path):  # numpy's guess for bytes it cannot place
+            raise SemgError(
+                "cannot read npz: the file is not an .npz archive (a raw recording or another format?)",
+                path=path,
+                fix="convert raw recordings with make_hht.py first; pass its .npz matrices",
+            ) from None
         raise SemgError(
             f"cannot read npz ({type(err).__name__}: {err})", path=path, fix="re-create or remove the file"
         ) from None

@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from semg_hht.config_check import EVALUATE, check_config
 from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.aggregate import METRICS, leakage_check
@@ -293,6 +294,7 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """conf/evaluate.yaml -> results.md, results.csv, folds.csv in cfg.out; returns the rows, the
     per-fold rows, the leakage warnings and the files written."""
+    check_config(cfg, EVALUATE)
     sweeps = check_inputs(cfg)
     filters = filter_settings(cfg.filter)
     command = command_line(cfg)

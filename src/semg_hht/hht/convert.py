@@ -7,6 +7,7 @@ the same recording with the same settings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import traceback
@@ -28,7 +29,7 @@ from semg_hht.hht.settings import Settings, WindowSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, make_decomposer, normalise_scale
 from semg_hht.io import save_npz
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: source_sha256, so a rerun never reuses a matrix of another recording's content
 FIXED_COLUMNS = (
     "file",
     "subject",
@@ -131,6 +132,18 @@ def convert_recording(job: Job, s: Settings, out_dir: str, signature: str, vers:
     return result
 
 
+def source_digest(path: str) -> str:
+    """sha256 of the recording's bytes: "already done" means made from this very content."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""  # read_recording says what is wrong with the file
+    return h.hexdigest()
+
+
 def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, result: JobResult) -> None:
     ss = s.segment
     want = optional = ()
@@ -138,6 +151,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
         reps = ss.repetition_key if ss.mode == "labels" else None
         want = tuple(k for k in (ss.label_key, reps) if k)
         optional = (ss.subject_key,) if ss.subject_key else ()
+    digest = source_digest(job.path)
     rec = read_recording(job.path, s.reader, fs_hint=job.fs(), want=want, optional=optional)
     n_raw = rec.signal.shape[0]
     if n_raw < s.window.min_samples:
@@ -152,7 +166,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
         scales = [normalise_scale(x[:, c], s.normalise.method) for c in range(len(names))]
         for c, (off, sc) in enumerate(scales):
             check_scale(off, sc, f"channel {names[c]}", job.path)
-    common = _Common(job, s, out_dir, signature, vers, rec, cond, scales, make_decomposer(s.emd))
+    common = _Common(job, s, out_dir, signature, vers, rec, cond, scales, make_decomposer(s.emd), digest)
     if not ss.enabled:
         _convert_part(common, 0, x.shape[0], job.movement, job.subject, None, {}, result)
         return
@@ -194,6 +208,7 @@ class _Common:
     cond: Conditioned
     scales: list[tuple[float, float]]
     decompose: Callable
+    digest: str  # sha256 of the source file: "already done" means this very content
 
 
 def _convert_part(
@@ -233,7 +248,7 @@ def _convert_part(
                 **{extra_column(k, own): v for k, v in job.extra},
             }
             if out.exists() and not s.overwrite:
-                _check_existing(out, job, channel, w, cm.signature, number)
+                _check_existing(out, job, channel, w, cm.signature, number, cm.digest)
                 result.rows.append(row)
                 result.skipped += 1
                 continue
@@ -268,6 +283,7 @@ def _convert_part(
                 t_end_s=np.float64((start + b) / fs),
                 window=np.int64(w),
                 source=np.str_(job.source),
+                source_sha256=np.str_(cm.digest),
                 channel=np.str_(channel),
                 channels=np.array([names[c] for c in unit]),
                 subject=np.str_(subject),
@@ -313,16 +329,20 @@ def _progress_tick(kind: str, n: int) -> None:
         _progress_sink((kind, n))
 
 
-def _check_existing(out: Path, job: Job, channel: str, window: int, signature: str, segment: int | None) -> None:
-    """A finished output is only reused if it is ours, from this recording, with these settings."""
+def _check_existing(
+    out: Path, job: Job, channel: str, window: int, signature: str, segment: int | None, digest: str
+) -> None:
+    """A finished output is only reused if it is ours, from this recording's content (and segment),
+    with these settings."""
     fix = "delete it, choose another output folder, or pass overwrite=true"
+    keys = ("source", "channel", "window", "settings_signature", "source_sha256")
     try:
         with np.load(out, allow_pickle=False) as z:
-            meta = {k: str(z[k]) for k in ("source", "channel", "window", "settings_signature") if k in z}
+            meta = {k: str(z[k]) for k in keys if k in z}
             stored_segment = int(z["segment"]) if "segment" in z else None
     except Exception:
         raise SemgError("existing output is unreadable", path=out, fix=fix) from None
-    if len(meta) < 4:
+    if any(k not in meta for k in keys[:4]):
         raise SemgError("existing output was not written by make_hht", path=out, fix=fix)
     if (meta["source"], meta["channel"], meta["window"]) != (job.source, channel, str(window)):
         raise SemgError(
@@ -335,6 +355,14 @@ def _check_existing(out: Path, job: Job, channel: str, window: int, signature: s
         raise SemgError("existing output was made with different settings", path=out, fix=fix)
     if stored_segment != segment:
         raise SemgError(f"existing output was made from segment {stored_segment}, not {segment}", path=out, fix=fix)
+    if "source_sha256" not in meta:
+        raise SemgError("existing output was written by an older make_hht (no source checksum)", path=out, fix=fix)
+    if meta["source_sha256"] != digest:
+        raise SemgError(
+            f"existing output was made from other content than {job.path} (a different or changed recording)",
+            path=out,
+            fix=fix,
+        )
 
 
 def _unique(tokens: list[str]) -> list[str]:

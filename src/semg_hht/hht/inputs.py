@@ -14,6 +14,7 @@ from pathlib import Path
 from semg_hht.errors import SemgError
 from semg_hht.hht.naming import gender_value, labels_from_name
 from semg_hht.hht.settings import InputSettings
+from semg_hht.io import csv_header, read_csv_rows
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,15 @@ def discover(
         return _from_folder(root, ins, None if output is None else Path(output)), []
     if not root.is_file():
         raise SemgError("input not found", path=root, fix="pass input=<folder of recordings or manifest.csv>")
-    if root.suffix.lower() == ".csv" and _is_manifest(root, ins):
+    header = _csv_header(root) if root.suffix.lower() == ".csv" else []
+    if ins.manifest.path_col in header:
         return _from_manifest(root, ins)
+    if "file" in header:  # the training side's manifest column: a manifest, not a recording
+        raise SemgError(
+            f"manifest has a 'file' column but no '{ins.manifest.path_col}' column",
+            path=root,
+            fix="pass inputs.manifest.path_col=file (or rename the column to path)",
+        )
     if root.suffix.lower() in ins.extensions:
         return [_folder_job(0, root, root.name, ins)], []
     raise SemgError(
@@ -60,13 +68,12 @@ def discover(
     )
 
 
-def _is_manifest(path: Path, ins: InputSettings) -> bool:
+def _csv_header(path: Path) -> list[str]:
+    """Column names if path reads as a CSV with a header (else [], e.g. a recording of numbers)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError):
-        return False
-    return ins.manifest.path_col in [h.strip() for h in header]
+        return csv_header(path)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 def _from_folder(root: Path, ins: InputSettings, output: Path | None) -> list[Job]:
@@ -112,16 +119,15 @@ def _folder_job(index: int, path: Path, source: str, ins: InputSettings) -> Job:
 
 def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[str]]:
     cols = ins.manifest
-    with open(manifest, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        fields = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    fields, rows = read_csv_rows(manifest)
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
     if not rows:
         raise SemgError("manifest has no rows", path=manifest, fix="add one row per recording")
     standard = {cols.path_col, cols.subject_col, cols.movement_col, cols.gender_col}
     extra_cols = [c for c in fields if c and c not in standard]
     base = manifest.parent
     jobs = []
+    first_row: dict[str, int] = {}  # resolved path -> line of its first row
     for i, row in enumerate(rows):
         src = row.get(cols.path_col, "")
         if not src:
@@ -130,10 +136,18 @@ def _from_manifest(manifest: Path, ins: InputSettings) -> tuple[list[Job], list[
                 path=manifest,
                 fix="give every row a recording path",
             )
+        resolved = str((base / src).resolve())
+        if resolved in first_row:  # the training side refuses duplicates: never convert one twice
+            raise SemgError(
+                f"line {i + 2} lists {src} again (already on line {first_row[resolved]})",
+                path=manifest,
+                fix="remove the duplicate row",
+            )
+        first_row[resolved] = i + 2
         jobs.append(
             Job(
                 index=i,
-                path=str((base / src).resolve()),
+                path=resolved,
                 source=src,
                 fs_raw=row.get(cols.fs_col, ""),
                 subject=row.get(cols.subject_col, ""),

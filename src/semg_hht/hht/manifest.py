@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 
 from semg_hht.errors import SemgError
+from semg_hht.hht.convert import FIXED_COLUMNS
 from semg_hht.io import write_csv
 
 MANIFEST = "manifest.csv"
@@ -25,7 +26,7 @@ def write_manifest(out_dir: Path, rows: list[dict], columns: list[str], shard: i
     final = out_dir / MANIFEST
     check_output_manifest(out_dir)
     if num_shards == 1:
-        return write_csv(final, rows, columns)
+        return write_csv(final, *_keep_other_rows(out_dir, rows, columns))
     write_csv(out_dir / part_name(shard, num_shards), rows, columns)
     parts = [out_dir / part_name(i, num_shards) for i in range(num_shards)]
     if not all(p.exists() for p in parts):
@@ -38,7 +39,7 @@ def write_manifest(out_dir: Path, rows: list[dict], columns: list[str], shard: i
             fields += [c for c in reader.fieldnames or [] if c not in fields]
             merged.extend(reader)
     merged.sort(key=lambda r: (_recording_key(r["recording"]), int(r["window"]), r["file"]))
-    return write_csv(final, merged, fields)
+    return write_csv(final, *_keep_other_rows(out_dir, merged, fields))
 
 
 def _recording_key(recording: str) -> tuple[int, ...]:
@@ -46,14 +47,43 @@ def _recording_key(recording: str) -> tuple[int, ...]:
     return tuple(int(part.lstrip("s")) for part in recording.split("_"))
 
 
-def check_output_manifest(out_dir: Path) -> None:
-    """Never replace a manifest we did not write (e.g. output= pointing at the input folder)."""
+def _keep_other_rows(out_dir: Path, rows: list[dict], columns: list[str]) -> tuple[list[dict], list[str]]:
+    """The previous manifest's rows for matrices this run did not make but which are still in the
+    folder (an earlier run over other recordings): dropping them would hide those files from
+    label_source=manifest. Rows of deleted files go."""
     path = out_dir / MANIFEST
     if not path.exists():
-        return
+        return rows, columns
+    ours = {r["file"] for r in rows}
     with open(path, encoding="utf-8", newline="") as f:
-        header = next(csv.reader(f), [])
-    if not header or header[0] != "file":
+        reader = csv.DictReader(f)
+        old_fields = list(reader.fieldnames or [])
+        kept = [r for r in reader if r.get("file") not in ours and (out_dir / (r.get("file") or "")).is_file()]
+    if not kept:
+        return rows, columns
+    return kept + rows, list(columns) + [c for c in old_fields if c not in columns]
+
+
+def check_output_manifest(out_dir: Path, input_path: str | Path | None = None) -> None:
+    """Never replace a manifest we did not write (e.g. output= pointing at the input folder).
+
+    Ours starts with all of FIXED_COLUMNS in order; a training manifest (file,movement,...) also
+    starts with 'file', so the first cell alone proves nothing."""
+    path = out_dir / MANIFEST
+    if input_path is not None and Path(input_path).resolve() == path.resolve():
+        raise SemgError(
+            "the input manifest would be replaced by the output manifest",
+            path=path,
+            fix="choose another output folder (not the input folder)",
+        )
+    if not path.exists():
+        return
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError):
+        header = []
+    if tuple(h.strip() for h in header[: len(FIXED_COLUMNS)]) != FIXED_COLUMNS:
         raise SemgError(
             "a manifest.csv not written by make_hht is in the output folder",
             path=path,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
@@ -40,6 +42,14 @@ _THREAD_VARS = (
 )
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cluster job cancelled or preempted), handled like Ctrl-C."""
+
+
+class _WorkerStop(SystemExit):
+    """SIGTERM inside a worker: unwinds (atomic_open removes its temp file), then the worker exits."""
+
+
 def make_hht(cfg: Any) -> dict:
     """Entry point behind make_hht.py (config: conf/hht.yaml). Returns a summary dict."""
     s = settings_from_cfg(cfg)
@@ -49,10 +59,12 @@ def make_hht(cfg: Any) -> dict:
 def run(s: Settings) -> dict:
     started = time.perf_counter()
     input_path, out_dir = _absolute(s.input), Path(_absolute(s.output))
+    if out_dir.exists() and Path(input_path).is_dir() and out_dir.samefile(input_path):
+        raise SemgError("output is the input folder", path=out_dir, fix="choose another output folder")
     jobs, extra = discover(input_path, s.inputs, out_dir)
     mine = [j for j in jobs if j.index % s.num_shards == s.shard]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_output_manifest(out_dir)
+    _make_output_folder(out_dir)
+    check_output_manifest(out_dir, input_path)
     log.info(
         "make_hht: %d of %d recordings (shard %d/%d) from %s -> %s",
         len(mine),
@@ -64,15 +76,25 @@ def run(s: Settings) -> dict:
     )
 
     try:
-        results = _run_jobs(mine, s, out_dir)
-    except KeyboardInterrupt:
+        with _sigterm_raises():
+            results = _run_jobs(mine, s, out_dir)
+    except KeyboardInterrupt as stop:
         done = len(list(out_dir.glob("*.npz")))
-        log.warning("interrupted: %d finished outputs are kept; rerun the same command to finish the rest", done)
-        raise SystemExit(130) from None
+        what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        log.warning("%s: %d finished outputs are kept; rerun the same command to finish the rest", what, done)
+        raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
     columns = list(output_columns(s.segment.enabled, extra))
-    manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+    try:
+        manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+    except OSError as err:
+        raise SemgError(
+            f"could not write the manifest ({err.strerror or err}); the {sum(r.written for r in results)}"
+            " matrices written are kept",
+            path=out_dir / "manifest.csv",
+            fix="free disk space, then rerun the same command (finished outputs are skipped)",
+        ) from None
     _warn_clipped_band(results, s)
 
     failed = [r for r in results if r.error]
@@ -106,11 +128,26 @@ def run(s: Settings) -> dict:
     for r in failed:
         log.error("failed: %s", r.error)
     if failed:
+        others = "none was converted" if len(failed) == len(mine) else "the others were converted"
         raise SemgError(
-            f"{len(failed)} of {len(mine)} recordings failed (listed above); the others were converted",
+            f"{len(failed)} of {len(mine)} recordings failed (listed above); {others}",
             fix="fix or drop those recordings and rerun: finished outputs are kept and skipped",
         )
     return summary
+
+
+def _make_output_folder(out_dir: Path) -> None:
+    """Before any conversion: an output that cannot take files fails now, not after an hour."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SemgError("output is an existing file, not a folder", path=out_dir, fix="pass output=<folder>")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SemgError(
+            f"cannot create the output folder ({err.strerror or err})", path=out_dir, fix="choose another output"
+        ) from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise SemgError("output folder is not writable", path=out_dir, fix="choose a folder you can write to")
 
 
 def worker_count(requested: int) -> int:
@@ -145,14 +182,52 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
         with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
             pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(events,))
             try:
-                futures = {pool.submit(convert_recording, job, s, str(out_dir), signature, vers): job for job in jobs}
+                futures = {pool.submit(_convert_in_worker, job, s, str(out_dir), signature, vers): job for job in jobs}
                 for fut in _completed(futures, events, segments):
                     results.append(_report(_result(fut, futures[fut]), bar))
             except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+                _stop_workers(pool)
                 raise
             pool.shutdown(wait=True)
     return results
+
+
+def _convert_in_worker(job: Job, s: Settings, out_dir: str, signature: str, vers: dict) -> JobResult:
+    try:
+        return convert_recording(job, s, out_dir, signature, vers)
+    except _WorkerStop:
+        os._exit(143)  # the pool would otherwise catch it and start the next recording
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop now: the pool's own shutdown lets running and already queued recordings finish (and
+    keep writing after the parent is gone). SIGTERM makes each worker drop its temp file and exit."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
+        if p.is_alive():  # pragma: no cover - stuck in C code
+            p.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM -> Terminated in the main thread, so workers are stopped and the exit is non-zero."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _result(fut, job: Job) -> JobResult:
@@ -246,8 +321,15 @@ def _init_worker(events) -> None:
         convert.set_progress(events.put)
 
 
+def _worker_stop(signum, frame):
+    raise _WorkerStop(143)
+
+
 def _pin_threads() -> None:
-    """One BLAS/OpenMP thread per worker process (we parallelise over recordings)."""
+    """One BLAS/OpenMP thread per worker process (we parallelise over recordings). Also signals:
+    Ctrl-C is the parent's to handle (it stops the workers), SIGTERM stops cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_stop)
     for var in _THREAD_VARS:
         os.environ[var] = "1"
     try:

@@ -9,6 +9,7 @@ Every problem is a SemgError naming the file and what to do.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from semg_hht.errors import SemgError
 from semg_hht.hht.settings import ReaderSettings
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf)$", re.IGNORECASE)
+log = logging.getLogger(__name__)
+_TIME_NAMES = {"t", "time", "times", "time_s", "time (s)", "timestamp", "seconds", "sec", "s", "ms", "time_ms"}
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _DELIMS = {"comma": ",", "semicolon": ";", "whitespace": None}
 
 
@@ -95,6 +99,12 @@ def _read_text(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None
         header, rows = [tok.strip().strip("\"'") for tok in first], rows[1:]
     if not rows:
         raise SemgError("file has a header but no samples", path=path, fix="check the recording was saved")
+    if rs.delimiter == "auto" and delim == "," and header is None and all(_DECIMAL_COMMA.match(ln) for _, ln in rows):
+        raise SemgError(
+            f"every line looks like {rows[0][1]!r}: one channel with decimal commas, or two integer channels?",
+            path=path,
+            fix="for two channels pass reader.delimiter=comma (or add a header row); for one, save with decimal points",
+        )
     width = len(_split(rows[0][1], delim))
     try:
         data = np.loadtxt([ln for _, ln in rows], delimiter=delim, ndmin=2, dtype=np.float64)
@@ -110,6 +120,13 @@ def _read_text(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None
             fix="fix the header row",
         )
     fs = None
+    if rs.time_column is None and header is not None:
+        timeish = [h for h in header if h.strip().lower() in _TIME_NAMES]
+        if timeish:
+            log.warning(
+                "%s: column %r looks like time but is converted as a channel -> set reader.time_column=%s",
+                path, timeish[0], timeish[0],
+            )  # fmt: skip
     if rs.time_column is not None:
         idx = _column_index(rs.time_column, header, width, path)
         t = data[:, idx]
@@ -257,8 +274,14 @@ def _column_index(col: int | str, header: list[str] | None, width: int, path: Pa
 
 def _scalar(value: np.ndarray, key: str, path: Path) -> float:
     arr = np.asarray(value)
-    if arr.size != 1 or not np.issubdtype(arr.dtype, np.number):
+    if arr.size != 1:
         raise SemgError(f"'{key}' must be one number (Hz), got shape {arr.shape}", path=path)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise SemgError(
+            f"'{key}' must be a number (Hz), got {arr.dtype.name} {str(arr.reshape(()))[:40]!r}",
+            path=path,
+            fix=f"store {key} as a number, e.g. np.float64(1000)",
+        )
     return float(arr.reshape(()))
 
 
@@ -267,6 +290,8 @@ def _as_2d(signal: np.ndarray, path: Path) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
         raise SemgError(f"signal has non-numeric type {arr.dtype}", path=path, fix="store real numbers")
     arr = arr.astype(np.float64, copy=False)
+    if arr.size == 0:  # (0, 2) would otherwise be turned into 2 samples of no channel
+        raise SemgError(f"signal is empty (shape {arr.shape})", path=path, fix="check the recording was saved")
     if arr.ndim == 1:
         arr = arr[:, None]
     elif arr.ndim == 2:

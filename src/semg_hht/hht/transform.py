@@ -32,7 +32,13 @@ def normalise_scale(x: np.ndarray, method: str) -> tuple[float, float]:
 
 
 def check_scale(offset: float, scale: float, what: str, path: str | Path | None) -> None:
-    if not (np.isfinite(scale) and scale > 0 and np.isfinite(offset)):
+    if not (np.isfinite(scale) and np.isfinite(offset)):  # e.g. 1e300: its square overflows
+        raise SemgError(
+            f"{what} has samples too large to compute with (its mean or spread overflows)",
+            path=path,
+            fix="check the recording's units and scaling; sEMG is microvolts to millivolts",
+        )
+    if not scale > 0:
         raise SemgError(
             f"{what} is constant (all samples equal, e.g. all zero): nothing to decompose",
             path=path,

@@ -141,7 +141,8 @@ class HHTClassifier(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:  # the pre-training sanity check is no result
             self.val_acc_best(self.val_acc.compute())
-            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+            # the same on every rank (torchmetrics syncs compute); sync_dist says so to Lightning
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
             scheduler = self.lr_schedulers()
             if scheduler is not None and scheduler.uses_plateau:
                 monitored = {"val/acc": self.val_acc, "val/loss": self.val_loss, "val/f1_macro": self.val_f1}

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from semg_hht.config_check import FIT_SVM, check_config
 from semg_hht.io import refuse_overwrite, write_csv, write_json
 from semg_hht.models.loading import load_classifier, random_encoder
 from semg_hht.svm.dataset import SvmData, data_from_checkpoint, data_from_config
@@ -30,6 +31,7 @@ def _scores(pipeline, features: np.ndarray, data: SvmData, index: np.ndarray) ->
 
 
 def fit_svm(cfg: DictConfig) -> dict[str, Any]:
+    check_config(cfg, FIT_SVM)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     refuse_overwrite(out_dir / SVM_FILE, cfg.overwrite)

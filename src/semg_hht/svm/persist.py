@@ -106,7 +106,11 @@ def load_svm(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
         raise SemgError(
             f"SVM file holds a {type(pipeline).__name__}, not a fitted pipeline", path=path, fix=NOT_OURS_FIX
         )
-    if pipeline.n_features_in_ != meta.get("feature_dim") or len(pipeline.classes_) != len(meta.get("classes", [])):
+    try:  # an unfitted or foreign pipeline of trusted types has no such attributes
+        shape = (pipeline.n_features_in_, len(pipeline.classes_))
+    except AttributeError:
+        raise SemgError("SVM file holds an unfitted or foreign pipeline", path=path, fix=NOT_OURS_FIX) from None
+    if shape != (meta.get("feature_dim"), len(meta.get("classes", []))):
         raise SemgError("SVM file and its svm.json disagree", path=path, fix=NOT_OURS_FIX)
     if meta.get("sklearn_version") != sklearn.__version__:
         log.warning(

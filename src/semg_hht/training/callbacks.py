@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from semg_hht.training.plots import confusion_figure
 
@@ -59,3 +60,17 @@ class StepSeed(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         torch.manual_seed((self.seed * 1_000_003 + trainer.current_epoch) * 1_000_003 + batch_idx)
+
+
+class SaveOnSigterm(L.Callback):
+    """SIGTERM (SLURM cancelling or preempting the job): Lightning stops after the current batch
+    and exits as if all went well; this saves the state there first, so nothing since the last
+    epoch is lost and train() can say how to resume. Lightning's SLURM auto-requeue (SIGUSR1) is
+    untouched."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(self.path)

@@ -1,20 +1,26 @@
-"""Checkpoint writing that warns before the disk fills and says plainly when a write fails.
+"""Checkpoint writing that is atomic in the target folder, warns before the disk fills and says
+plainly when a write fails.
 
-Lightning already writes atomically (the bytes go to a temp file that replaces the target only
-when complete), so a failed write leaves the previous checkpoint intact; this adds the words.
+Lightning's own "atomic" save is not: fsspec writes the temp file under $TMPDIR and shutil.move
+then copies it over the target in place when $TMPDIR is another file system (usual on clusters),
+so a full disk leaves a truncated checkpoint. Here the temp file sits beside the target and
+replaces it with os.replace after fsync (semg_hht.io.atomic_open), whatever $TMPDIR is.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from semg_hht.errors import SemgError
+from semg_hht.io import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,13 @@ class SafeCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         self._warn_if_short(path)
         try:
-            super().save_checkpoint(checkpoint, path, storage_options)
+            if "://" in str(path):  # remote storage (s3://...): fsspec's own transaction
+                super().save_checkpoint(checkpoint, path, storage_options)
+            else:
+                buffer = io.BytesIO()  # serialise first: torch's writer turns a failed write into
+                torch.save(checkpoint, buffer)  # a RuntimeError; a plain write raises the OSError
+                with atomic_open(path, "wb") as f:
+                    f.write(buffer.getbuffer())
         except OSError as err:
             raise SemgError(
                 f"could not write checkpoint ({err.strerror or err}); the previous checkpoint file is intact",

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from semg_hht.errors import SemgError
 from semg_hht.io import atomic_open
 from semg_hht.models.checkpoint import check_compatible
 
@@ -27,10 +28,19 @@ def _moved(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def adopt_checkpoint(ckpt_path: str | Path, model_hparams: Mapping[str, Any], checkpoint_dir: Path) -> Path:
-    """Check the checkpoint fits the model, move its callback state into checkpoint_dir (copying
-    the best checkpoint there) and return the checkpoint to resume from."""
+def adopt_checkpoint(
+    ckpt_path: str | Path, model_hparams: Mapping[str, Any], checkpoint_dir: Path, max_epochs: int | None = None
+) -> Path:
+    """Check the checkpoint fits the model (and max_epochs), move its callback state into
+    checkpoint_dir (copying the best checkpoint there) and return the checkpoint to resume from."""
     checkpoint = check_compatible(ckpt_path, model_hparams)
+    done = int(checkpoint.get("epoch", -1)) + 1  # epochs the checkpoint has trained
+    if max_epochs is not None and max_epochs < done:
+        raise SemgError(
+            f"trainer.max_epochs={max_epochs} is below the {done} epochs this checkpoint has already trained",
+            path=ckpt_path,
+            fix=f"resume with trainer.max_epochs > {done}",
+        )
     old_dir = Path(ckpt_path).resolve().parent
     checkpoint_dir = checkpoint_dir.resolve()
     if old_dir == checkpoint_dir:

@@ -9,16 +9,20 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.config import build
+from semg_hht.config_check import TRAIN, check_config
 from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.io import write_csv, write_json
 from semg_hht.models import HHTClassifier
 from semg_hht.models.inference import run_batched
-from semg_hht.training.callbacks import EpochHistory
+from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
 from semg_hht.training.report import classification_metrics, prediction_rows, write_history, write_split_report
 from semg_hht.training.resume import adopt_checkpoint
 
@@ -27,9 +31,6 @@ log = logging.getLogger(__name__)
 
 def build_datamodule(cfg: DictConfig) -> HHTDataModule:
     return build(cfg.data, _convert_="all")
-
-
-REPORT_ON = ("best", "last")
 
 
 def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
@@ -47,15 +48,25 @@ def build_model(cfg: DictConfig, datamodule: HHTDataModule) -> HHTClassifier:
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback], **overrides: Any) -> L.Trainer:
     callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values() if c] + extra_callbacks
+    if cfg.trainer.get("sync_batchnorm") and not _on_gpu(cfg.trainer.accelerator):
+        log.info("trainer.sync_batchnorm is GPU-only (torch's SyncBatchNorm): each CPU process keeps its own")
+        overrides["sync_batchnorm"] = False
     loggers = [build(c) for c in (cfg.get("logger") or {}).values() if c]
+    if not loggers and any(isinstance(c, LearningRateMonitor) for c in callbacks):  # Lightning: traceback in fit
+        raise SemgError(
+            "callbacks.lr_monitor logs the learning rate, but no logger is configured",
+            fix="keep a logger (logger=tensorboard) or also pass ~callbacks.lr_monitor",
+        )
     return build(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
+
+
+def _on_gpu(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def check_stages(cfg: DictConfig) -> None:
     """Settings that cannot work together, refused before any training: data.split=none leaves no
     validation set, so nothing may be chosen on or steered by val/* metrics."""
-    if cfg.report_on not in REPORT_ON:
-        raise SemgError(f"unknown report_on '{cfg.report_on}'", fix=f"use one of {REPORT_ON}")
     if (cfg.data.get("person_norm") or {}).get("enabled") and cfg.model.get("input_log_ref") is not None:
         raise SemgError(
             "data.person_norm standardises the input: the model must not log-compress it again",
@@ -105,7 +116,8 @@ def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTCla
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    check_stages(cfg)  # before an hour of training, not after
+    check_config(cfg, TRAIN)  # types and ranges (report_on too) before an hour of training, not after
+    check_stages(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
@@ -115,23 +127,37 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_test = datamodule.has_test_set if cfg.test is None else bool(cfg.test)
     if run_test and not datamodule.has_test_set:
         raise SemgError("test=true but no test set is configured", fix="set data.test_dir or data.test_filter")
-    datamodule.write_split(out_dir / "split.csv")
+    if rank_zero_only.rank == 0:  # DDP: every rank runs train(); the run's files are written once
+        datamodule.write_split(out_dir / "split.csv")
     model = build_model(cfg, datamodule)
-    resume_from = adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints") if cfg.ckpt_path else None
+    resume_from = (
+        adopt_checkpoint(cfg.ckpt_path, model.hparams, out_dir / "checkpoints", cfg.trainer.max_epochs)
+        if cfg.ckpt_path
+        else None
+    )
 
     history = EpochHistory()
+    last = out_dir / "checkpoints" / "last.ckpt"
     no_val = {"limit_val_batches": 0, "num_sanity_val_steps": 0} if cfg.data.split == "none" else {}
-    trainer = build_trainer(cfg, [history], **no_val)
+    trainer = build_trainer(cfg, [history, SaveOnSigterm(str(last))], **no_val)
     log_hyperparameters(trainer, cfg, model)
     log.info("run dir: %s", out_dir)
 
     started = time.perf_counter()
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+    except SIGTERMException:  # Lightning's SystemExit(None): would exit 0 with no word and no metrics
+        raise SemgError(
+            "training stopped by SIGTERM (job cancelled or preempted); the state was saved to last.ckpt",
+            path=out_dir,
+            fix=f"resume with ckpt_path={last}",
+        ) from None
     finally:
         if resume_from is not None and resume_from.name == ".resume.ckpt":
             resume_from.unlink(missing_ok=True)
     fit_seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:  # rank zero scores the model and writes the report
+        return {}
     if trainer.interrupted:
         raise SemgError(
             "training was interrupted", path=out_dir, fix="resume with ckpt_path=<run>/checkpoints/last.ckpt"
@@ -158,7 +184,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if len(datamodule.val_index):
         scored = report_model(cfg.report_on, model, best_path)
         metrics |= score_validation(scored, datamodule, trainer, cfg.data.eval_batch_size, out_dir, scored_model)
-    if run_test:
+    if run_test and trainer.world_size > 1:  # trainer.test is collective: rank zero cannot run it alone
+        log.warning("test stage skipped under DDP: score the run with predict.py ckpt=%s input=<test manifest>", last)
+    elif run_test:
         metrics |= run_test_stage(trainer, model, datamodule, best_path if scored_model == "best" else None, out_dir)
     write_history(out_dir, history.rows)
     write_json(out_dir / "metrics.json", metrics)

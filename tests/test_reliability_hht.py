@@ -1,0 +1,154 @@
+"""make_hht never loses or mixes up data (issue #13): user manifests are never replaced, a matrix is
+only reused when made from the same source content, duplicate rows are refused, ambiguous CSVs are
+not guessed, and signals stop the workers."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semg_hht.errors import SemgError
+from semg_hht.hht.pipeline import make_hht
+from semg_hht.hht.readers import read_recording
+from semg_hht.hht.settings import ReaderSettings
+from semg_hht.synth import SynthConfig, generate
+from tests.hht_helpers import ROOT, emg_like, hht_cfg
+
+FAST = ["reader.fs=1000", "spectrum.size=32", "emd.max_imf=3"]
+
+
+def recordings(folder: Path, names: list[str], seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        np.savetxt(folder / name, emg_like(600, 1000.0, seed=seed + i)[:, None])
+    return folder
+
+
+def run(input_path: Path, output: Path, *extra: str) -> dict:
+    return make_hht(hht_cfg(f"input={input_path}", f"output={output}", *FAST, *extra))
+
+
+def manifest_rows(folder: Path) -> list[dict]:
+    with open(folder / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_users_training_manifest_in_the_output_folder_is_never_replaced(tmp_path):
+    src = recordings(tmp_path / "raw", ["a_M_full.csv"])
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = "file,subject,movement,gender\nBICEPS_full_M_001.npz,S1,full,M\n"  # README's training format
+    (out / "manifest.csv").write_text(mine)
+    with pytest.raises(SemgError, match=r"manifest\.csv not written by make_hht"):
+        run(src, out)
+    assert (out / "manifest.csv").read_text() == mine and not list(out.glob("*.npz"))
+
+
+def test_the_input_manifest_is_never_replaced_by_the_output_manifest(tmp_path):
+    src = recordings(tmp_path / "raw", ["a.csv", "b.csv"])
+    text = "file,movement,gender\na.csv,full,M\nb.csv,half,F\n"
+    (src / "manifest.csv").write_text(text)
+    with pytest.raises(SemgError, match="input manifest would be replaced"):
+        run(src / "manifest.csv", src, "inputs.manifest.path_col=file")
+    assert (src / "manifest.csv").read_text() == text and not list(src.glob("*.npz"))
+
+
+def test_duplicate_manifest_rows_are_refused_not_converted_twice(tmp_path):
+    src = recordings(tmp_path / "raw", ["a.csv", "b.csv"])
+    (src / "list.csv").write_text("path,movement,gender\na.csv,full,M\nb.csv,half,F\n./a.csv,full,M\n")
+    with pytest.raises(SemgError, match=r"list\.csv: line 4 lists \./a\.csv again \(already on line 2\)"):
+        run(src / "list.csv", tmp_path / "out")
+    assert not list((tmp_path / "out").glob("*.npz"))
+
+
+def test_a_matrix_of_another_input_with_the_same_name_is_not_reused(tmp_path):
+    first = recordings(tmp_path / "first", ["EMG_M_full.csv"], seed=0)
+    second = recordings(tmp_path / "second", ["EMG_M_full.csv"], seed=7)  # same name, other signal
+    out = tmp_path / "out"
+    run(first, out)
+    made = (out / "CH1_full_M_001.npz").read_bytes()
+    with pytest.raises(SemgError, match="1 of 1 recordings failed"):
+        run(second, out)
+    assert (out / "CH1_full_M_001.npz").read_bytes() == made  # kept, but never passed off as the second's
+    summary = run(second, out, "overwrite=true")
+    assert summary["written"] == 1
+    with np.load(out / "CH1_full_M_001.npz") as z:
+        assert str(z["source_sha256"]) != "" and (out / "CH1_full_M_001.npz").read_bytes() != made
+
+
+def test_a_changed_recording_is_converted_again_only_with_overwrite(tmp_path):
+    src = recordings(tmp_path / "raw", ["x_M_full.csv"])
+    out = tmp_path / "out"
+    run(src, out)
+    np.savetxt(src / "x_M_full.csv", emg_like(600, 1000.0, seed=3)[:, None])  # edited in place
+    with pytest.raises(SemgError, match="1 of 1 recordings failed"):
+        run(src, out)
+
+
+def test_a_second_input_keeps_the_manifest_rows_of_the_files_already_there(tmp_path):
+    out = tmp_path / "out"
+    run(recordings(tmp_path / "a", ["x_M_full.csv", "y_M_half.csv"]), out)
+    run(recordings(tmp_path / "b", ["z_F_invalid.csv"], seed=5), out)
+    files = sorted(p.name for p in out.glob("*.npz"))
+    assert files == ["CH1_full_M_001.npz", "CH1_half_M_002.npz", "CH1_invalid_F_001.npz"]
+    assert sorted(r["file"] for r in manifest_rows(out)) == files
+    (out / "CH1_half_M_002.npz").unlink()  # rows of deleted matrices go
+    run(tmp_path / "b", out)
+    assert sorted(r["file"] for r in manifest_rows(out)) == ["CH1_full_M_001.npz", "CH1_invalid_F_001.npz"]
+
+
+def test_decimal_commas_in_a_single_column_are_not_read_as_two_channels(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("".join(f"{v:.3f}\n".replace(".", ",") for v in 20 + emg_like(200, 1000.0)))
+    with pytest.raises(SemgError, match=r"one\.csv: every line looks like .*decimal commas.*reader\.delimiter=comma"):
+        read_recording(path, ReaderSettings(fs=1000.0))
+    two = read_recording(path, ReaderSettings(fs=1000.0, delimiter="comma"))  # the explicit choice is honoured
+    assert two.signal.shape == (200, 2)
+
+
+def _session_alive(sid: int) -> list[str]:
+    """Processes still in the session the command was started in (its workers, forkserver)."""
+    out = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(sid)], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if ln.strip()]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_parent_alone_stops_the_workers_and_keeps_finished_outputs(tmp_path, sig, code):
+    """SIGTERM is how SLURM cancels or preempts; SIGINT here goes to the parent only (kill -INT)."""
+    raw = tmp_path / "raw"
+    generate(raw, SynthConfig(subjects=2, reps=3, duration_s=6.0, fs=1000.0, channels=2, seed=1))
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "make_hht.py"), f"input={raw / 'manifest.csv'}", f"output={out}"]
+    cmd += ["workers=2", "progress=false", "hydra.run.dir=" + str(tmp_path / "hydra")]
+    log_path = tmp_path / "log.txt"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while not list(out.glob("*.npz")) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # both workers are mid-recording now
+        at_signal = len(list(out.glob("*.npz")))
+        proc.send_signal(sig)
+        sent = time.time()
+        proc.wait(timeout=60)
+    stopped_after = time.time() - sent
+    log = log_path.read_text()
+    assert proc.returncode == code, log
+    assert "rerun the same command" in log and "Traceback" not in log
+    assert stopped_after < 10, stopped_after  # promptly: no queued recording converted first
+    kept = sorted(p.name for p in out.glob("*.npz"))
+    time.sleep(3)
+    assert _session_alive(proc.pid) == []  # no worker left running ...
+    assert sorted(p.name for p in out.glob("*.npz")) == kept  # ... or writing
+    assert len(kept) <= at_signal + 2  # at most the file being renamed as the signal came, per worker
+    assert 1 <= len(kept) < 2 * 2 * 3 * 3 * 2
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files
+    for name in kept:
+        assert np.load(out / name)["hht"].shape == (256, 256)
