@@ -57,7 +57,8 @@ clean-demo:
 # every method cross-validates on the others (subject folds), then its final model, fitted on all of
 # them (data.split=none), is scored once on the test people. CPU: the tuned CPU-sized CNN (model=cnn_small
 # on 64x64 matrices), its random-encoder SVM, the gender SVM on its encoder, the classic baselines and the
-# linear control. GPU machines add the seed-config CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
+# linear control; and the per-person calibrated rows (data.person_norm: each person standardised by their
+# own unlabelled recordings) of the CNN, the classic features and the linear control. GPU machines add the seed-config CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
 REAL_RAW ?= ../shared/data/muscletracker/manifest.csv
 REAL_HHT ?= data/muscletracker_hht64
 REAL_HHT256 ?= data/muscletracker_hht256
@@ -70,10 +71,11 @@ JOB := hydra.sweep.subdir='$${hydra.job.num}'
 comma := ,
 # The gender SVM reads each fold's last-epoch encoder: nothing in it was chosen on the validation fold.
 CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkpoints/last.ckpt))
-TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input)
+TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input$(comma) time pooling)
 # one table row: target, label, the fold sweep, the final model's run (its test figure)
 ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final}
 EVAL_SWEEPS := $(call ROW,movement,$(TUNED),cnn_tuned_movement), \
+	$(call ROW,movement,$(TUNED)$(comma) per-person standardised,cnn_calibrated_movement), \
 	$(call ROW,movement,SVM on random frozen encoder,random_encoder_svm_movement), \
 	$(call ROW,gender,$(TUNED),cnn_tuned_gender), \
 	$(call ROW,gender,gender SVM on the tuned CNN encoder,cnn_encoder_svm_gender), \
@@ -97,6 +99,10 @@ eval-real: venv
 	  $(BIN)/python fit_svm.py $(call SVM_RANDOM,$$t) data.split=none \
 	    hydra.run.dir=$(EVAL_RUN)/random_encoder_svm_$${t}_final || exit 1; \
 	done
+	$(BIN)/python train.py -m "experiment=[muscletracker_movement,person_norm]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
+		hydra.sweep.dir=$(EVAL_RUN)/cnn_calibrated_movement $(JOB)
+	$(BIN)/python train.py "experiment=[muscletracker_movement,person_norm,final_model]" paths.data_dir=$(REAL_HHT) \
+		hydra.run.dir=$(EVAL_RUN)/cnn_calibrated_movement_final
 	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender) target=gender \
 		hydra.sweep.dir=$(EVAL_RUN)/cnn_encoder_svm_gender $(JOB)
 	$(BIN)/python fit_svm.py ckpt=$(EVAL_RUN)/cnn_tuned_gender_final/checkpoints/last.ckpt target=gender \
@@ -110,5 +116,5 @@ ifeq ($(REAL_GPU),1)
 	    hydra.run.dir=$(EVAL_RUN)/cnn_seed_$${t}_final || exit 1; \
 	done
 endif
-	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
+	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
 		experiments=[muscletracker_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]'

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -87,7 +88,7 @@ def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> t
         fs = load_features(Path(cfg.raw), target, dev[1], {}, filters, rows=dev[0], **load)
         test_fs = load_features(test[1], target, dev[1], {}, filters, rows=test[0], **load) if test else None
         log.info("%s%s: %d rows of %d subjects", experiment, suffix, len(fs.y), len(set(fs.subjects)))
-        for calibrated in calibrations(cfg):
+        for calibrated in calibrations(cfg, fs):
             if calibrated:
                 fs, test_fs = person_standardized(fs), test_fs and person_standardized(test_fs)
             for method in methods:
@@ -95,7 +96,7 @@ def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> t
                 r, f, w = method_rows(fs, test_fs, target, label, method, data, cfg)
                 rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     if cfg.hht_dir is not None:
-        for calibrated in calibrations(cfg):
+        for calibrated in calibrations(cfg, fs):
             norm = {"enabled": True, "log_ref": cfg.person_norm.log_ref, "calibrate_on": None} if calibrated else None
             fs, test_fs = hht_feature_sets(Path(cfg.hht_dir), data | {"person_norm": norm}, cfg.limit_subjects)
             label = f"linear control: HHT matrices, PCA {cfg.classifiers.pca_lda.n_components} + LDA"
@@ -107,10 +108,18 @@ def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> t
 CALIBRATED = ", per-person standardised"
 
 
-def calibrations(cfg: DictConfig) -> list[bool]:
+def calibrations(cfg: DictConfig, fs: FeatureSet | None = None) -> list[bool]:
     """Plain rows, and with person_norm.enabled also the per-person calibrated rows (their own rows:
-    they need unlabelled recordings of every new person)."""
-    return [False, True] if cfg.person_norm.enabled else [False]
+    they need unlabelled recordings of every new person). Not for a target that is one value per
+    person (gender): centring each person on their own mean removes exactly that."""
+    if not cfg.person_norm.enabled:
+        return [False]
+    if fs is not None and all(
+        len(set(fs.y[np.asarray(fs.subjects, dtype=object) == p])) == 1 for p in set(fs.subjects)
+    ):
+        log.info("per-person rows left out: the target is one value per person")
+        return [False]
+    return [False, True]
 
 
 def split_rows(cfg: DictConfig, data: Mapping[str, Any]):
