@@ -143,3 +143,15 @@ def test_svms_score_the_held_out_people_too(train_cfg, synthetic_dir, tmp_path):
         assert metrics["n_val"] == 0 and metrics["n_test"] == 9 and metrics["test/subjects"] == ["S04"]
         assert 0 <= metrics["test/acc"] <= 1 and metrics["test/chance"] == 1.0  # one person: one gender
         assert (tmp_path / folder / "test_confusion_matrix.png").is_file()
+
+
+def test_per_person_accuracy_is_reported_and_drawn(tmp_path):
+    from semg_hht.training.report import write_split_report
+
+    y = np.array([0, 1, 0, 1, 0, 1])
+    pred = np.array([0, 1, 1, 0, 0, 1])
+    scores = classification_metrics(y, pred, ["a", "b"], ["p1", "p1", "p2", "p2", "p3", "p3"])
+    assert scores["per_subject_acc"] == {"p1": 1.0, "p2": 0.0, "p3": 1.0}
+    metrics = write_split_report(tmp_path, "test", scores, ["a", "b"], "last epoch")
+    assert metrics["test/per_subject_acc"]["p2"] == 0.0
+    assert (tmp_path / "test_per_person_accuracy.png").is_file() and (tmp_path / "test_confusion_matrix.png").is_file()

@@ -48,3 +48,17 @@ def curves_figure(history: Sequence[Mapping[str, float]]):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def per_person_figure(accuracy: Mapping[str, float], chance: float, title: str):
+    """Accuracy of every person, with chance: who the model fails on is often the first question."""
+    people = sorted(accuracy)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(people) + 1.5), 3.8))
+    ax.bar(range(len(people)), [accuracy[p] for p in people], color="tab:blue")
+    ax.axhline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.2f}")
+    ax.set(xticks=range(len(people)), ylim=(0, 1), ylabel="accuracy", title=title)
+    ax.set_xticklabels(people, rotation=60, ha="right", fontsize=8)
+    ax.legend(loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,7 @@ from sklearn.metrics import balanced_accuracy_score, classification_report, conf
 
 from semg_hht.data.splits import unit_codes
 from semg_hht.io import save_figure, write_csv, write_text
-from semg_hht.training.plots import confusion_figure, curves_figure
+from semg_hht.training.plots import confusion_figure, curves_figure, per_person_figure
 
 
 def subject_vote_accuracy(subjects: Sequence[str | None], y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
@@ -28,6 +28,16 @@ def subject_vote_accuracy(subjects: Sequence[str | None], y_true: np.ndarray, y_
             return None
         votes[subject][p] += 1
     return float(np.mean([votes[s].most_common(1)[0][0] == truth[s] for s in truth]))
+
+
+def per_subject_accuracy(
+    subjects: Sequence[str | None], y_true: np.ndarray, y_pred: np.ndarray
+) -> dict[str, float] | None:
+    """Accuracy of every person's rows (None when subjects are unknown)."""
+    if not len(subjects) or any(s is None for s in subjects):
+        return None
+    people = np.asarray(subjects, dtype=object)
+    return {str(p): float(np.mean(y_true[people == p] == y_pred[people == p])) for p in sorted(set(subjects))}
 
 
 def recording_vote(units: Sequence[Hashable], y_true: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +74,7 @@ def classification_metrics(
         "subject_vote_acc": subject_vote_accuracy(subjects, y_true, y_pred),
         "recording_acc": float(np.mean(rec_true == rec_pred)) if len(rec_true) else float("nan"),
         "n_recordings": len(rec_true),
+        "per_subject_acc": per_subject_accuracy(subjects, y_true, y_pred),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "report": classification_report(
             y_true, y_pred, labels=labels, target_names=list(class_names), zero_division=0, digits=3
@@ -85,6 +96,9 @@ def write_split_report(
     write_text(out_dir / f"{prefix}classification_report.txt", scores.pop("report"))
     figure = confusion_figure(np.array(scores["confusion_matrix"]), class_names, f"{title} ({scored_model})")
     save_figure(figure, out_dir / f"{prefix}confusion_matrix.png")
+    if scores.get("per_subject_acc") and len(scores["per_subject_acc"]) > 1:
+        people = per_person_figure(scores["per_subject_acc"], scores["chance"], f"{title} per person ({scored_model})")
+        save_figure(people, out_dir / f"{prefix}per_person_accuracy.png")
     return {f"{split}/{k}": v for k, v in scores.items()}
 
 
