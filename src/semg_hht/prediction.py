@@ -30,7 +30,7 @@ from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_en
 from semg_hht.svm.features import extract_features, pick_device
 from semg_hht.svm.persist import load_svm
 from semg_hht.training.plots import confusion_figure
-from semg_hht.training.report import classification_metrics
+from semg_hht.training.report import recording_metrics
 from semg_hht.training.sweep import format_table
 
 log = logging.getLogger(__name__)
@@ -264,9 +264,7 @@ def score(output: Output, recordings: Sequence[Recording], out_dir: Path) -> dic
     known = np.flatnonzero(y >= 0)
     rows = [recordings[i] for i in known]
     probs = output.probs[known]
-    scores = classification_metrics(
-        y[known], probs.argmax(1), output.class_names, [r.subject for r in rows], [r.recording for r in rows], probs
-    )
+    scores = recording_metrics(y[known], probs, output.class_names, rows)
     scores.pop("report")
     title = f"{output.column}: {output.source}"[:80]
     figure = confusion_figure(np.array(scores["confusion_matrix"]), output.class_names, title)

@@ -82,6 +82,16 @@ def classification_metrics(
     }
 
 
+def recording_metrics(
+    y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], recordings: Sequence[Any]
+) -> dict[str, Any]:
+    """classification_metrics of class probabilities for rows of known Recordings (their subjects
+    and the source recordings their windows vote for)."""
+    subjects = [r.subject for r in recordings]
+    units = [r.recording for r in recordings]
+    return classification_metrics(y_true, probs.argmax(1), class_names, subjects, units, probs)
+
+
 # split -> (file prefix, figure title); the validation files keep their historical names
 SPLIT_FILES = {"val": ("", "validation"), "test": ("test_", "test set")}
 

@@ -23,7 +23,7 @@ from semg_hht.io import write_csv, write_json
 from semg_hht.models import HHTClassifier
 from semg_hht.models.inference import run_batched
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
-from semg_hht.training.report import classification_metrics, prediction_rows, write_history, write_split_report
+from semg_hht.training.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.resume import adopt_checkpoint
 
 log = logging.getLogger(__name__)
@@ -202,14 +202,7 @@ def score_validation(
     probs = torch.softmax(run_batched(scored.to(device), dm.x[rows], batch_size, device), dim=1).numpy()
     recordings = [dm.recordings[i] for i in dm.val_index.tolist()]
     y_true = dm.y[rows].numpy()
-    scores = classification_metrics(
-        y_true,
-        probs.argmax(1),
-        dm.class_names,
-        [r.subject for r in recordings],
-        [r.recording for r in recordings],
-        probs,
-    )
+    scores = recording_metrics(y_true, probs, dm.class_names, recordings)
     return write_split_report(out_dir, "val", scores, dm.class_names, scored_model)
 
 
@@ -221,14 +214,7 @@ def run_test_stage(
     trainer.test(model, datamodule=dm, ckpt_path=ckpt_path or None, verbose=False)
     probs = torch.cat(model.test_probs).numpy()
     recordings, y_true = dm.test_recordings, dm.test_y.numpy()
-    scores = classification_metrics(
-        y_true,
-        probs.argmax(1),
-        dm.class_names,
-        [r.subject for r in recordings],
-        [r.recording for r in recordings],
-        probs,
-    )
+    scores = recording_metrics(y_true, probs, dm.class_names, recordings)
     rows, columns = prediction_rows(
         [r.path for r in recordings],
         [r.subject for r in recordings],
