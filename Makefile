@@ -30,7 +30,7 @@ train: venv
 	$(BIN)/python train.py experiment=demo hydra.run.dir=$(DEMO_RUN)
 	$(BIN)/python fit_svm.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt hydra.run.dir=$(DEMO_RUN)/svm
 	$(BIN)/python predict.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt svm=$(DEMO_RUN)/svm/svm.skops \
-		input=$(DEMO)/new hydra.run.dir=$(DEMO_RUN)/predict
+		input=$(DEMO)/new/manifest.csv hydra.run.dir=$(DEMO_RUN)/predict
 
 test: venv
 	$(BIN)/python -m pytest -q

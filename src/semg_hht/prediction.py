@@ -322,7 +322,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             print(summary_line(column, s), flush=True)
     predicted = {o.column for o in outputs}
     shown = [
-        c for c in columns if c in ("file", "subject") or c in predicted or c.removesuffix("_confidence") in predicted
+        c
+        for c in columns
+        if c in ("file", "subject") or c.removesuffix("_confidence").removeprefix("true_") in predicted
     ]
     print(f"\n{output} ({len(rows)} files; first {min(len(rows), cfg.show_rows)}):")
     print(format_table(rows[: cfg.show_rows], shown), flush=True)
@@ -359,5 +361,5 @@ def summary_line(column: str, s: dict[str, Any]) -> str:
     return (
         f"{column} ({s['source']}): acc {s['acc']:.3f}, balanced {s['balanced_acc']:.3f}, macro F1 "
         f"{s['f1_macro']:.3f}, per recording {s['recording_acc']:.3f}{vote}, chance {s['chance']:.3f} "
-        f"on {s['n_labelled']} labelled matrices of {s['n_subjects']} people"
+        f"on {s['n_labelled']} labelled matrices" + (f" of {s['n_subjects']} people" if s["n_subjects"] else "")
     )
