@@ -182,3 +182,16 @@ def test_unknown_report_on_fails_before_training(train_cfg, tmp_path):
     with pytest.raises(SemgError, match="report_on='bset' is not one of best, last"):
         train(train_cfg("report_on=bset"))
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_class_mean_differences_show_where_classes_differ(trained):
+    from semg_hht.training.plots import class_mean_differences
+
+    out, _ = trained
+    assert (out / "class_mean_spectra.png").is_file()
+    x = np.zeros((4, 1, 4, 4))
+    x[:2, 0, 0, :] = 1.0  # class 0: energy in the lowest frequency row
+    x[2:, 0, 3, :] = 1.0  # class 1: in the highest
+    diffs = class_mean_differences(x, np.array([0, 0, 1, 1]), 3)
+    assert diffs.shape == (3, 1, 4, 4) and not diffs[2].any()  # class 2 absent
+    assert diffs[0, 0, 0].min() > 0 and diffs[0, 0, 3].max() < 0 and diffs[1, 0, 3].min() > 0

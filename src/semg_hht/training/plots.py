@@ -62,3 +62,34 @@ def per_person_figure(accuracy: Mapping[str, float], chance: float, title: str):
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def class_mean_differences(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    """(K, C, F, T): each class's mean matrix minus the mean of the class means (0 for an absent class)."""
+    x = np.asarray(x, dtype=np.float64)  # (N, C, F, T)
+    means = [x[y == k].mean(0) if np.any(y == k) else None for k in range(n_classes)]
+    overall = np.mean([m for m in means if m is not None], axis=0)
+    return np.stack([m - overall if m is not None else np.zeros_like(overall) for m in means])
+
+
+def class_means_figure(x: np.ndarray, y: np.ndarray, class_names: Sequence[str], title: str):
+    """What tells the classes apart in the input: per channel (rows) and class (columns), the class's
+    mean matrix minus the mean over all classes (red: more energy than average, blue: less)."""
+    diffs = class_mean_differences(x, y, len(class_names))
+    limit = max(float(np.abs(np.stack(diffs)).max()), 1e-12)
+    channels = diffs.shape[1]
+    fig, axes = plt.subplots(
+        channels, len(class_names), figsize=(2.2 * len(class_names) + 0.8, 2.1 * channels + 0.6), squeeze=False
+    )
+    for c in range(channels):
+        for k, name in enumerate(class_names):
+            ax = axes[c, k]
+            image = ax.imshow(diffs[k][c], origin="lower", aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set(xticks=[], yticks=[])
+            if c == 0:
+                ax.set_title(name, fontsize=9)
+            if k == 0:
+                ax.set_ylabel(f"ch {c + 1}\nfrequency ->", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.colorbar(image, ax=axes, fraction=0.02, label="class mean - mean of classes")
+    return fig

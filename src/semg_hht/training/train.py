@@ -19,10 +19,11 @@ from semg_hht.config import build
 from semg_hht.config_check import TRAIN, check_config
 from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
-from semg_hht.io import write_csv, write_json
+from semg_hht.io import save_figure, write_csv, write_json
 from semg_hht.models import HHTClassifier
 from semg_hht.models.inference import run_batched
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
+from semg_hht.training.plots import class_means_figure
 from semg_hht.training.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.resume import adopt_checkpoint
 
@@ -189,6 +190,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     elif run_test:
         metrics |= run_test_stage(trainer, model, datamodule, best_path if scored_model == "best" else None, out_dir)
     write_history(out_dir, history.rows)
+    x_train = datamodule.x[torch.from_numpy(datamodule.train_index)].numpy()
+    y_train = datamodule.y[torch.from_numpy(datamodule.train_index)].numpy()
+    title = "class-mean spectra minus their mean (training recordings, as the model sees them)"
+    save_figure(class_means_figure(x_train, y_train, datamodule.class_names, title), out_dir / "class_mean_spectra.png")
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 
