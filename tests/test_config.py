@@ -114,7 +114,7 @@ def test_every_option_composes_and_every_key_is_read(group, option, tmp_path):
 
 # Experiments on real recordings (their class lists and data.filter do not fit the synthetic set):
 # instantiated on a make_hht-shaped stand-in in tests/test_eval_configs.py.
-REAL_DATA = {"muscletracker_movement", "muscletracker_gender"}
+REAL_DATA = {"muscletracker_movement", "muscletracker_gender", "muscletracker_mio_movement"}
 
 
 @pytest.mark.parametrize("experiment", [o for g, o in OPTIONS if g == "experiment" and o not in REAL_DATA])

@@ -50,7 +50,13 @@ def cfg_for(experiment, data_dir, tmp_path, *extra):
 
 
 @pytest.mark.parametrize(
-    "experiment", ["muscletracker_movement", "muscletracker_gender", "[muscletracker_movement,muscletracker_gpu]"]
+    "experiment",
+    [
+        "muscletracker_movement",
+        "muscletracker_gender",
+        "muscletracker_mio_movement",
+        "[muscletracker_movement,muscletracker_gpu]",
+    ],
 )
 def test_real_data_experiments_read_every_key(experiment, tmp_path):
     cfg = compose_cfg([f"experiment={experiment}", f"paths.output_dir={tmp_path}"])
@@ -59,7 +65,7 @@ def test_real_data_experiments_read_every_key(experiment, tmp_path):
     # nothing chosen on the validation fold: fixed epochs, no plateau steering, the last epoch scored
     assert cfg.report_on == "last" and cfg.scheduler.plateau is None
     held_out = cfg.data.test_filter.subject  # people kept out of every choice: the test set
-    assert len(held_out) == (3 if "gender" in experiment else 4)
+    assert len(held_out) == (4 if "muscletracker_movement" in experiment else 3)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +73,7 @@ def test_real_data_experiments_read_every_key(experiment, tmp_path):
     [
         ("muscletracker_movement", "biopac", ["m1", "m2", "m3", "m4", "m5"]),
         ("muscletracker_gender", "miotracker", ["M", "F"]),
+        ("muscletracker_mio_movement", "miotracker", ["m1", "m2", "m3", "m4", "m5"]),
     ],
 )
 def test_filter_keeps_one_device_and_folds_are_subject_disjoint(experiment, device, classes, hht_like, tmp_path):

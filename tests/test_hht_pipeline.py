@@ -293,3 +293,44 @@ def test_hydra_multirun_over_shards(raw, converted, tmp_path):
     assert npz_files(tmp_path / "out") == npz_files(out)
     assert (tmp_path / "out" / "manifest.csv").read_text() == (out / "manifest.csv").read_text()
     assert len([p for p in (tmp_path / "logs" / "hht" / "multiruns").glob("*/*") if p.is_dir()]) == 3
+
+
+def test_band_axis_and_channel_scales_keep_the_ratio_between_muscles(raw, tmp_path):
+    """A recording whose second muscle is the first at a tenth of the amplitude: make_hht's per-channel
+    normalisation makes their matrices identical; the stored scales bring the 10:1 ratio back."""
+    src = tmp_path / "raw"
+    (src / "S01").mkdir(parents=True)
+    first = rows(raw)[0]
+    x = np.loadtxt(raw / first["path"], delimiter=",", skiprows=1)
+    x[:, 1] = 0.1 * x[:, 0]
+    np.savetxt(src / first["path"], x, delimiter=",", header="BICEPS,BRACHIORADIALIS", comments="")
+    with open(src / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(first))
+        w.writeheader()
+        w.writerow(first)
+    out = tmp_path / "hht"
+    cfg = hht_cfg(
+        f"input={src / 'manifest.csv'}",
+        f"output={out}",
+        "layout.stack_channels=true",
+        "spectrum.size=32",
+        "spectrum.freq_range=band",
+    )
+    assert make_hht(cfg)["written"] == 1
+    path = next(out.glob("*.npz"))
+    with np.load(path) as z:
+        assert z["freq_range"].tolist() == z["band"].tolist() == [20.0, 237.5]  # 500 Hz: clipped below Nyquist
+        np.testing.assert_allclose(z["hht"][0], z["hht"][1], atol=1e-6)
+    from semg_hht.data.matrices import read_matrix
+
+    kept = read_matrix(path, 2, 32, gains=True)
+    assert kept[1].max() / kept[0].max() == pytest.approx(0.1, rel=1e-6)
+    with pytest.raises(SemgError, match="freq_range=band needs a band-pass"):
+        make_hht(
+            hht_cfg(
+                f"input={src / 'manifest.csv'}",
+                f"output={tmp_path / 'x'}",
+                "spectrum.freq_range=band",
+                "filter.bandpass=null",
+            )
+        )

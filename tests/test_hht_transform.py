@@ -26,7 +26,7 @@ class FixedIMFs:
 @pytest.mark.parametrize(("n", "fs", "size"), [(600, 1000, 256), (777, 500.0, 256), (400, 2000, 64)])
 def test_full_path_equals_seed_exactly(n, fs, size):
     x = emg_like(n, fs, seed=n)
-    ours, n_imfs = hht_matrix(x, fs, make_decomposer(EMDSettings()), SpectrumSettings(size=size))
+    ours, n_imfs, _ = hht_matrix(x, fs, make_decomposer(EMDSettings()), SpectrumSettings(size=size))
     seed = compute_hht_matrix(x, fs, matrix_size=size)
     assert ours.dtype == np.float32 and ours.shape == (size, size)
     assert n_imfs >= 5
@@ -79,8 +79,8 @@ def test_normalisation_makes_features_unit_free():
     for method in ("zscore", "rms", "maxabs"):
         off_v, sc_v = normalise_scale(volts, method)
         off_x, sc_x = normalise_scale(x, method)
-        a, _ = hht_matrix((volts - off_v) / sc_v, fs, dec, spec)
-        b, _ = hht_matrix((x - off_x) / sc_x, fs, dec, spec)
+        a, _, _ = hht_matrix((volts - off_v) / sc_v, fs, dec, spec)
+        b, _, _ = hht_matrix((x - off_x) / sc_x, fs, dec, spec)
         assert np.array_equal(a, b), method
 
 
@@ -98,8 +98,8 @@ def test_ensemble_methods_are_seeded(method):
     es = EMDSettings(method=method, trials=3, max_imf=4)
     x = emg_like(300, 1000, seed=1)
     spec = SpectrumSettings(size=32)
-    a, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=5)
-    b, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=5)
-    c, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=6)
+    a, _, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=5)
+    b, _, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=5)
+    c, _, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=6)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)

@@ -81,3 +81,24 @@ def test_parallel_load_fills_rows_in_order_and_reports_bad_rows(tmp_path):
     for i in (0, 1, 3, 4):
         expected = (mats[i] - mats[i].min()) / (mats[i].max() - mats[i].min())
         np.testing.assert_allclose(x[i, 0], expected, rtol=1e-6)
+
+
+def test_recording_normalisation_restores_the_ratio_between_channels(tmp_path):
+    m = np.random.default_rng(1).random((2, 8, 8)) + 0.1
+    m /= m.max(axis=(1, 2), keepdims=True)  # as make_hht writes them: each channel peaks at 1
+    path = _npz(tmp_path / "a.npz", hht=m, norm_scale=np.array([4.0, 1.0]), spectrum_peak=np.array([1.0, 2.0]))
+    x, errors = load_matrices([path], 2, 8, "recording", workers=1)
+    assert errors == {}
+    assert x[0, 0].max() == pytest.approx(1.0) and x[0, 1].max() == pytest.approx(0.5)  # gains 4 : 2
+    np.testing.assert_allclose(x[0, 1] / x[0, 1].max(), m[1], rtol=1e-6)
+    minmax, _ = load_matrices([path], 2, 8, "minmax", workers=1)
+    assert minmax[0, 1].max() == pytest.approx(1.0)  # the seed's normalisation drops the ratio
+
+
+def test_recording_normalisation_names_matrices_without_channel_scales(tmp_path):
+    old = _npz(tmp_path / "old.npz", hht=np.random.default_rng(0).random((2, 8, 8)))
+    _, errors = load_matrices([old], 2, 8, "recording", workers=1)
+    assert "spectrum_peak" in str(errors[0]) and "overwrite=true" in str(errors[0]) and "old.npz" in str(errors[0])
+    bad = _npz(tmp_path / "bad.npz", hht=np.ones((2, 8, 8)) * [[[1]], [[2]]], norm_scale=[1.0], spectrum_peak=[1.0])
+    with pytest.raises(SemgError, match="do not fit 2 channel"):
+        read_matrix(bad, 2, 8, gains=True)

@@ -13,7 +13,10 @@ import numpy as np
 from semg_hht.errors import SemgError
 
 log = logging.getLogger(__name__)
-NORMALISATIONS = ("minmax", "none")
+NORMALISATIONS = ("minmax", "recording", "none")
+# make_hht divides each channel by its own amplitude (before EMD) and its spectrum's peak (after);
+# their product brings a channel back to the recording's units (`recording` normalisation).
+GAIN_KEYS = ("norm_scale", "spectrum_peak")
 
 
 def npz_files(folder: Path) -> list[Path]:
@@ -28,8 +31,9 @@ def npz_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
+def read_matrix(path: Path, in_channels: int, size: int, gains: bool = False) -> np.ndarray:
     """One .npz -> float32 array (in_channels, size, size). Key 'hht', else the first array.
+    With ``gains``, each channel is multiplied back by the scales make_hht divided it by (GAIN_KEYS).
 
     Never unpickles (allow_pickle=False). Raises SemgError naming the file for anything unusable:
     unreadable or corrupt archive, wrong shape, non-numeric, NaN/Inf, or a constant matrix (an
@@ -40,6 +44,7 @@ def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
             if not archive.files:
                 raise SemgError("npz holds no arrays", path=path, fix="re-create it with make_hht.py")
             matrix = archive["hht" if "hht" in archive.files else archive.files[0]]
+            scale = _channel_gain(archive, path, in_channels) if gains else None
     except SemgError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
@@ -71,12 +76,37 @@ def read_matrix(path: Path, in_channels: int, size: int) -> np.ndarray:
         raise SemgError("values too large for float32 (|x| > 3.4e38)", path=path, fix="rescale or re-create the file")
     if matrix.min() == matrix.max():
         raise SemgError(f"matrix is constant ({matrix.flat[0]:g})", path=path, fix="check the raw recording")
+    if scale is not None:  # relative to the strongest channel, so values stay in the file's range
+        matrix = matrix * (scale / scale.max()).astype(np.float32)[:, None, None]
     return matrix
 
 
+def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
+    missing = [k for k in GAIN_KEYS if k not in archive.files]
+    if missing:
+        raise SemgError(
+            f"npz has no {' / '.join(missing)}: data.normalize=recording needs the channel scales make_hht "
+            "stores since this version",
+            path=path,
+            fix="re-create the matrices with make_hht.py overwrite=true, or set data.normalize=minmax",
+        )
+    gain = np.asarray(archive["norm_scale"], dtype=np.float64) * np.asarray(archive["spectrum_peak"], np.float64)
+    if gain.shape != (in_channels,) or not (np.isfinite(gain).all() and (gain > 0).all()):
+        raise SemgError(
+            f"channel scales {gain.tolist()} do not fit {in_channels} channel(s) or are not positive",
+            path=path,
+            fix="re-create the file with make_hht.py overwrite=true",
+        )
+    return gain
+
+
 def normalise_(x: np.ndarray, method: str) -> np.ndarray:
-    """In place, per sample and channel: min-max to [0, 1] as the seed does, or nothing."""
-    if method == "minmax":
+    """In place, per sample: min-max each channel to [0, 1] as the seed does; `recording` (x already
+    in the recording's units) divides all channels by the sample's one maximum, so the ratio between
+    muscles stays; or nothing."""
+    if method == "recording":
+        np.divide(x, x.max(), out=x)
+    elif method == "minmax":
         lo = x.min(axis=(-2, -1), keepdims=True)
         hi = x.max(axis=(-2, -1), keepdims=True)
         np.subtract(x, lo, out=x)
@@ -99,7 +129,7 @@ def load_matrices(
 
     def fill(i: int) -> None:
         try:
-            out[i] = read_matrix(paths[i], in_channels, size)
+            out[i] = read_matrix(paths[i], in_channels, size, gains=normalize == "recording")
             normalise_(out[i], normalize)
         except SemgError as err:
             out[i] = 0.0

@@ -12,7 +12,7 @@ import json
 import platform
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -217,6 +217,9 @@ def _convert_part(
     """Samples start:stop of the conditioned signal as one recording: windows x channel units."""
     job, s, names, fs = cm.job, cm.s, cm.rec.channel_names, cm.cond.fs
     x = cm.cond.signal[start:stop]
+    spectrum = s.spectrum
+    if spectrum.freq_range == "band":  # this recording's band-pass, its upper edge clipped below Nyquist
+        spectrum = replace(spectrum, freq_range=cm.cond.band)
     windows = plan_windows(x.shape[0], fs, s.window, job.path)
     tokens = _unique([muscle_token(n, f"CH{i + 1}") for i, n in enumerate(names)])
     units = [list(range(len(names)))] if s.layout.stack_channels else [[c] for c in range(len(names))]
@@ -253,7 +256,7 @@ def _convert_part(
                 result.skipped += 1
                 continue
 
-            mats, offsets, scs, n_imfs = [], [], [], []
+            mats, offsets, scs, n_imfs, peaks = [], [], [], [], []
             for c in unit:
                 part = x[a:b, c]
                 off, sc = cm.scales[c]
@@ -264,8 +267,11 @@ def _convert_part(
                 seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
                 what = f"channel {names[c]}" + (f" window {w}" if w_name is not None else "")
                 what += "" if seg is None else f" segment {seg.number}"
-                m, k = hht_matrix((part - off) / sc, fs, cm.decompose, s.spectrum, seed=seed, path=job.path, what=what)
+                m, k, peak = hht_matrix(
+                    (part - off) / sc, fs, cm.decompose, spectrum, seed=seed, path=job.path, what=what
+                )
                 mats.append(m)
+                peaks.append(peak)
                 offsets.append(off)
                 scs.append(sc)
                 n_imfs.append(k)
@@ -278,7 +284,7 @@ def _convert_part(
                 fs_original=np.float64(cm.rec.fs),
                 band=np.array(cm.cond.band if cm.cond.band else (np.nan, np.nan), dtype=np.float64),
                 notch_hz=np.array(cm.cond.notches, dtype=np.float64),
-                freq_range=np.array(s.spectrum.freq_range or (0.0, fs / 2), dtype=np.float64),
+                freq_range=np.array(spectrum.freq_range or (0.0, fs / 2), dtype=np.float64),
                 t_start_s=np.float64((start + a) / fs),
                 t_end_s=np.float64((start + b) / fs),
                 window=np.int64(w),
@@ -294,6 +300,7 @@ def _convert_part(
                 norm_offset=np.array(offsets),
                 norm_scale=np.array(scs),
                 n_imfs=np.array(n_imfs, dtype=np.int64),
+                spectrum_peak=np.array(peaks, dtype=np.float64),
                 emd_method=np.str_(s.emd.method),
                 weighting=np.str_(s.spectrum.weighting),
                 settings_signature=np.str_(cm.signature),

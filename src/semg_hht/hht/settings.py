@@ -86,7 +86,7 @@ class EMDSettings:
 @dataclass(frozen=True)
 class SpectrumSettings:
     size: int = 256
-    freq_range: tuple[float, float] | None = None
+    freq_range: tuple[float, float] | str | None = None  # str: "band" (the band-pass actually applied)
     weighting: str = "amplitude"
 
 
@@ -172,6 +172,10 @@ def settings_from_cfg(cfg: Any) -> Settings:
     _no_leftovers(data, "")
     if s.shard >= s.num_shards:
         raise SemgError(f"shard={s.shard} is not below num_shards={s.num_shards}", fix="use 0 <= shard < num_shards")
+    if s.spectrum.freq_range == "band" and s.filter.bandpass is None:
+        raise SemgError(
+            "spectrum.freq_range=band needs a band-pass (filter.bandpass is null)", fix="set filter.bandpass"
+        )
     return s
 
 
@@ -290,7 +294,7 @@ def _emd(d: dict) -> EMDSettings:
 
 def _spectrum(d: dict) -> SpectrumSettings:
     p = "spectrum."
-    fr = _hz_range(d, "freq_range", p)
+    fr = "band" if d.get("freq_range") == "band" and d.pop("freq_range") else _hz_range(d, "freq_range", p)
     out = SpectrumSettings(
         size=_int(d, "size", lo=2, prefix=p),
         freq_range=fr,

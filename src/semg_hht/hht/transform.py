@@ -78,6 +78,18 @@ def hilbert_spectrum(
     freq_range=None is the seed: instantaneous frequency clipped to [0, fs/2] over the full axis.
     A [lo, hi] range maps lo..hi onto the axis and drops samples outside it.
     """
+    return hilbert_spectrum_and_peak(imfs, fs, size, freq_range, weighting)[0]
+
+
+def hilbert_spectrum_and_peak(
+    imfs: np.ndarray,
+    fs: float,
+    size: int = 256,
+    freq_range: tuple[float, float] | None = None,
+    weighting: str = "amplitude",
+) -> tuple[np.ndarray, float]:
+    """`hilbert_spectrum` and the peak it was divided by (the bin total of the largest bin, in the
+    EMD input's units): the scale that the normalisation drops and `data.normalize=recording` restores."""
     imfs = np.atleast_2d(np.asarray(imfs, dtype=np.float64))
     n_samples = imfs.shape[-1]
     analytic = hilbert(imfs, axis=-1)
@@ -102,10 +114,10 @@ def hilbert_spectrum(
     if keep is not None:
         flat, weights = flat[keep], weights[keep]
     matrix = np.bincount(flat.ravel(), weights=weights.ravel(), minlength=size * size).reshape(size, size)
-    peak = matrix.max()
+    peak = float(matrix.max())
     if peak > 0:
         matrix = matrix / peak
-    return matrix.astype(np.float32)
+    return matrix.astype(np.float32), peak
 
 
 def hht_matrix(
@@ -116,16 +128,16 @@ def hht_matrix(
     seed: int = 0,
     path: str | Path | None = None,
     what: str = "signal",
-) -> tuple[np.ndarray, int]:
-    """EMD + Hilbert spectrum of one normalised 1-D signal -> (matrix, number of IMF rows)."""
+) -> tuple[np.ndarray, int, float]:
+    """EMD + Hilbert spectrum of one normalised 1-D signal -> (matrix, number of IMF rows, its peak)."""
     imfs = np.atleast_2d(decompose(x, seed))
     if imfs.shape[0] == 0 or not np.any(imfs):
         raise SemgError(f"{what}: EMD found no IMFs", path=path, fix="check the signal is not flat or tiny")
-    matrix = hilbert_spectrum(imfs, fs, spec.size, spec.freq_range, spec.weighting)
+    matrix, peak = hilbert_spectrum_and_peak(imfs, fs, spec.size, spec.freq_range, spec.weighting)
     if not matrix.any():
         raise SemgError(
             f"{what}: empty Hilbert spectrum (no energy inside spectrum.freq_range)",
             path=path,
             fix="widen spectrum.freq_range or check the signal",
         )
-    return matrix, int(imfs.shape[0])
+    return matrix, int(imfs.shape[0]), peak
