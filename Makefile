@@ -74,16 +74,21 @@ CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkp
 TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input$(comma) time pooling)
 # one table row: target, label, the fold sweep, the final model's run (its test figure)
 ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final}
-EVAL_SWEEPS := $(call ROW,movement,$(TUNED),cnn_tuned_movement), \
-	$(call ROW,movement,$(TUNED)$(comma) per-person standardised,cnn_calibrated_movement), \
-	$(call ROW,movement,SVM on random frozen encoder,random_encoder_svm_movement), \
-	$(call ROW,gender,$(TUNED),cnn_tuned_gender), \
-	$(call ROW,gender,gender SVM on the tuned CNN encoder,cnn_encoder_svm_gender), \
-	$(call ROW,gender,SVM on random frozen encoder,random_encoder_svm_gender)
+BIOPAC := "movement (biopac)"
+MIO := "movement (miotracker)"
+GENDER := "gender (miotracker)"
+EVAL_SWEEPS := $(call ROW,$(BIOPAC),$(TUNED),cnn_tuned_movement), \
+	$(call ROW,$(BIOPAC),$(TUNED)$(comma) per-person standardised,cnn_calibrated_movement), \
+	$(call ROW,$(BIOPAC),SVM on random frozen encoder,random_encoder_svm_movement), \
+	$(call ROW,$(MIO),$(TUNED)$(comma) the Biopac recipe unchanged,cnn_tuned_mio_movement), \
+	$(call ROW,$(MIO),$(TUNED)$(comma) per-person standardised,cnn_calibrated_mio_movement), \
+	$(call ROW,$(GENDER),$(TUNED),cnn_tuned_gender), \
+	$(call ROW,$(GENDER),gender SVM on the tuned CNN encoder,cnn_encoder_svm_gender), \
+	$(call ROW,$(GENDER),SVM on random frozen encoder,random_encoder_svm_gender)
 ifeq ($(REAL_GPU),1)
 REAL_TUNED := ,muscletracker_gpu
-EVAL_SWEEPS += ,$(call ROW,movement,CNN seed config (seed_cnn),cnn_seed_movement), \
-	$(call ROW,gender,CNN seed config (seed_cnn),cnn_seed_gender)
+EVAL_SWEEPS += ,$(call ROW,$(BIOPAC),CNN seed config (seed_cnn),cnn_seed_movement), \
+	$(call ROW,$(GENDER),CNN seed config (seed_cnn),cnn_seed_gender)
 endif
 SEED_256 := trainer=gpu data.input_size=256 model.input_log_ref=null paths.data_dir=$(REAL_HHT256)
 SVM_RANDOM = ckpt=null data=muscletracker_$(1) model=cnn_small target=$(1) paths.data_dir=$(REAL_HHT)
@@ -99,10 +104,16 @@ eval-real: venv
 	  $(BIN)/python fit_svm.py $(call SVM_RANDOM,$$t) data.split=none \
 	    hydra.run.dir=$(EVAL_RUN)/random_encoder_svm_$${t}_final || exit 1; \
 	done
-	$(BIN)/python train.py -m "experiment=[muscletracker_movement,person_norm]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
-		hydra.sweep.dir=$(EVAL_RUN)/cnn_calibrated_movement $(JOB)
-	$(BIN)/python train.py "experiment=[muscletracker_movement,person_norm,final_model]" paths.data_dir=$(REAL_HHT) \
-		hydra.run.dir=$(EVAL_RUN)/cnn_calibrated_movement_final
+	for e in movement mio_movement; do \
+	  $(BIN)/python train.py -m "experiment=[muscletracker_$$e,person_norm]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
+	    hydra.sweep.dir=$(EVAL_RUN)/cnn_calibrated_$$e $(JOB) && \
+	  $(BIN)/python train.py "experiment=[muscletracker_$$e,person_norm,final_model]" paths.data_dir=$(REAL_HHT) \
+	    hydra.run.dir=$(EVAL_RUN)/cnn_calibrated_$${e}_final || exit 1; \
+	done
+	$(BIN)/python train.py -m "experiment=[muscletracker_mio_movement$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
+		hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_mio_movement $(JOB)
+	$(BIN)/python train.py "experiment=[muscletracker_mio_movement$(REAL_TUNED),final_model]" paths.data_dir=$(REAL_HHT) \
+		hydra.run.dir=$(EVAL_RUN)/cnn_tuned_mio_movement_final
 	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender) target=gender \
 		hydra.sweep.dir=$(EVAL_RUN)/cnn_encoder_svm_gender $(JOB)
 	$(BIN)/python fit_svm.py ckpt=$(EVAL_RUN)/cnn_tuned_gender_final/checkpoints/last.ckpt target=gender \
@@ -117,4 +128,4 @@ ifeq ($(REAL_GPU),1)
 	done
 endif
 	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
-		experiments=[muscletracker_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]'
+		experiments=[muscletracker_movement,muscletracker_mio_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]'

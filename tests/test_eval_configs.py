@@ -133,3 +133,13 @@ def test_linear_control_reads_the_cnns_matrices_folds_and_test_people(hht_like):
     assert sorted(s for f in folds for s in f["val_subjects"]) == [f"biopac-0{i}" for i in range(1, 5)]
     held_out = evaluate_test_set(fs, test, "pca_lda", params=params)
     assert held_out["val_subjects"] == ["biopac-05"] and 0 <= held_out["acc"] <= 1
+
+
+def test_table_rows_name_the_device_of_a_one_device_experiment():
+    """The same target on two amplifiers is two groups of people: the table keeps them apart."""
+    from semg_hht.evaluation.run import experiment_data, row_target
+
+    assert row_target(experiment_data("muscletracker_movement")) == "movement (biopac)"
+    assert row_target(experiment_data("muscletracker_mio_movement")) == "movement (miotracker)"
+    assert row_target({"target": "movement", "filter": {"device": ["biopac", "miotracker"]}}) == "movement"
+    assert row_target({"target": "gender", "filter": {}}) == "gender"

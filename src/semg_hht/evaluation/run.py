@@ -93,19 +93,27 @@ def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> t
                 fs, test_fs = person_standardized(fs), test_fs and person_standardized(test_fs)
             for method in methods:
                 label = f"classic features + {method.upper()}{suffix}{CALIBRATED if calibrated else ''}"
-                r, f, w = method_rows(fs, test_fs, target, label, method, data, cfg)
+                r, f, w = method_rows(fs, test_fs, row_target(data), label, method, data, cfg)
                 rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     if cfg.hht_dir is not None:
         for calibrated in calibrations(cfg, fs):
             norm = {"enabled": True, "log_ref": cfg.person_norm.log_ref, "calibrate_on": None} if calibrated else None
             fs, test_fs = hht_feature_sets(Path(cfg.hht_dir), data | {"person_norm": norm}, cfg.limit_subjects)
             label = f"linear control: HHT matrices, PCA {cfg.classifiers.pca_lda.n_components} + LDA"
-            r, f, w = method_rows(fs, test_fs, target, label + (CALIBRATED if calibrated else ""), "pca_lda", data, cfg)
+            label += CALIBRATED if calibrated else ""
+            r, f, w = method_rows(fs, test_fs, row_target(data), label, "pca_lda", data, cfg)
             rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     return rows, fold_rows, warnings
 
 
 CALIBRATED = ", per-person standardised"
+
+
+def row_target(data: Mapping[str, Any]) -> str:
+    """The table's target column: the target and, when the experiment keeps one device, that device
+    (the same target on two amplifiers is two rows of people), e.g. `movement (biopac)`."""
+    device = (data.get("filter") or {}).get("device")
+    return f"{data['target']} ({device})" if isinstance(device, str) else data["target"]
 
 
 def calibrations(cfg: DictConfig, fs: FeatureSet | None = None) -> list[bool]:
