@@ -7,8 +7,8 @@ import pytest
 from semg_hht.errors import SemgError
 from semg_hht.io import save_npz, write_csv
 from semg_hht.training.train import build_datamodule, build_model
-from tests.conftest import TINY, compose_cfg
-from tests.test_config import unread_keys
+from tests.config_keys import unread_keys
+from tests.helpers import TINY, compose_cfg
 
 COLUMNS = ["file", "subject", "movement", "gender", "device", "channel"]
 

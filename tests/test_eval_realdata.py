@@ -16,8 +16,7 @@ from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.io import save_npz, write_csv
 from semg_hht.training.train import build_datamodule, train
-from tests.conftest import MUSCLETRACKER, ROOT, TINY, compose_cfg
-from tests.hht_helpers import hht_cfg
+from tests.helpers import MUSCLETRACKER, ROOT, TINY, compose_cfg, hht_cfg
 
 RAW = MUSCLETRACKER / "manifest.csv"
 pytestmark = pytest.mark.skipif(not RAW.exists(), reason="../shared/data/muscletracker absent")

@@ -22,6 +22,7 @@ from semg_hht.data.splits import SPLITS
 from semg_hht.errors import SemgError
 from semg_hht.models.encoder import POOLS
 from semg_hht.models.head import HEADS
+from semg_hht.models.inference import DEVICES
 
 Check = Callable[[Any], bool]
 
@@ -145,7 +146,7 @@ def _first_line(err: BaseException) -> str:
 # Choices come from the modules that use them, so a new option needs no second edit here.
 
 PATHS = {"paths.*": AnyStr(optional=True), "task_name": Str()}
-DEVICE = OneOf("auto", "cpu", "cuda")  # semg_hht.svm.features.DEVICES (importing it here would be circular)
+DEVICE = OneOf(*DEVICES)
 
 DATA = {
     "data.data_dir": Str(),

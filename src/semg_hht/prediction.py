@@ -25,13 +25,12 @@ from semg_hht.data.matrices import load_matrices, npz_files
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
-from semg_hht.models.inference import run_batched
+from semg_hht.models.inference import extract_features, pick_device, run_batched
 from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_encoder
-from semg_hht.svm.features import extract_features, pick_device
+from semg_hht.reporting.plots import confusion_figure
+from semg_hht.reporting.report import recording_metrics
+from semg_hht.reporting.table import format_table
 from semg_hht.svm.persist import load_svm
-from semg_hht.training.plots import confusion_figure
-from semg_hht.training.report import recording_metrics
-from semg_hht.training.sweep import format_table
 
 log = logging.getLogger(__name__)
 

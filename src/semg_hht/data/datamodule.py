@@ -26,9 +26,8 @@ from semg_hht.data.labels import (
 from semg_hht.data.loaders import batch_loader
 from semg_hht.data.matrices import npz_files
 from semg_hht.data.person_norm import person_standardize
-from semg_hht.data.splits import SPLITS, group_split, no_split, stratified_split
+from semg_hht.data.splits import SPLITS, group_split, no_split, split_rows, stratified_split, write_split
 from semg_hht.errors import SemgError
-from semg_hht.io import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -379,20 +378,13 @@ class HHTDataModule(L.LightningDataModule):
         return len(self.class_names)
 
     def split_rows(self) -> list[dict[str, Any]]:
-        rows = []
         sides = [("train", self.recordings, self.y, self.train_index), ("val", self.recordings, self.y, self.val_index)]
         if self.test_y is not None:
             sides.append(("test", self.test_recordings, self.test_y, np.arange(len(self.test_y))))
-        for subset, recordings, y, index in sides:
-            for i in index.tolist():
-                rec = recordings[i]
-                label = self.class_names[int(y[i])]
-                rows.append({"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""})
-        return rows
+        return split_rows(sides, self.class_names)
 
     def write_split(self, path: str | Path) -> Path:
-        """The exact file lists used, so any number can be traced back to its recordings."""
-        return write_csv(path, self.split_rows(), ["file", "subset", "label", "subject"])
+        return write_split(path, self.split_rows())
 
     def state_dict(self) -> dict[str, Any]:
         return {"augment": self.augment.state_dict()} if self.augment else {}

@@ -27,7 +27,6 @@ from omegaconf import DictConfig, OmegaConf
 from semg_hht.config_check import EVALUATE, check_config
 from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.aggregate import METRICS, leakage_check
 from semg_hht.evaluation.classic import (
     METHODS,
     FeatureSet,
@@ -41,9 +40,11 @@ from semg_hht.evaluation.classic import (
 )
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
-from semg_hht.evaluation.table import sweep_folds, table_row, write_table
+from semg_hht.evaluation.table import display_rows, sweep_folds, table_row, write_table
 from semg_hht.hht.settings import FilterSettings, filter_settings
 from semg_hht.io import write_csv
+from semg_hht.reporting.aggregate import METRICS, leakage_check
+from semg_hht.reporting.table import print_table
 
 log = logging.getLogger("semg_hht.evaluation")
 CONF = Path(__file__).resolve().parents[3] / "conf"
@@ -328,7 +329,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     footer = "".join(f"\n> **{w}**\n" for w in warnings)
     md, csv_path = write_table(out, rows, header, footer)
     folds_path = write_csv(out / "folds.csv", fold_rows, ["target", "method", "fold", *METRICS, "val_subjects"])
-    print(md.read_text())
+    print_table(*display_rows(rows), title=f"{md}:")
     for w in warnings:
         log.warning(w)
     return {

@@ -11,13 +11,14 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.config_check import FIT_SVM, check_config
-from semg_hht.io import refuse_overwrite, write_csv, write_json
+from semg_hht.data.splits import write_split
+from semg_hht.io import refuse_overwrite, write_json
+from semg_hht.models.inference import extract_features, pick_device
 from semg_hht.models.loading import load_classifier, random_encoder
+from semg_hht.reporting.report import classification_metrics, write_split_report
 from semg_hht.svm.dataset import SvmData, data_from_checkpoint, data_from_config
-from semg_hht.svm.features import extract_features, pick_device
 from semg_hht.svm.persist import save_svm
 from semg_hht.svm.pipeline import fit_pipeline
-from semg_hht.training.report import classification_metrics, write_split_report
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
         )
         scored["test"] = write_split_report(out_dir, "test", test, data.class_names, f"SVM ({cfg.target})")
         scored["test"]["test/subjects"] = sorted({r.subject for r in data.test_recordings if r.subject})
-    write_csv(out_dir / "split.csv", data.split_rows(), ["file", "subset", "label", "subject"])
+    write_split(out_dir / "split.csv", data.split_rows())
     expects = {
         "target": cfg.target,
         "classes": data.class_names,
