@@ -98,7 +98,7 @@ HP = dict(
 
 def data_hparams(data_dir: Path) -> dict:
     scheme = {"movement_synonyms": {"full": "full"}, "gender_pattern": "_([MF])_", "unlabeled_prefix": "test"}
-    return {"data_dir": str(data_dir), "filename_scheme": scheme, "normalize": "minmax", "target": "movement"}
+    return {"data_dir": str(data_dir), "filename_scheme": scheme, "scaling": "minmax", "target": "movement"}
 
 
 def write_ckpt(path: Path, data_dir: Path, hp: dict | None = None, **changes) -> Path:

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.errors import SemgError
 from semg_hht.io import save_npz
 from semg_hht.models import HHTClassifier
+from semg_hht.models.loading import load_classifier
 from semg_hht.svm import fit_svm
-from tests.helpers import HP, ROOT, compose_cfg, matrix, run_predict, write_ckpt
+from tests.helpers import HP, ROOT, compose_cfg, data_hparams, matrix, run_predict, write_ckpt
 
 
 @pytest.fixture
@@ -125,3 +127,19 @@ def test_ctrl_c_while_writing_leaves_no_predictions_file_and_the_rerun_completes
     monkeypatch.undo()
     rows = run_predict(tmp_path, f"ckpt={ckpt}")
     assert len(rows) == 3 and (out / "predictions.csv").read_text().count("\n") == 4
+
+
+def test_a_checkpoint_of_an_older_version_with_data_normalize_reads_it_as_data_scaling(tmp_path, data_dir):
+    """data.normalize was renamed data.scaling: a checkpoint that stores the old key predicts exactly
+    as the same checkpoint with the new one."""
+    old_settings = {k: v for k, v in data_hparams(data_dir).items() if k != "scaling"} | {"normalize": "none"}
+    torch.manual_seed(0)
+    old = write_ckpt(tmp_path / "old.ckpt", data_dir, datamodule_hyper_parameters=old_settings)
+    torch.manual_seed(0)
+    new = write_ckpt(
+        tmp_path / "new.ckpt", data_dir, datamodule_hyper_parameters=data_hparams(data_dir) | {"scaling": "none"}
+    )
+    loaded = load_classifier(old).data_hparams
+    assert loaded["scaling"] == "none" and "normalize" not in loaded
+    assert run_predict(tmp_path / "a", f"ckpt={old}") == run_predict(tmp_path / "b", f"ckpt={new}")
+    assert renamed_data_keys({"normalize": "none", "scaling": "recording"}) == {"scaling": "recording"}  # today's wins

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from semg_hht.data.labels import TARGETS
-from semg_hht.data.matrices import NORMALISATIONS
+from semg_hht.data.matrices import SCALINGS
 from semg_hht.data.splits import SPLITS
 from semg_hht.errors import SemgError
 from semg_hht.models.encoder import POOLS
@@ -167,7 +167,7 @@ DATA = {
     "data.person_norm.calibrate_on": Rule("a list of class names", lambda v: False, optional=True),
     "data.input_size": Int(lo=8),
     "data.in_channels": Int(lo=1),
-    "data.normalize": OneOf(*NORMALISATIONS),
+    "data.scaling": OneOf(*SCALINGS),
     "data.split": OneOf(*SPLITS),
     "data.val_fraction": Float(lo=0, hi=1, lo_open=True, hi_open=True),
     "data.split_seed": Int(),

@@ -51,7 +51,7 @@ class HHTDataModule(L.LightningDataModule):
         filename_scheme: Mapping[str, Any],
         input_size: int,
         in_channels: int,
-        normalize: str,
+        scaling: str,
         split: str,
         val_fraction: float,
         split_seed: int,
@@ -265,7 +265,7 @@ class HHTDataModule(L.LightningDataModule):
             [r.path for r in labelled + test],
             hp.in_channels,
             hp.input_size,
-            hp.normalize,
+            hp.scaling,
             hp.load_workers,
             hp.cache_dir,
         )
@@ -392,6 +392,20 @@ class HHTDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.augment and "augment" in state_dict:
             self.augment.load_state_dict(state_dict["augment"])
+
+
+RENAMED_KEYS = {"normalize": "scaling"}  # data.* keys older versions wrote (checkpoints, SVM files) -> today's
+
+
+def renamed_data_keys(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Data settings with the keys older versions wrote under another name renamed (data.normalize is
+    data.scaling now), so their checkpoints still load."""
+    out = dict(settings)
+    for old, new in RENAMED_KEYS.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
 
 
 def select(recordings: list[Recording], wanted: Mapping[str, set[str]], key: str, manifest: Path) -> list[Recording]:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.errors import SemgError
 from semg_hht.io import file_sha256
 from semg_hht.models.checkpoint import read_checkpoint
@@ -73,7 +74,7 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
     if absent or foreign:
         detail = f"missing {absent[:3]}" if absent else f"unexpected {foreign[:3]}"
         raise SemgError(f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix)
-    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, dict(data_hparams))
+    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, renamed_data_keys(data_hparams))
 
 
 def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:

@@ -54,7 +54,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
         data = data_from_config(OmegaConf.to_container(cfg.data, resolve=True), cfg.target, cfg.data_dir)
         # what predict.py needs to rebuild the encoder and read new recordings as this SVM saw them
         reading = {
-            k: OmegaConf.to_container(cfg.data, resolve=True).get(k) for k in ("normalize", "target", "person_norm")
+            k: OmegaConf.to_container(cfg.data, resolve=True).get(k) for k in ("scaling", "target", "person_norm")
         }
         scheme = OmegaConf.to_container(cfg.data.filename_scheme, resolve=True)
         source = {"kind": "random", "seed": cfg.seed, "architecture": architecture, "filename_scheme": scheme} | reading
