@@ -36,9 +36,9 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 # All benchmarks with small defaults (train 3/5/7 layers x fp32/bf16 vs the seed's loop, load 500 files
-# with and without the cache, predict, hht) as one table; `python bench/all.py --quick` takes ~30 s.
+# with and without the cache, predict, hht) as one table; `python -m bench.all --quick` takes ~30 s.
 bench: venv
-	$(BIN)/python bench/all.py
+	$(BIN)/python -m bench.all
 
 # Slow tests too (multirun subprocesses, real-data integration when ../shared is present).
 test-all: venv

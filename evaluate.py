@@ -6,7 +6,7 @@ All settings live in conf/evaluate.yaml; see semg_hht.evaluation.run for what ha
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.cli import run_guarded
+from semg_hht.errors import run_guarded
 from semg_hht.evaluation.run import evaluate
 
 

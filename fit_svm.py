@@ -4,7 +4,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.cli import run_guarded
+from semg_hht.errors import run_guarded
 from semg_hht.svm import fit_svm
 
 

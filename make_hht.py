@@ -8,7 +8,7 @@ All settings live in conf/hht.yaml; see semg_hht.hht.pipeline for what happens.
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.cli import run_guarded
+from semg_hht.errors import run_guarded
 from semg_hht.hht.pipeline import make_hht
 
 

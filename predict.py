@@ -4,7 +4,7 @@ svm=<fit_svm run>/svm.skops [input=<folder>]` -> predictions.csv in the run fold
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.cli import run_guarded
+from semg_hht.errors import run_guarded
 from semg_hht.prediction import predict
 
 

@@ -1,9 +1,9 @@
 """All benchmarks with small defaults, one table at the end (what `make bench` runs).
 
-    python bench/all.py [--quick]
+    python -m bench.all [--quick]
 
-Runs bench/train.py, bench/load.py, bench/predict.py (each prints its own detailed table as it
-goes) and bench/hht.py's seed-vs-make_hht comparison for one configuration, then prints every row
+Runs bench.train, bench.load, bench.predict (each prints its own detailed table as it
+goes) and bench.hht's seed-vs-make_hht comparison for one configuration, then prints every row
 together. --quick: 3 layers, fp32, one step (a smoke run in a minute or two).
 """
 
@@ -14,16 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import common
-import hht
-import load
-
-import predict
-import train
+from bench import common, hht, load, predict, train
 
 
 def hht_rows(n: int) -> list[dict]:
-    """bench/hht.py's comparison (its bench_one) for 1 kHz x 5 s signals, as table rows."""
+    """bench.hht's comparison (its bench_one) for 1 kHz x 5 s signals, as table rows."""
     fs, seconds = 1000.0, 5.0
     r = hht.bench_one(fs, seconds, n, max(8, n), hht.worker_count(0), 0)
     return [

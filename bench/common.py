@@ -1,34 +1,24 @@
-"""Shared bits of the benchmarks: this checkout's package on the path, the load average, a matmul
+"""Shared bits of the benchmarks: the load average, a matmul
 peak measured in the same run, synthetic data sets, and one table format (optionally appended
-as TSV to a file that bench/all.py prints as one table)."""
+as TSV to a file that bench.all prints as one table)."""
 
 from __future__ import annotations
 
 import csv
 import os
-import sys
 import time
 from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
+import torch
 
-import torch  # noqa: E402
-
-from semg_hht.data.synthetic import make_dataset  # noqa: E402
+from semg_hht.reporting.table import print_table as show_table
+from semg_hht.synth.matrices import make_dataset
 
 COLUMNS = ["bench", "config", "ours", "baseline", "ratio", "unit", "note", "load"]
 
 
 def load_avg() -> str:
     return f"{os.getloadavg()[0]:.2f}"
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def sync(device: torch.device) -> None:
@@ -71,12 +61,7 @@ def fmt(value) -> str:
 
 
 def print_table(rows: list[dict], columns: list[str] = COLUMNS) -> None:
-    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
-    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for row in cells:
-        print(" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)), flush=True)
+    show_table(rows, columns, fmt=fmt)
 
 
 def append_tsv(path: str | None, rows: list[dict]) -> None:

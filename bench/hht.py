@@ -1,6 +1,6 @@
 """Benchmark: the seed's reference HHT path vs make_hht's, on the same signals, same run.
 
-    python bench/hht.py [--n 4] [--batch 24] [--workers 0] [--fs 1000 2000] [--durations 2 5 10]
+    python -m bench.hht [--n 4] [--batch 24] [--workers 0] [--fs 1000 2000] [--durations 2 5 10]
 
 For each sampling rate x duration, n synthetic sEMG-like signals (unit variance, the input every
 path gets after make_hht's normalisation) go through
@@ -12,9 +12,9 @@ path gets after make_hht's normalisation) go through
 It prints signals/s, the speed-up over the seed, the share of our serial time spent in EMD, and
 whether every make_hht matrix is identical (np.array_equal) to the seed's.
 
-    python bench/hht.py --sessions [--size 64] [--workers 0]
+    python -m bench.hht --sessions [--size 64] [--workers 0]
 
-NinaPro-style whole sessions instead (semg_hht.synth_session, NinaPro's protocol: 5 s movements,
+NinaPro-style whole sessions instead (semg_hht.synth.sessions, NinaPro's protocol: 5 s movements,
 3 s rests): an 8-channel 200 Hz (DB5-like) and a 12-channel 2 kHz (DB2-like) set of 2 sessions,
 each cut into its labelled repetitions by make_hht (preset=ninapro_db5 / ninapro_db2, stacked
 size x size samples); prints seconds per segment and per session-minute (wall clock, all workers).
@@ -25,31 +25,28 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-sys.path.insert(0, SRC)  # this checkout's package, also for the worker processes:
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-
-from semg_hht.hht.filters import condition  # noqa: E402
-from semg_hht.hht.pipeline import run, worker_count  # noqa: E402
-from semg_hht.hht.readers import read_recording  # noqa: E402
-from semg_hht.hht.reference import compute_hht_matrix  # noqa: E402
-from semg_hht.hht.settings import (  # noqa: E402
+from reference.seed_hht import compute_hht_matrix
+from semg_hht.hht.filters import condition
+from semg_hht.hht.pipeline import run, worker_count
+from semg_hht.hht.readers import read_recording
+from semg_hht.hht.settings import (
     EMDSettings,
     FilterSettings,
     ReaderSettings,
     Settings,
     SpectrumSettings,
 )
-from semg_hht.hht.transform import hilbert_spectrum, make_decomposer, normalise_scale  # noqa: E402
-from semg_hht.io import save_npz  # noqa: E402
-from semg_hht.synth import band_noise  # noqa: E402
+from semg_hht.hht.transform import hilbert_spectrum, make_decomposer, normalise_scale
+from semg_hht.io import save_npz
+from semg_hht.synth.raw import band_noise
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # -----------------------------------------------------------------------------------------------
 
@@ -166,7 +163,7 @@ def bench_sessions(size: int, workers: int, seed: int) -> None:
     from hydra import compose, initialize_config_dir
 
     from semg_hht.hht.pipeline import make_hht
-    from semg_hht.synth_session import SessionConfig, generate_sessions
+    from semg_hht.synth.sessions import SessionConfig, generate_sessions
 
     print(f"{'session set':>14} | {'segments':>8} {'minutes':>7} | {'s/segment':>9} {'s/session-minute':>16}")
     for name, preset, channels, fs in SESSION_SETS:
@@ -177,7 +174,7 @@ def bench_sessions(size: int, workers: int, seed: int) -> None:
             generate_sessions(Path(tmp) / "raw", cfg)
             minutes = sum(session_minutes(p, fs) for p in (Path(tmp) / "raw").glob("*.mat"))
             overrides = [f"input={tmp}/raw/manifest.csv", f"output={tmp}/out", f"preset={preset}"]
-            with initialize_config_dir(config_dir=str(Path(SRC).parent / "conf"), version_base="1.3"):
+            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
                 hht = compose(
                     "hht", overrides=[*overrides, f"spectrum.size={size}", f"workers={workers}", "progress=false"]
                 )

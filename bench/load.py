@@ -2,7 +2,7 @@
 parallel reads into one preallocated array), files/s and peak memory against the final tensor's
 size; then the second load of the same files through the data cache (data.cache_dir).
 
-    python bench/load.py [--n 500] [--workers 4] [--repeats 3] [--table FILE]      # e.g. --n 500 5000
+    python -m bench.load [--n 500] [--workers 4] [--repeats 3] [--table FILE]      # e.g. --n 500 5000
 
 Peak memory is tracemalloc's peak (numpy reports its buffers to it) during the load, as a multiple
 of the final tensor's bytes; the page cache is dropped from neither load (the files were just
@@ -17,8 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import common
-
+from bench import common
 from semg_hht.data.cache import load_matrices_cached
 
 
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--n", type=int, nargs="+", default=[500], help="numbers of files (e.g. 500 5000)")
     p.add_argument("--workers", type=int, default=4, help="data.load_workers")
     p.add_argument("--repeats", type=int, default=3, help="later loads: best of this many")
-    p.add_argument("--table", help="append the rows (TSV) to this file for bench/all.py")
+    p.add_argument("--table", help="append the rows (TSV) to this file for bench.all")
     a = p.parse_args(argv)
     print(f"load average {common.load_avg()}; {a.workers} reader threads\n", flush=True)
     rows = []

@@ -1,7 +1,7 @@
 """Benchmark: batched prediction samples/s, the path predict.py takes (frozen encoder in batches via
 extract_features / run_batched, then the head), on the CPU and on the GPU when there is one.
 
-    python bench/predict.py [--layers 5 7] [--n 64] [--batch 64] [--table FILE]
+    python -m bench.predict [--layers 5 7] [--n 64] [--batch 64] [--table FILE]
 
 CPU rows are float32 (predict.py's CPU path); a GPU adds float32 and bf16 rows. The baseline is a
 per-sample loop (batch 1), as a notebook would call the model on each file.
@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import common
 import torch
 
+from bench import common
 from semg_hht.models.encoder import CNNEncoder
 from semg_hht.models.head import build_head
-from semg_hht.models.inference import run_batched
-from semg_hht.svm.features import extract_features
+from semg_hht.models.inference import extract_features, run_batched
 
 
 def model(layers: int) -> torch.nn.Module:
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--layers", type=int, nargs="+", default=[5, 7])
     p.add_argument("--n", type=int, default=64, help="samples per measurement")
     p.add_argument("--batch", type=int, default=64, help="predict.py batch_size")
-    p.add_argument("--table", help="append the rows (TSV) to this file for bench/all.py")
+    p.add_argument("--table", help="append the rows (TSV) to this file for bench.all")
     a = p.parse_args(argv)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"load average {common.load_avg()}; devices: {[common.device_name(d) for d in devices]}\n", flush=True)

@@ -1,8 +1,8 @@
 """Benchmark: training samples/s of this project (HHTClassifier + HHTDataModule under a real
-Lightning Trainer) against the seed's hand-written loop (bench/seed_loop.py), same synthetic data,
+Lightning Trainer) against the seed's hand-written loop (reference/seed_loop.py), same synthetic data,
 same device, interleaved in the same run.
 
-    python bench/train.py [--layers 3 5 7] [--precisions fp32 bf16] [--steps 3] [--warmup 1]
+    python -m bench.train [--layers 3 5 7] [--precisions fp32 bf16] [--steps 3] [--warmup 1]
                           [--repeats 1] [--device auto] [--table FILE]
 
 fp32: ours = trainer=cpu (GPU: trainer=default on the GPU) vs the seed loop in fp32.
@@ -24,15 +24,16 @@ import time
 import warnings
 from pathlib import Path
 
-import common
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from seed_loop import seed_model, train_steps
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench import common
+from reference.seed_loop import seed_model, train_steps
 from semg_hht.config import build
+from semg_hht.models.inference import pick_device
 from semg_hht.training.speed import cpu_has_fast_bf16
 from semg_hht.training.train import build_datamodule, build_model
 
@@ -147,11 +148,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="layers to run in bf16 (default: all; only the first without native bf16)",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--table", help="append the rows (TSV) to this file for bench/all.py")
+    p.add_argument("--table", help="append the rows (TSV) to this file for bench.all")
     a = p.parse_args(argv)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
-    device = common.pick_device(a.device)
+    device = pick_device(a.device)
     slow_bf16 = device.type == "cpu" and not cpu_has_fast_bf16()
     peaks = {
         "fp32": common.matmul_peak(device, torch.float32),

@@ -1,4 +1,5 @@
-"""Shared fixtures: small synthetic data sets and the real conf/ composed with tiny-model overrides."""
+"""Shared fixtures: small synthetic data sets, the real conf/ composed with tiny-model overrides, a
+trained tiny checkpoint."""
 
 from __future__ import annotations
 
@@ -6,36 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
-from semg_hht.data.synthetic import make_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-SHARED = ROOT.parent / "shared"
-MUSCLETRACKER = SHARED / "data" / "muscletracker"
-
-# A model small enough to train in seconds on 2 CPU cores; everything else is the real config.
-TINY = [
-    "data.input_size=32",
-    "model.num_layers=2",
-    "model.base_channels=4",
-    "data.batch_size=8",
-    "data.load_workers=2",
-    "trainer.max_epochs=2",
-    "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "~callbacks.rich_progress_bar",
-]
-
-
-def compose_cfg(overrides: list[str], config_name: str = "train"):
-    """The real conf/ with overrides, as the entry script would see it (hydra node included)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose(config_name, overrides=overrides, return_hydra_config=True)
+from semg_hht.synth.matrices import make_dataset
+from semg_hht.training import train
+from tests.helpers import TINY, compose_cfg
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +42,11 @@ def train_cfg(synthetic_dir, tmp_path):
 def _quiet_threads(monkeypatch):
     # Two cores: keep torch from oversubscribing while tests run side by side with data loading.
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(synthetic_dir, tmp_path_factory) -> Path:
+    """A one-epoch tiny model trained on synthetic_dir (module scope: one per test module)."""
+    out = tmp_path_factory.mktemp("trained")
+    train(compose_cfg([*TINY, "trainer.max_epochs=1", f"paths.data_dir={synthetic_dir}", f"paths.output_dir={out}"]))
+    return out / "checkpoints" / "best.ckpt"

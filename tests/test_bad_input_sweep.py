@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from semg_hht.cli import run_guarded
-from semg_hht.evaluation.run import evaluate
-from semg_hht.hht.pipeline import make_hht
-from semg_hht.prediction import predict
-from semg_hht.svm import fit_svm
-from semg_hht.training import train
-from tests.conftest import TINY, compose_cfg
+from semg_hht.errors import run_guarded
+from tests.helpers import ENTRY, TINY, compose_cfg, copy_data, manifest_case
 
 
 class Payload:
@@ -29,20 +23,6 @@ class Payload:
 
     def __reduce__(self):
         return (Path.touch, (self.marker,))
-
-
-@pytest.fixture(scope="module")
-def checkpoint(synthetic_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("trained")
-    train(compose_cfg([*TINY, "trainer.max_epochs=1", f"paths.data_dir={synthetic_dir}", f"paths.output_dir={out}"]))
-    return out / "checkpoints" / "best.ckpt"
-
-
-def copy_data(src: Path, dst: Path, n: int | None = None) -> Path:
-    dst.mkdir(parents=True)
-    for p in sorted(src.glob("*.npz"))[:n]:
-        shutil.copy(p, dst / p.name)
-    return dst
 
 
 def npz(path: Path, value) -> Path:
@@ -57,8 +37,7 @@ def malicious(path: Path, marker: Path) -> Path:
 
 
 # Each case: (entry point, make(tmp, data, ckpt) -> (overrides, path the message must name), message)
-ENTRY = {"train": ("train", train), "fit_svm": ("fit_svm", fit_svm), "predict": ("predict", predict),
-         "make_hht": ("hht", make_hht), "evaluate": ("evaluate", evaluate)}  # fmt: skip
+# Each case: (entry point, make(tmp, data, ckpt) -> (overrides, path the message must name), message)
 CASES = {
     "train/missing-dir": ("train", lambda t, d, c: ([f"paths.data_dir={t / 'nope'}"], t / "nope"), "not found"),
     "train/empty-dir": ("train", lambda t, d, c: ([f"paths.data_dir={(t / 'e').mkdir() or t / 'e'}"], t / "e"), "no .npz"),
@@ -72,8 +51,8 @@ CASES = {
     "train/huge": ("train", lambda t, d, c: _bad(t, d, "BICEPS_full_M_900.npz", _with(1e300)), "too large for float32"),
     "train/bad-name": ("train", lambda t, d, c: _bad(t, d, "BICEPS_curl_M_900.npz", _with(1.0)), "movement"),
     "train/one-class": ("train", lambda t, d, c: _one_class(t, d), "only one class"),
-    "train/manifest-columns": ("train", lambda t, d, c: _manifest(t, d, "name,movement\na.npz,full\n"), "'file' column"),
-    "train/manifest-escape": ("train", lambda t, d, c: _manifest(t, d, "file,movement\n../x.npz,full\n"), "outside"),
+    "train/manifest-columns": ("train", lambda t, d, c: manifest_case(t, d, "name,movement\na.npz,full\n"), "'file' column"),
+    "train/manifest-escape": ("train", lambda t, d, c: manifest_case(t, d, "file,movement\n../x.npz,full\n"), "outside"),
     "train/manifest-duplicate": ("train", lambda t, d, c: _duplicate(t, d), "already listed"),
     "train/other-model-size": ("train", lambda t, d, c: ([f"ckpt_path={c}", "model.num_layers=3"], c), "does not match"),
     "train/truncated-ckpt": ("train", lambda t, d, c: ([f"ckpt_path={_trunc(t, c)}"], t / "t.ckpt"), "not a readable"),
@@ -122,15 +101,9 @@ def _one_class(t: Path, d: Path):
     return [f"paths.data_dir={data}"], None
 
 
-def _manifest(t: Path, d: Path, text: str):
-    data = copy_data(d, t / "data", n=4)
-    (data / "m.csv").write_text(text)
-    return [f"paths.data_dir={data}", "data.label_source=manifest", "data.manifest=m.csv"], data / "m.csv"
-
-
 def _duplicate(t: Path, d: Path):
     lines = (d / "manifest.csv").read_text().splitlines()
-    return _manifest(t, d, "\n".join([*lines, lines[1]]) + "\n")
+    return manifest_case(t, d, "\n".join([*lines, lines[1]]) + "\n")
 
 
 def _trunc(t: Path, c: Path) -> Path:

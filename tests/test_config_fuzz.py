@@ -11,10 +11,10 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from semg_hht.cli import run_guarded
 from semg_hht.config_check import EVALUATE, FIT_SVM, PREDICT, TRAIN, check_config, rule_for, scalar_keys
+from semg_hht.errors import run_guarded
 from semg_hht.hht.settings import settings_from_cfg
-from tests.conftest import ROOT, compose_cfg
+from tests.helpers import ROOT, compose_cfg
 
 WRONG = ("abc", 0, -1)
 TABLES = {"train": TRAIN, "fit_svm": FIT_SVM, "predict": PREDICT, "evaluate": EVALUATE}
@@ -90,6 +90,6 @@ def test_the_scripts_exit_1_with_one_line(script, overrides, key, tmp_path):
 
 
 def test_device_rule_follows_the_feature_extractor():
-    from semg_hht.svm.features import DEVICES
+    from semg_hht.models.inference import DEVICES
 
     assert all(PREDICT["device"](d) and FIT_SVM["device"](d) for d in DEVICES) and not PREDICT["device"]("tpu")

@@ -7,11 +7,11 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from semg_hht.evaluation.aggregate import aggregate, leakage_check
 from semg_hht.evaluation.run import evaluate
 from semg_hht.evaluation.table import markdown, sweep_folds, table_row, write_table
-from semg_hht.training.sweep import SweepSummary, fold_summary
-from tests.conftest import compose_cfg
+from semg_hht.reporting.aggregate import aggregate, leakage_check
+from semg_hht.reporting.sweep import SweepSummary, fold_summary
+from tests.helpers import compose_cfg
 
 FOLDS = [
     {"acc": 0.5, "balanced_acc": 0.4, "f1_macro": 0.3, "subject_vote_acc": None, "chance": 0.2},

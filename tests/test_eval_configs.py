@@ -7,8 +7,8 @@ import pytest
 from semg_hht.errors import SemgError
 from semg_hht.io import save_npz, write_csv
 from semg_hht.training.train import build_datamodule, build_model
-from tests.conftest import TINY, compose_cfg
-from tests.test_config import unread_keys
+from tests.config_keys import unread_keys
+from tests.helpers import CONF, TINY, compose_cfg
 
 COLUMNS = ["file", "subject", "movement", "gender", "device", "channel"]
 
@@ -125,7 +125,10 @@ def test_linear_control_reads_the_cnns_matrices_folds_and_test_people(hht_like):
     from semg_hht.evaluation.hht_features import hht_feature_sets
     from semg_hht.evaluation.run import experiment_data
 
-    data = experiment_data("muscletracker_movement") | {"test_filter": {"subject": ["biopac-05"]}, "input_size": 32}
+    data = experiment_data("muscletracker_movement", conf_dir=str(CONF)) | {
+        "test_filter": {"subject": ["biopac-05"]},
+        "input_size": 32,
+    }
     fs, test = hht_feature_sets(hht_like, data)
     assert fs.x.shape == (40, 2 * 32 * 32) and len(test.y) == 10  # 4 people develop, 1 is the test set
     params = {"n_components": 5, "solver": "svd"}

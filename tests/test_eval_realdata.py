@@ -16,8 +16,7 @@ from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.io import save_npz, write_csv
 from semg_hht.training.train import build_datamodule, train
-from tests.conftest import MUSCLETRACKER, ROOT, TINY, compose_cfg
-from tests.hht_helpers import hht_cfg
+from tests.helpers import CONF, MUSCLETRACKER, ROOT, TINY, compose_cfg, hht_cfg
 
 RAW = MUSCLETRACKER / "manifest.csv"
 pytestmark = pytest.mark.skipif(not RAW.exists(), reason="../shared/data/muscletracker absent")
@@ -30,7 +29,7 @@ def raw_rows():
 
 
 def test_classic_baseline_on_a_few_real_people():
-    data = experiment_data("muscletracker_movement")
+    data = experiment_data("muscletracker_movement", conf_dir=str(CONF))
     fs = load_features(RAW, "movement", data["classes"]["movement"], data["filter"], FILTERS, limit_subjects=3)
     assert fs.x.shape == (45, 2 * 12) and np.isfinite(fs.x).all()  # 3 people x 5 movements x 3 repetitions
     folds = evaluate_group_folds(fs, "lda", n_folds=3, split_seed=42)
@@ -42,7 +41,7 @@ def test_classic_baseline_on_a_few_real_people():
 def test_classic_folds_are_the_cnn_folds(experiment, tmp_path):
     """The CNN's datamodule (on a make_hht-shaped copy of the real manifest, random matrices) and the
     classic baseline (on the raw recordings) put the same people in every validation fold."""
-    data = experiment_data(experiment)
+    data = experiment_data(experiment, conf_dir=str(CONF))
     rows = []
     for i, r in enumerate(raw_rows()):
         name = f"EMG_{i:03d}.npz"

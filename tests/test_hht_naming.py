@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from semg_hht.hht.naming import gender_token, labels_from_name, movement_class, muscle_token, output_stem
-from tests.hht_helpers import parse_filename
+from tests.helpers import parse_filename
 
 
 def test_seed_scheme_examples():

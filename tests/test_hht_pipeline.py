@@ -11,8 +11,8 @@ import pytest
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht
-from semg_hht.synth import SynthConfig, generate
-from tests.hht_helpers import ROOT, hht_cfg, parse_filename
+from semg_hht.synth.raw import SynthConfig, generate
+from tests.helpers import ROOT, hht_cfg, parse_filename
 
 SMALL = SynthConfig(subjects=2, reps=2, duration_s=1.0, fs=500.0, channels=2, seed=3)
 N_REC = 2 * 2 * 3

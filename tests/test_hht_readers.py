@@ -103,7 +103,7 @@ def test_npz_without_signal_key_lists_keys(tmp_path):
 def test_mat_v73_hdf5_transposed_arrays_vectors_and_text(tmp_path):
     import h5py
 
-    from semg_hht.synth_session import write_session
+    from semg_hht.synth.sessions import write_session
 
     emg = np.random.default_rng(0).standard_normal((300, 3))
     labels = np.repeat([0, 2, 0], 100).astype(np.uint8)[:, None]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from semg_hht.hht.pipeline import make_hht
-from tests.hht_helpers import SHARED, hht_cfg
+from tests.helpers import SHARED, hht_cfg
 
 MT = SHARED / "data" / "muscletracker"
 pytestmark = pytest.mark.skipif(not (MT / "manifest.csv").exists(), reason="../shared/data/muscletracker absent")

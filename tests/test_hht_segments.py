@@ -17,8 +17,8 @@ from semg_hht.hht.manifest import _recording_key
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.segments import find_segments
 from semg_hht.hht.settings import SegmentSettings, Settings, settings_from_cfg
-from semg_hht.synth_session import MOVEMENTS, SessionConfig, generate_sessions, session
-from tests.hht_helpers import hht_cfg
+from semg_hht.synth.sessions import MOVEMENTS, SessionConfig, generate_sessions, session
+from tests.helpers import hht_cfg
 
 # Short sessions at 200 Hz (NinaPro DB5's rate): 2 movements x 2 repetitions each.
 SMALL = SessionConfig(subjects=2, movements=2, reps=2, channels=4, fs=200.0, move_s=1.5, rest_s=1.0)
@@ -204,7 +204,7 @@ def test_sharded_manifest_orders_segment_recordings_numerically():
 
 def test_subject_disjoint_training_on_segmented_sessions(tmp_path):
     from semg_hht.training import train
-    from tests.conftest import TINY, compose_cfg
+    from tests.helpers import TINY, compose_cfg
 
     cfg = SessionConfig(subjects=4, movements=3, reps=2, channels=8, fs=200.0, move_s=1.5, rest_s=1.0)
     generate_sessions(tmp_path / "raw", cfg)

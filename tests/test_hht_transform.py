@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PyEMD import EMD
 
+from reference.seed_hht import compute_hht_matrix
 from semg_hht.errors import SemgError
-from semg_hht.hht.reference import compute_hht_matrix
 from semg_hht.hht.settings import EMDSettings, SpectrumSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, hilbert_spectrum, make_decomposer, normalise_scale
-from tests.hht_helpers import emg_like
+from tests.helpers import emg_like
 
 
 class FixedIMFs:

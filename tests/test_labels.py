@@ -6,7 +6,7 @@ import pytest
 
 from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, target_classes, target_value
 from semg_hht.errors import SemgError
-from tests.conftest import compose_cfg
+from tests.helpers import compose_cfg
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semg_hht.data.matrices import load_matrices, normalise_, read_matrix
+from semg_hht.data.matrices import load_matrices, read_matrix, scale_
 from semg_hht.errors import SemgError
 
 
@@ -65,7 +65,7 @@ def test_pickled_object_arrays_are_never_unpickled(tmp_path):
 
 def test_minmax_per_sample_and_channel():
     x = np.stack([np.arange(16.0).reshape(1, 4, 4), 5 + 2 * np.arange(16.0).reshape(1, 4, 4)]).astype(np.float32)
-    normalise_(x, "minmax")
+    scale_(x, "minmax")
     assert np.allclose(x.min(axis=(-2, -1)), 0) and np.allclose(x.max(axis=(-2, -1)), 1)
     np.testing.assert_allclose(x[0], x[1])  # the same shape of values, whatever the scale
 

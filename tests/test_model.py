@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.seed_loop import LabelSmoothingCrossEntropy as SeedLabelSmoothingCrossEntropy  # seed 000's loss
+from reference.seed_loop import LabelSmoothingCrossEntropy as SeedLabelSmoothingCrossEntropy  # seed 000's loss
 from semg_hht.errors import SemgError
 from semg_hht.models.classifier import torch_label_smoothing
 from semg_hht.models.encoder import CNNEncoder, encoder_channels

@@ -69,7 +69,7 @@ def test_predict_calibrates_new_people_as_the_test_stage_did(train_cfg, syntheti
     import json
 
     from semg_hht.prediction import predict
-    from tests.conftest import compose_cfg
+    from tests.helpers import compose_cfg
 
     cfg = train_cfg(*MANIFEST, "experiment=[person_norm,final_model]", "data.test_filter={subject:[S04]}")
     metrics = train(cfg)

@@ -7,44 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.errors import SemgError
 from semg_hht.io import save_npz
 from semg_hht.models import HHTClassifier
-from semg_hht.prediction import predict
+from semg_hht.models.loading import load_classifier
 from semg_hht.svm import fit_svm
-from tests.conftest import ROOT, compose_cfg
-
-HP = dict(
-    num_classes=3, class_names=["full", "half", "invalid"], in_channels=1, input_size=32, base_channels=4,
-    num_layers=2, norm="batch", residual=False, residual_from=6, leaky_slope=0.2, input_log_ref=None,
-    head="mlp", head_hidden=8, dropout=0.0, label_smoothing=0.1, optimizer={"name": "AdamW", "lr": 1e-3},
-    scheduler={"warmup_epochs": 0, "cosine": True, "plateau": None, "mode": "max", "monitor": "val/acc"},
-)  # fmt: skip
-
-
-def data_hparams(data_dir: Path) -> dict:
-    scheme = {"movement_synonyms": {"full": "full"}, "gender_pattern": "_([MF])_", "unlabeled_prefix": "test"}
-    return {"data_dir": str(data_dir), "filename_scheme": scheme, "normalize": "minmax", "target": "movement"}
-
-
-def write_ckpt(path: Path, data_dir: Path, hp: dict | None = None, **changes) -> Path:
-    """A checkpoint as train.py writes it (the keys predict reads), from an untrained model."""
-    model = HHTClassifier(**HP)
-    checkpoint = {
-        "state_dict": model.state_dict(),
-        "hyper_parameters": hp or HP,
-        "datamodule_hyper_parameters": data_hparams(data_dir),
-    } | changes
-    torch.save(checkpoint, path)
-    return path
-
-
-def matrix(size=32, seed=0):
-    return np.random.default_rng(seed).random((size, size)).astype(np.float32)
+from tests.helpers import HP, ROOT, compose_cfg, data_hparams, matrix, run_predict, write_ckpt
 
 
 @pytest.fixture
@@ -60,12 +32,8 @@ def ckpt(tmp_path, data_dir) -> Path:
     return write_ckpt(tmp_path / "best.ckpt", data_dir)
 
 
-def run(tmp_path, *overrides):
-    return predict(compose_cfg([f"paths.output_dir={tmp_path / 'out'}", *overrides], "predict"))
-
-
 def test_synthesised_checkpoint_predicts(tmp_path, ckpt):
-    rows = run(tmp_path, f"ckpt={ckpt}")
+    rows = run_predict(tmp_path, f"ckpt={ckpt}")
     assert [r["file"] for r in rows] == ["Test_000.npz", "Test_001.npz", "Test_002.npz"]
 
 
@@ -95,13 +63,13 @@ def truncate(path: Path) -> Path:
 )
 def test_bad_checkpoints(tmp_path, data_dir, make, message):
     with pytest.raises(SemgError, match=message):
-        run(tmp_path, f"ckpt={make(tmp_path, data_dir)}")
+        run_predict(tmp_path, f"ckpt={make(tmp_path, data_dir)}")
 
 
 def test_metric_states_of_other_versions_do_not_matter(tmp_path, data_dir):
     state = {k: v for k, v in HHTClassifier(**HP).state_dict().items() if not k.startswith("val_acc_best")}
     ckpt = write_ckpt(tmp_path / "old.ckpt", data_dir, state_dict=state | {"old_metric.total": torch.zeros(1)})
-    assert len(run(tmp_path, f"ckpt={ckpt}")) == 3
+    assert len(run_predict(tmp_path, f"ckpt={ckpt}")) == 3
 
 
 def test_bad_checkpoint_for_fit_svm_too(tmp_path, data_dir):
@@ -113,18 +81,18 @@ def test_bad_checkpoint_for_fit_svm_too(tmp_path, data_dir):
 def test_empty_input_folder_and_no_test_files(tmp_path, ckpt, data_dir):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemgError, match="no .npz files in the input folder"):
-        run(tmp_path, f"ckpt={ckpt}", f"input={tmp_path / 'empty'}")
+        run_predict(tmp_path, f"ckpt={ckpt}", f"input={tmp_path / 'empty'}")
     for test_file in data_dir.glob("Test_*"):
         test_file.rename(test_file.with_name("x" + test_file.name))
     with pytest.raises(SemgError, match=r"no unlabeled \(test\*\) .npz files"):
-        run(tmp_path, f"ckpt={ckpt}")
+        run_predict(tmp_path, f"ckpt={ckpt}")
 
 
 def test_wrong_size_matrix_is_named_or_skipped(tmp_path, ckpt, data_dir):
     save_npz(data_dir / "Test_big.npz", hht=matrix(size=64))
     with pytest.raises(SemgError, match=r"1 of 4 input files are unusable.*Test_big.npz.*shape \(64, 64\)"):
-        run(tmp_path, f"ckpt={ckpt}")
-    rows = run(tmp_path, f"ckpt={ckpt}", "bad_files=skip")
+        run_predict(tmp_path, f"ckpt={ckpt}")
+    rows = run_predict(tmp_path, f"ckpt={ckpt}", "bad_files=skip")
     assert len(rows) == 3
 
 
@@ -153,9 +121,25 @@ def test_ctrl_c_while_writing_leaves_no_predictions_file_and_the_rerun_completes
 
     monkeypatch.setattr(csv.DictWriter, "writerows", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, f"ckpt={ckpt}")
+        run_predict(tmp_path, f"ckpt={ckpt}")
     out = tmp_path / "out"
     assert not (out / "predictions.csv").exists() and not [p for p in out.iterdir() if p.suffix == ".tmp"]
     monkeypatch.undo()
-    rows = run(tmp_path, f"ckpt={ckpt}")
+    rows = run_predict(tmp_path, f"ckpt={ckpt}")
     assert len(rows) == 3 and (out / "predictions.csv").read_text().count("\n") == 4
+
+
+def test_a_checkpoint_of_an_older_version_with_data_normalize_reads_it_as_data_scaling(tmp_path, data_dir):
+    """data.normalize was renamed data.scaling: a checkpoint that stores the old key predicts exactly
+    as the same checkpoint with the new one."""
+    old_settings = {k: v for k, v in data_hparams(data_dir).items() if k != "scaling"} | {"normalize": "none"}
+    torch.manual_seed(0)
+    old = write_ckpt(tmp_path / "old.ckpt", data_dir, datamodule_hyper_parameters=old_settings)
+    torch.manual_seed(0)
+    new = write_ckpt(
+        tmp_path / "new.ckpt", data_dir, datamodule_hyper_parameters=data_hparams(data_dir) | {"scaling": "none"}
+    )
+    loaded = load_classifier(old).data_hparams
+    assert loaded["scaling"] == "none" and "normalize" not in loaded
+    assert run_predict(tmp_path / "a", f"ckpt={old}") == run_predict(tmp_path / "b", f"ckpt={new}")
+    assert renamed_data_keys({"normalize": "none", "scaling": "recording"}) == {"scaling": "recording"}  # today's wins

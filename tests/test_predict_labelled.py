@@ -13,7 +13,7 @@ import torch
 from semg_hht.errors import SemgError
 from semg_hht.io import save_npz, write_csv
 from semg_hht.models import HHTClassifier
-from tests.test_predict_errors import HP, matrix, run, write_ckpt
+from tests.helpers import HP, matrix, run_predict, write_ckpt
 
 CLASSES = HP["class_names"]
 
@@ -50,7 +50,7 @@ def read(path: Path) -> list[dict[str, str]]:
 
 def test_manifest_input_is_scored_with_known_accuracy(tmp_path, labelled, capsys):
     ckpt = rigged(tmp_path / "full.ckpt", labelled, favourite=0)  # always "full"
-    run(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'manifest.csv'}")
+    run_predict(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'manifest.csv'}")
     out = tmp_path / "out"
     rows = read(out / "predictions.csv")
     assert list(rows[0])[:5] == ["file", "subject", "recording", "true_movement", "movement"]
@@ -67,7 +67,7 @@ def test_manifest_input_is_scored_with_known_accuracy(tmp_path, labelled, capsys
 
 def test_filter_picks_manifest_rows(tmp_path, labelled):
     ckpt = rigged(tmp_path / "full.ckpt", labelled, favourite=0)
-    rows = run(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'manifest.csv'}", "filter={subject:[b]}")
+    rows = run_predict(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'manifest.csv'}", "filter={subject:[b]}")
     assert [r["file"] for r in rows] == ["rec_4.npz", "rec_5.npz"]
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["acc"] == pytest.approx(0.5)
 
@@ -80,9 +80,9 @@ def test_ensemble_is_the_mean_of_its_members_probabilities(tmp_path, labelled):
     manifest = labelled / "manifest.csv"
     single = []
     for i, m in enumerate(members):
-        rows = run(tmp_path / f"single{i}", f"ckpt={m}", f"input={manifest}")
+        rows = run_predict(tmp_path / f"single{i}", f"ckpt={m}", f"input={manifest}")
         single.append(np.array([[r[f"p_movement_{c}"] for c in CLASSES] for r in rows]))
-    both = run(tmp_path / "both", f"ckpt=[{members[0]},{members[1]}]", f"input={manifest}")
+    both = run_predict(tmp_path / "both", f"ckpt=[{members[0]},{members[1]}]", f"input={manifest}")
     mean = np.array([[r[f"p_movement_{c}"] for c in CLASSES] for r in both])
     assert np.allclose(mean, (single[0] + single[1]) / 2, atol=1e-6)
     assert not np.allclose(single[0], single[1])  # two different models, so the check means something
@@ -109,7 +109,7 @@ def test_ensemble_of_different_models_is_refused_before_anything_is_written(tmp_
     hp = HP | change
     b = write_ckpt(tmp_path / "b.ckpt", labelled, hp, state_dict=HHTClassifier(**hp).state_dict())
     with pytest.raises(SemgError, match=match):
-        run(tmp_path, f"ckpt=[{a},{b}]", f"input={labelled / 'manifest.csv'}")
+        run_predict(tmp_path, f"ckpt=[{a},{b}]", f"input={labelled / 'manifest.csv'}")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
@@ -119,9 +119,9 @@ def test_unknown_labels_and_bad_filters_are_one_line(tmp_path, labelled):
     rows[0]["movement"] = "sideways"
     write_csv(labelled / "odd.csv", rows, list(rows[0]))
     with pytest.raises(SemgError, match=r"labels \['sideways'\] are not among the model's classes"):
-        run(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'odd.csv'}")
+        run_predict(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'odd.csv'}")
     with pytest.raises(SemgError, match="no manifest row matches filter"):
-        run(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'manifest.csv'}", "filter={subject:[zz]}")
+        run_predict(tmp_path, f"ckpt={ckpt}", f"input={labelled / 'manifest.csv'}", "filter={subject:[zz]}")
     with pytest.raises(SemgError, match="filter selects manifest rows"):
-        run(tmp_path, f"ckpt={ckpt}", f"input={labelled}", "filter={subject:[a]}")
+        run_predict(tmp_path, f"ckpt={ckpt}", f"input={labelled}", "filter={subject:[a]}")
     assert not (tmp_path / "out" / "predictions.csv").exists()

@@ -18,11 +18,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from semg_hht.cli import run_guarded
-from semg_hht.errors import SemgError
+from semg_hht.errors import SemgError, run_guarded
 from semg_hht.training import checkpoint_io, train
 from semg_hht.training.checkpoint_io import SafeCheckpointIO
-from tests.conftest import ROOT, TINY
+from tests.helpers import ROOT, TINY
 
 
 def test_disk_full_mid_write_keeps_the_previous_checkpoint_and_says_so(train_cfg, tmp_path, monkeypatch):

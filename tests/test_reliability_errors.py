@@ -1,5 +1,5 @@
 """Issue #13's tracebacks, each now one line naming the file or key, exit status 1 (the table
-runner of test_bad_input_sweep.py, with its checkpoint)."""
+runner of test_bad_input_sweep.py, with the checkpoint fixture)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from semg_hht.cli import run_guarded
+from semg_hht.errors import run_guarded
 from semg_hht.hht import manifest as hht_manifest
 from semg_hht.svm.persist import save_svm
-from tests.conftest import TINY, compose_cfg
-from tests.test_bad_input_sweep import ENTRY, _manifest, checkpoint  # noqa: F401 - checkpoint is a fixture
+from tests.helpers import ENTRY, TINY, compose_cfg, manifest_case
 
 
-def _recording_manifest(t: Path, text: str) -> tuple[list[str], Path]:
+def _recordingmanifest_case(t: Path, text: str) -> tuple[list[str], Path]:
     (t / "raw").mkdir()
     np.savetxt(t / "raw" / "a.csv", np.random.default_rng(0).standard_normal(600))
     (t / "raw" / "list.csv").write_text(text)
@@ -45,8 +44,8 @@ def _file(t: Path) -> Path:
 
 
 CASES = {
-    "make_hht/manifest-extra-field": ("make_hht", lambda t, d, c: _recording_manifest(t, "path,movement\na.csv,full,x\n"), "line 2 has more fields than the header"),
-    "train/manifest-extra-field": ("train", lambda t, d, c: _manifest(t, d, "file,movement\na.npz,full,x\n"), "line 2 has more fields than the header"),
+    "make_hht/manifest-extra-field": ("make_hht", lambda t, d, c: _recordingmanifest_case(t, "path,movement\na.csv,full,x\n"), "line 2 has more fields than the header"),
+    "train/manifest-extra-field": ("train", lambda t, d, c: manifest_case(t, d, "file,movement\na.npz,full,x\n"), "line 2 has more fields than the header"),
     "train/max_epochs-abc": ("train", lambda t, d, c: (["trainer.max_epochs=abc"], None), "trainer.max_epochs='abc' is not an integer"),
     "train/max_epochs-0": ("train", lambda t, d, c: (["trainer.max_epochs=0"], None), "trainer.max_epochs=0 is not an integer >= 1"),
     "train/batch_size-0": ("train", lambda t, d, c: (["data.batch_size=0"], None), "data.batch_size=0"),
@@ -82,7 +81,7 @@ def _run(entry: str, overrides: list[str], tmp_path: Path, synthetic_dir: Path, 
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_was_a_traceback_now_one_line(case, synthetic_dir, checkpoint, tmp_path, capsys):  # noqa: F811
+def test_was_a_traceback_now_one_line(case, synthetic_dir, checkpoint, tmp_path, capsys):
     entry, make, message = CASES[case]
     overrides, named = make(tmp_path, synthetic_dir, checkpoint)
     line = _run(entry, overrides, tmp_path, synthetic_dir, capsys)
@@ -92,7 +91,7 @@ def test_was_a_traceback_now_one_line(case, synthetic_dir, checkpoint, tmp_path,
 
 
 def test_make_hht_manifest_write_on_a_full_disk_keeps_the_matrices(tmp_path, monkeypatch, capsys):
-    overrides, _ = _recording_manifest(tmp_path, "path,movement,gender\na.csv,full,M\n")
+    overrides, _ = _recordingmanifest_case(tmp_path, "path,movement,gender\na.csv,full,M\n")
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -15,24 +15,10 @@ import numpy as np
 import pytest
 
 from semg_hht.errors import SemgError
-from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
-from semg_hht.synth import SynthConfig, generate
-from tests.hht_helpers import ROOT, emg_like, hht_cfg
-
-FAST = ["reader.fs=1000", "spectrum.size=32", "emd.max_imf=3"]
-
-
-def recordings(folder: Path, names: list[str], seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(names):
-        np.savetxt(folder / name, emg_like(600, 1000.0, seed=seed + i)[:, None])
-    return folder
-
-
-def run(input_path: Path, output: Path, *extra: str) -> dict:
-    return make_hht(hht_cfg(f"input={input_path}", f"output={output}", *FAST, *extra))
+from semg_hht.synth.raw import SynthConfig, generate
+from tests.helpers import ROOT, emg_like, recordings, run_make_hht
 
 
 def manifest_rows(folder: Path) -> list[dict]:
@@ -47,7 +33,7 @@ def test_a_users_training_manifest_in_the_output_folder_is_never_replaced(tmp_pa
     mine = "file,subject,movement,gender\nBICEPS_full_M_001.npz,S1,full,M\n"  # README's training format
     (out / "manifest.csv").write_text(mine)
     with pytest.raises(SemgError, match=r"manifest\.csv not written by make_hht"):
-        run(src, out)
+        run_make_hht(src, out)
     assert (out / "manifest.csv").read_text() == mine and not list(out.glob("*.npz"))
 
 
@@ -56,7 +42,7 @@ def test_the_input_manifest_is_never_replaced_by_the_output_manifest(tmp_path):
     text = "file,movement,gender\na.csv,full,M\nb.csv,half,F\n"
     (src / "manifest.csv").write_text(text)
     with pytest.raises(SemgError, match="input manifest would be replaced"):
-        run(src / "manifest.csv", src, "inputs.manifest.path_col=file")
+        run_make_hht(src / "manifest.csv", src, "inputs.manifest.path_col=file")
     assert (src / "manifest.csv").read_text() == text and not list(src.glob("*.npz"))
 
 
@@ -64,7 +50,7 @@ def test_duplicate_manifest_rows_are_refused_not_converted_twice(tmp_path):
     src = recordings(tmp_path / "raw", ["a.csv", "b.csv"])
     (src / "list.csv").write_text("path,movement,gender\na.csv,full,M\nb.csv,half,F\n./a.csv,full,M\n")
     with pytest.raises(SemgError, match=r"list\.csv: line 4 lists \./a\.csv again \(already on line 2\)"):
-        run(src / "list.csv", tmp_path / "out")
+        run_make_hht(src / "list.csv", tmp_path / "out")
     assert not list((tmp_path / "out").glob("*.npz"))
 
 
@@ -72,12 +58,12 @@ def test_a_matrix_of_another_input_with_the_same_name_is_not_reused(tmp_path):
     first = recordings(tmp_path / "first", ["EMG_M_full.csv"], seed=0)
     second = recordings(tmp_path / "second", ["EMG_M_full.csv"], seed=7)  # same name, other signal
     out = tmp_path / "out"
-    run(first, out)
+    run_make_hht(first, out)
     made = (out / "CH1_full_M_001.npz").read_bytes()
     with pytest.raises(SemgError, match="1 of 1 recordings failed"):
-        run(second, out)
+        run_make_hht(second, out)
     assert (out / "CH1_full_M_001.npz").read_bytes() == made  # kept, but never passed off as the second's
-    summary = run(second, out, "overwrite=true")
+    summary = run_make_hht(second, out, "overwrite=true")
     assert summary["written"] == 1
     with np.load(out / "CH1_full_M_001.npz") as z:
         assert str(z["source_sha256"]) != "" and (out / "CH1_full_M_001.npz").read_bytes() != made
@@ -86,21 +72,21 @@ def test_a_matrix_of_another_input_with_the_same_name_is_not_reused(tmp_path):
 def test_a_changed_recording_is_converted_again_only_with_overwrite(tmp_path):
     src = recordings(tmp_path / "raw", ["x_M_full.csv"])
     out = tmp_path / "out"
-    run(src, out)
+    run_make_hht(src, out)
     np.savetxt(src / "x_M_full.csv", emg_like(600, 1000.0, seed=3)[:, None])  # edited in place
     with pytest.raises(SemgError, match="1 of 1 recordings failed"):
-        run(src, out)
+        run_make_hht(src, out)
 
 
 def test_a_second_input_keeps_the_manifest_rows_of_the_files_already_there(tmp_path):
     out = tmp_path / "out"
-    run(recordings(tmp_path / "a", ["x_M_full.csv", "y_M_half.csv"]), out)
-    run(recordings(tmp_path / "b", ["z_F_invalid.csv"], seed=5), out)
+    run_make_hht(recordings(tmp_path / "a", ["x_M_full.csv", "y_M_half.csv"]), out)
+    run_make_hht(recordings(tmp_path / "b", ["z_F_invalid.csv"], seed=5), out)
     files = sorted(p.name for p in out.glob("*.npz"))
     assert files == ["CH1_full_M_001.npz", "CH1_half_M_002.npz", "CH1_invalid_F_001.npz"]
     assert sorted(r["file"] for r in manifest_rows(out)) == files
     (out / "CH1_half_M_002.npz").unlink()  # rows of deleted matrices go
-    run(tmp_path / "b", out)
+    run_make_hht(tmp_path / "b", out)
     assert sorted(r["file"] for r in manifest_rows(out)) == ["CH1_full_M_001.npz", "CH1_invalid_F_001.npz"]
 
 

@@ -14,9 +14,7 @@ from semg_hht.errors import SemgError
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
 from semg_hht.training.train import build_datamodule
-from tests.conftest import TINY, compose_cfg
-from tests.hht_helpers import emg_like
-from tests.test_reliability_hht import recordings, run
+from tests.helpers import TINY, compose_cfg, emg_like, recordings, run_make_hht
 
 SPREADSHEET = {  # how Excel and colleagues save "path,movement,gender"
     "bom": "\ufeffpath,movement,gender\na.csv,full,M\n",
@@ -29,7 +27,7 @@ SPREADSHEET = {  # how Excel and colleagues save "path,movement,gender"
 def test_make_hht_reads_manifests_as_spreadsheets_save_them(style, tmp_path):
     src = recordings(tmp_path / "raw", ["a.csv"])
     (src / "list.csv").write_text(SPREADSHEET[style], encoding="utf-8")
-    summary = run(src / "list.csv", tmp_path / "out")
+    summary = run_make_hht(src / "list.csv", tmp_path / "out")
     assert summary["written"] == 1 and [p.name for p in (tmp_path / "out").glob("*.npz")] == ["CH1_full_M_001.npz"]
 
 
@@ -37,7 +35,7 @@ def test_make_hht_names_the_file_column_instead_of_calling_it_a_recording(tmp_pa
     src = recordings(tmp_path / "raw", ["a.csv"])
     (src / "list.csv").write_text("file,movement\na.csv,full\n")
     with pytest.raises(SemgError, match=r"list\.csv: manifest has a 'file' column .* inputs\.manifest\.path_col=file"):
-        run(src / "list.csv", tmp_path / "out")
+        run_make_hht(src / "list.csv", tmp_path / "out")
 
 
 @pytest.mark.parametrize("style", ["bom", "semicolons", "spaces"])
@@ -56,7 +54,7 @@ def test_a_huge_sample_is_not_called_a_constant_channel(tmp_path, caplog):
     src.mkdir()
     np.savetxt(src / "a_M_full.csv", x[:, None])
     with pytest.raises(SemgError, match=r"1 of 1 recordings failed \(listed above\); none was converted"):
-        run(src, tmp_path / "out")
+        run_make_hht(src, tmp_path / "out")
     errors = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     assert "too large to compute with" in errors and "constant" not in errors
 

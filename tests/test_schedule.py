@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.seed_loop import get_lr_schedule
+from reference.seed_loop import get_lr_schedule
 from semg_hht.models.schedule import WarmupCosinePlateau
 
 PLATEAU = {"factor": 0.5, "patience": 2, "min_lr": 1e-6, "threshold": 0.0}
@@ -18,7 +18,7 @@ def optimizer(lr=1e-3):
 
 
 def seed_lambda(epoch, warmup, total):
-    """Seed 000's get_lr_schedule lambda (the faithful copy in bench/seed_loop.py)."""
+    """Seed 000's get_lr_schedule lambda (the faithful copy in reference/seed_loop.py)."""
     return get_lr_schedule(optimizer(), warmup, total).lr_lambdas[0](epoch)
 
 

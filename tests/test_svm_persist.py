@@ -13,7 +13,7 @@ import pytest
 import skops.io as sio
 
 from semg_hht.errors import SemgError
-from semg_hht.models.loading import file_sha256
+from semg_hht.io import file_sha256
 from semg_hht.svm.persist import FORMAT, VERSION, load_svm, save_svm, sidecar_path
 from semg_hht.svm.pipeline import fit_pipeline
 

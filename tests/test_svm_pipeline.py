@@ -12,13 +12,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from semg_hht.data.synthetic import make_dataset
 from semg_hht.errors import SemgError
 from semg_hht.prediction import predict
 from semg_hht.svm import fit_svm
+from semg_hht.synth.matrices import make_dataset
 from semg_hht.training import train
-from tests.conftest import TINY, compose_cfg
-from tests.test_config import unread_keys
+from tests.config_keys import unread_keys
+from tests.helpers import TINY, compose_cfg
 
 RANDOM_ENCODER = ["data.input_size=32", "model.num_layers=3", "model.base_channels=8", "data.load_workers=2"]
 METRIC_KEYS = {

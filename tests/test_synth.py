@@ -8,8 +8,8 @@ from scipy.signal import welch
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht
-from semg_hht.synth import SynthConfig, generate, main, make_subjects, recording
-from tests.hht_helpers import hht_cfg
+from semg_hht.synth.raw import SynthConfig, generate, main, make_subjects, recording
+from tests.helpers import hht_cfg
 
 CFG = SynthConfig(subjects=4, reps=4, duration_s=2.0, fs=1000.0, channels=1, seed=11)
 

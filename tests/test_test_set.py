@@ -12,8 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from semg_hht.data.splits import stratified_split
 from semg_hht.errors import SemgError
+from semg_hht.reporting.report import classification_metrics
 from semg_hht.training import train
-from semg_hht.training.report import classification_metrics
 
 MANIFEST = ["data.label_source=manifest", "data.manifest=manifest.csv"]
 HOLD_OUT_S04 = "data.test_filter={subject:[S04]}"
@@ -123,7 +123,7 @@ def test_svms_score_the_held_out_people_too(train_cfg, synthetic_dir, tmp_path):
     """fit_svm on the final model's encoder, and the random-encoder baseline with data.split=none:
     fitted on everyone but the test people, scored on them (test/* in metrics.json)."""
     from semg_hht.svm import fit_svm
-    from tests.conftest import compose_cfg
+    from tests.helpers import compose_cfg
 
     train(train_cfg(*MANIFEST, "experiment=final_model", HOLD_OUT_S04))
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -146,7 +146,7 @@ def test_svms_score_the_held_out_people_too(train_cfg, synthetic_dir, tmp_path):
 
 
 def test_per_person_accuracy_is_reported_and_drawn(tmp_path):
-    from semg_hht.training.report import write_split_report
+    from semg_hht.reporting.report import write_split_report
 
     y = np.array([0, 1, 0, 1, 0, 1])
     pred = np.array([0, 1, 1, 0, 0, 1])

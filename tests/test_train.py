@@ -17,7 +17,7 @@ from semg_hht.training import train
 @pytest.fixture(scope="module")
 def trained(synthetic_dir, tmp_path_factory):
     """One 2-epoch run shared by the output checks."""
-    from tests.conftest import TINY, compose_cfg
+    from tests.helpers import TINY, compose_cfg
 
     out = tmp_path_factory.mktemp("run")
     cfg = compose_cfg([*TINY, f"paths.data_dir={synthetic_dir}", f"paths.output_dir={out}", "logger=many"])
@@ -185,7 +185,7 @@ def test_unknown_report_on_fails_before_training(train_cfg, tmp_path):
 
 
 def test_class_mean_differences_show_where_classes_differ(trained):
-    from semg_hht.training.plots import class_mean_differences
+    from semg_hht.reporting.plots import class_mean_differences
 
     out, _ = trained
     assert (out / "class_mean_spectra.png").is_file()

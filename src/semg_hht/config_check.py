@@ -17,11 +17,12 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from semg_hht.data.labels import TARGETS
-from semg_hht.data.matrices import NORMALISATIONS
+from semg_hht.data.matrices import SCALINGS
 from semg_hht.data.splits import SPLITS
 from semg_hht.errors import SemgError
 from semg_hht.models.encoder import POOLS
 from semg_hht.models.head import HEADS
+from semg_hht.models.inference import DEVICES
 
 Check = Callable[[Any], bool]
 
@@ -145,7 +146,7 @@ def _first_line(err: BaseException) -> str:
 # Choices come from the modules that use them, so a new option needs no second edit here.
 
 PATHS = {"paths.*": AnyStr(optional=True), "task_name": Str()}
-DEVICE = OneOf("auto", "cpu", "cuda")  # semg_hht.svm.features.DEVICES (importing it here would be circular)
+DEVICE = OneOf(*DEVICES)
 
 DATA = {
     "data.data_dir": Str(),
@@ -166,7 +167,7 @@ DATA = {
     "data.person_norm.calibrate_on": Rule("a list of class names", lambda v: False, optional=True),
     "data.input_size": Int(lo=8),
     "data.in_channels": Int(lo=1),
-    "data.normalize": OneOf(*NORMALISATIONS),
+    "data.scaling": OneOf(*SCALINGS),
     "data.split": OneOf(*SPLITS),
     "data.val_fraction": Float(lo=0, hi=1, lo_open=True, hi_open=True),
     "data.split_seed": Int(),

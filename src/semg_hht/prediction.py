@@ -20,18 +20,18 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from semg_hht.config_check import PREDICT, check_config
+from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, row_filter, row_matches, target_value
 from semg_hht.data.matrices import load_matrices, npz_files
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
-from semg_hht.models.inference import run_batched
+from semg_hht.models.inference import extract_features, pick_device, run_batched
 from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_encoder
-from semg_hht.svm.features import extract_features, pick_device
+from semg_hht.reporting.plots import confusion_figure
+from semg_hht.reporting.report import recording_metrics
+from semg_hht.reporting.table import format_table
 from semg_hht.svm.persist import load_svm
-from semg_hht.training.plots import confusion_figure
-from semg_hht.training.report import recording_metrics
-from semg_hht.training.sweep import format_table
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Reading:
 
     in_channels: int
     input_size: int
-    normalize: str
+    scaling: str
     scheme: FilenameScheme | None  # the training data's file-name scheme (labels of Test*/named files)
     data_dir: Path | None
     person_norm: dict[str, Any] | None = None  # data.person_norm the model was trained with
@@ -73,7 +73,7 @@ def check_ensemble(models: Sequence[LoadedCheckpoint]) -> None:
                     path=other.path,
                     fix="average checkpoints of one recipe only (e.g. the k fold models of one sweep)",
                 )
-        for key in ("normalize", "target", "person_norm"):
+        for key in ("scaling", "target", "person_norm"):
             if first.data_hparams.get(key) != other.data_hparams.get(key):
                 raise SemgError(
                     f"ensemble members differ in data.{key}: {first.data_hparams.get(key)} vs "
@@ -112,7 +112,7 @@ def reading_of(models: Sequence[LoadedCheckpoint], svm_meta: dict[str, Any] | No
         return Reading(
             hp["in_channels"],
             hp["input_size"],
-            data["normalize"],
+            data["scaling"],
             scheme,
             Path(data["data_dir"]),
             data.get("person_norm"),
@@ -120,8 +120,8 @@ def reading_of(models: Sequence[LoadedCheckpoint], svm_meta: dict[str, Any] | No
     encoder = svm_meta["encoder"]
     arch = encoder["architecture"]
     scheme = FilenameScheme(**encoder["filename_scheme"]) if encoder.get("filename_scheme") else None
-    normalize = encoder.get("normalize", "minmax")
-    return Reading(arch["in_channels"], arch["input_size"], normalize, scheme, None, encoder.get("person_norm"))
+    scaling = renamed_data_keys(encoder).get("scaling", "minmax")
+    return Reading(arch["in_channels"], arch["input_size"], scaling, scheme, None, encoder.get("person_norm"))
 
 
 def input_recordings(cfg: DictConfig, reading: Reading) -> list[Recording]:
@@ -183,7 +183,7 @@ def read_inputs(recordings: list[Recording], reading: Reading, workers: int, bad
     if bad_files not in ("error", "skip"):
         raise SemgError(f"unknown bad_files '{bad_files}'", fix="use error or skip")
     files = [r.path for r in recordings]
-    x, errors = load_matrices(files, reading.in_channels, reading.input_size, reading.normalize, workers)
+    x, errors = load_matrices(files, reading.in_channels, reading.input_size, reading.scaling, workers)
     if errors:
         first = next(iter(errors.values()))
         if bad_files == "error" or len(errors) == len(files):

@@ -37,8 +37,8 @@ def _stats(paths: Sequence[Path]) -> list[list]:
     return rows
 
 
-def cache_key(paths: Sequence[Path], in_channels: int, size: int, normalize: str) -> str:
-    text = json.dumps([VERSION, in_channels, size, normalize, [str(p) for p in paths]])
+def cache_key(paths: Sequence[Path], in_channels: int, size: int, scaling: str) -> str:
+    text = json.dumps([VERSION, in_channels, size, scaling, [str(p) for p in paths]])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -56,14 +56,14 @@ def _read_cached(npy: Path, manifest: Path, files: list[list], shape: tuple[int,
 
 
 def load_matrices_cached(
-    paths: Sequence[Path], in_channels: int, size: int, normalize: str, workers: int, cache_dir: str | Path | None
+    paths: Sequence[Path], in_channels: int, size: int, scaling: str, workers: int, cache_dir: str | Path | None
 ) -> tuple[np.ndarray, dict[int, SemgError]]:
     """load_matrices through the cache in ``cache_dir`` (None: no cache)."""
     if cache_dir is None:
-        return load_matrices(paths, in_channels, size, normalize, workers)
+        return load_matrices(paths, in_channels, size, scaling, workers)
     paths = [Path(os.path.abspath(p)) for p in paths]  # abspath: no syscalls (resolve costs ~70 us a file)
     folder = Path(cache_dir)
-    key = cache_key(paths, in_channels, size, normalize)
+    key = cache_key(paths, in_channels, size, scaling)
     npy, manifest = folder / f"{key}.npy", folder / f"{key}.json"
     shape = (len(paths), in_channels, size, size)
     files = _stats(paths)
@@ -71,7 +71,7 @@ def load_matrices_cached(
     if cached is not None:
         log.info("loaded %d matrices from the cache %s", len(paths), npy)
         return cached, {}
-    x, errors = load_matrices(paths, in_channels, size, normalize, workers)
+    x, errors = load_matrices(paths, in_channels, size, scaling, workers)
     if errors:
         return x, errors
     try:

@@ -26,9 +26,8 @@ from semg_hht.data.labels import (
 from semg_hht.data.loaders import batch_loader
 from semg_hht.data.matrices import npz_files
 from semg_hht.data.person_norm import person_standardize
-from semg_hht.data.splits import SPLITS, group_split, no_split, stratified_split
+from semg_hht.data.splits import SPLITS, group_split, no_split, split_rows, stratified_split, write_split
 from semg_hht.errors import SemgError
-from semg_hht.io import write_csv
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class HHTDataModule(L.LightningDataModule):
         filename_scheme: Mapping[str, Any],
         input_size: int,
         in_channels: int,
-        normalize: str,
+        scaling: str,
         split: str,
         val_fraction: float,
         split_seed: int,
@@ -266,7 +265,7 @@ class HHTDataModule(L.LightningDataModule):
             [r.path for r in labelled + test],
             hp.in_channels,
             hp.input_size,
-            hp.normalize,
+            hp.scaling,
             hp.load_workers,
             hp.cache_dir,
         )
@@ -379,20 +378,13 @@ class HHTDataModule(L.LightningDataModule):
         return len(self.class_names)
 
     def split_rows(self) -> list[dict[str, Any]]:
-        rows = []
         sides = [("train", self.recordings, self.y, self.train_index), ("val", self.recordings, self.y, self.val_index)]
         if self.test_y is not None:
             sides.append(("test", self.test_recordings, self.test_y, np.arange(len(self.test_y))))
-        for subset, recordings, y, index in sides:
-            for i in index.tolist():
-                rec = recordings[i]
-                label = self.class_names[int(y[i])]
-                rows.append({"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""})
-        return rows
+        return split_rows(sides, self.class_names)
 
     def write_split(self, path: str | Path) -> Path:
-        """The exact file lists used, so any number can be traced back to its recordings."""
-        return write_csv(path, self.split_rows(), ["file", "subset", "label", "subject"])
+        return write_split(path, self.split_rows())
 
     def state_dict(self) -> dict[str, Any]:
         return {"augment": self.augment.state_dict()} if self.augment else {}
@@ -400,6 +392,20 @@ class HHTDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.augment and "augment" in state_dict:
             self.augment.load_state_dict(state_dict["augment"])
+
+
+RENAMED_KEYS = {"normalize": "scaling"}  # data.* keys older versions wrote (checkpoints, SVM files) -> today's
+
+
+def renamed_data_keys(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Data settings with the keys older versions wrote under another name renamed (data.normalize is
+    data.scaling now), so their checkpoints still load."""
+    out = dict(settings)
+    for old, new in RENAMED_KEYS.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
 
 
 def select(recordings: list[Recording], wanted: Mapping[str, set[str]], key: str, manifest: Path) -> list[Recording]:

@@ -13,9 +13,9 @@ import numpy as np
 from semg_hht.errors import SemgError
 
 log = logging.getLogger(__name__)
-NORMALISATIONS = ("minmax", "recording", "none")
+SCALINGS = ("minmax", "recording", "none")
 # make_hht divides each channel by its own amplitude (before EMD) and its spectrum's peak (after);
-# their product brings a channel back to the recording's units (`recording` normalisation).
+# their product brings a channel back to the recording's units (data.scaling=recording).
 GAIN_KEYS = ("norm_scale", "spectrum_peak")
 
 
@@ -85,10 +85,10 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
     missing = [k for k in GAIN_KEYS if k not in archive.files]
     if missing:
         raise SemgError(
-            f"npz has no {' / '.join(missing)}: data.normalize=recording needs the channel scales make_hht "
+            f"npz has no {' / '.join(missing)}: data.scaling=recording needs the channel scales make_hht "
             "stores since this version",
             path=path,
-            fix="re-create the matrices with make_hht.py overwrite=true, or set data.normalize=minmax",
+            fix="re-create the matrices with make_hht.py overwrite=true, or set data.scaling=minmax",
         )
     gain = np.asarray(archive["norm_scale"], dtype=np.float64) * np.asarray(archive["spectrum_peak"], np.float64)
     if gain.shape != (in_channels,) or not (np.isfinite(gain).all() and (gain > 0).all()):
@@ -100,7 +100,7 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
     return gain
 
 
-def normalise_(x: np.ndarray, method: str) -> np.ndarray:
+def scale_(x: np.ndarray, method: str) -> np.ndarray:
     """In place, per sample: min-max each channel to [0, 1] as the seed does; `recording` (x already
     in the recording's units) divides all channels by the sample's one maximum, so the ratio between
     muscles stays; or nothing."""
@@ -112,12 +112,12 @@ def normalise_(x: np.ndarray, method: str) -> np.ndarray:
         np.subtract(x, lo, out=x)
         np.divide(x, np.where(hi > lo, hi - lo, 1.0), out=x)
     elif method != "none":
-        raise SemgError(f"unknown normalisation '{method}'", fix=f"set data.normalize to one of {NORMALISATIONS}")
+        raise SemgError(f"unknown scaling '{method}'", fix=f"set data.scaling to one of {SCALINGS}")
     return x
 
 
 def load_matrices(
-    paths: Sequence[Path], in_channels: int, size: int, normalize: str, workers: int
+    paths: Sequence[Path], in_channels: int, size: int, scaling: str, workers: int
 ) -> tuple[np.ndarray, dict[int, SemgError]]:
     """Read all files in parallel threads into one preallocated (N, C, H, W) float32 array.
 
@@ -129,8 +129,8 @@ def load_matrices(
 
     def fill(i: int) -> None:
         try:
-            out[i] = read_matrix(paths[i], in_channels, size, gains=normalize == "recording")
-            normalise_(out[i], normalize)
+            out[i] = read_matrix(paths[i], in_channels, size, gains=scaling == "recording")
+            scale_(out[i], scaling)
         except SemgError as err:
             out[i] = 0.0
             errors[i] = err

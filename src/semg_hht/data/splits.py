@@ -2,20 +2,24 @@
 (every recording trains: the final model fitted after cross-validation).
 
 A random split over one person's recordings measures who they are, not the class: whenever
-subjects are known, report the group split (data.split=group).
+subjects are known, report the group split (data.split=group). split.csv records which file went where.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from semg_hht.errors import SemgError
+from semg_hht.io import write_csv
 
 SPLITS = ("stratified", "group", "none")
+SPLIT_COLUMNS = ["file", "subset", "label", "subject"]  # split.csv (train.py and fit_svm.py runs)
 
 
 def _check_classes(y: np.ndarray, class_names: Sequence[str], minimum: int, why: str) -> None:
@@ -101,3 +105,22 @@ def group_split(
     folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     train, val = list(folds.split(np.zeros(len(y)), y, codes))[fold]
     return np.sort(train), np.sort(val)
+
+
+def split_rows(
+    sides: Iterable[tuple[str, Sequence[Any], np.ndarray, np.ndarray]], class_names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """split.csv rows from ``(subset, recordings, y, index)`` per side: every indexed recording's file,
+    subset, label name and subject."""
+    rows = []
+    for subset, recordings, y, index in sides:
+        for i in index.tolist():
+            rec = recordings[i]
+            label = class_names[int(y[i])]
+            rows.append({"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""})
+    return rows
+
+
+def write_split(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """The exact file lists used, so any number can be traced back to its recordings."""
+    return write_csv(path, rows, SPLIT_COLUMNS)

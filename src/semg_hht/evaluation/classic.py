@@ -3,7 +3,7 @@ raw recordings, standardised, with LDA or an RBF SVM, scored on exactly the CNN'
 
 The raw recordings are read and filtered by make_hht's own reader and filters; the folds come from
 semg_hht.data.splits (group_split / stratified_split with the experiment's data.* settings) and
-every score from semg_hht.training.report.classification_metrics, so the numbers are comparable.
+every score from semg_hht.reporting.report.classification_metrics, so the numbers are comparable.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from semg_hht.evaluation.features import feature_names, feature_vector
 from semg_hht.hht.filters import condition
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import FilterSettings, ReaderSettings
-from semg_hht.training.report import classification_metrics, recording_vote
+from semg_hht.reporting.report import classification_metrics, recording_vote
 
 # The classifiers; their settings come from conf/evaluate.yaml's classifiers.<method> (sklearn's own
 # defaults for a setting left out there). pca_lda is the linear control on the CNN's own inputs.

@@ -8,12 +8,13 @@ row from its jobs' metrics.json. Writes results.md, results.csv and folds.csv in
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import inspect
 import json
 import logging
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from omegaconf import DictConfig, OmegaConf
 from semg_hht.config_check import EVALUATE, check_config
 from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.aggregate import METRICS, leakage_check
 from semg_hht.evaluation.classic import (
     METHODS,
     FeatureSet,
@@ -41,12 +41,13 @@ from semg_hht.evaluation.classic import (
 )
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
-from semg_hht.evaluation.table import sweep_folds, table_row, write_table
+from semg_hht.evaluation.table import display_rows, sweep_folds, table_row, write_table
 from semg_hht.hht.settings import FilterSettings, filter_settings
 from semg_hht.io import write_csv
+from semg_hht.reporting.aggregate import METRICS, leakage_check
+from semg_hht.reporting.table import print_table
 
 log = logging.getLogger("semg_hht.evaluation")
-CONF = Path(__file__).resolve().parents[3] / "conf"
 SWEEP_KEYS = ("target", "label", "dir")  # and optionally final: a run whose metrics.json has test figures
 MOVEMENT_NOTE = (
     "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement target, "
@@ -54,12 +55,30 @@ MOVEMENT_NOTE = (
 )
 
 
-def experiment_data(experiment: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+def config_dir(cfg: DictConfig) -> str | None:
+    """The config folder ``cfg`` was composed from (Hydra's record of its primary config source, present
+    when composed with return_hydra_config); None when unknown."""
+    sources = OmegaConf.select(cfg, "hydra.runtime.config_sources", default=None) or []
+    return next((str(s.path) for s in sources if s.provider == "main" and s.schema == "file"), None)
+
+
+@contextlib.contextmanager
+def compose_api(conf_dir: str | None) -> Iterator[None]:
+    """Hydra's compose API ready for train.yaml: inside evaluate.py the running app already searches
+    conf/ (train.yaml lies beside evaluate.yaml); elsewhere (tests, scripts) a context on ``conf_dir``."""
+    if GlobalHydra.instance().is_initialized():
+        yield
+        return
+    if conf_dir is None:
+        raise SemgError("no config folder to compose train.yaml from", fix="pass conf_dir=<the repository's conf/>")
+    with initialize_config_dir(str(Path(conf_dir).resolve()), version_base="1.3"):
+        yield
+
+
+def experiment_data(experiment: str, overrides: Sequence[str] = (), conf_dir: str | None = None) -> dict[str, Any]:
     """The data.* settings an experiment trains with (the same folds for every method)."""
-    gh = GlobalHydra.instance()
-    outer, gh.hydra = gh.hydra, None  # evaluate.py runs inside Hydra: compose train.yaml beside it
     try:
-        with initialize_config_dir(str(CONF), version_base="1.3"):
+        with compose_api(conf_dir):
             cfg = compose("train", overrides=[f"experiment={experiment}", *overrides])
     except HydraException as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -67,15 +86,13 @@ def experiment_data(experiment: str, overrides: Sequence[str] = ()) -> dict[str,
             f"experiment={experiment} with overrides {list(overrides)} does not compose: {first}",
             fix="check experiments and overrides (conf/experiment/, conf/train.yaml)",
         ) from None
-    finally:
-        GlobalHydra.instance().hydra = outer
     return OmegaConf.to_container(cfg.data, resolve=True)
 
 
 def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> tuple[list[dict], list[dict], list[str]]:
     """Classic features (whole recordings, and windows voted per recording) and the linear control
     on the HHT matrices, each on the experiment's subject folds and, with a test set, on it."""
-    data = experiment_data(experiment, list(cfg.overrides))
+    data = experiment_data(experiment, list(cfg.overrides), config_dir(cfg))
     target = data["target"]
     features = OmegaConf.to_container(cfg.features, resolve=True)
     dev, test = split_rows(cfg, data)
@@ -336,7 +353,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     footer = "".join(f"\n> **{w}**\n" for w in warnings)
     md, csv_path = write_table(out, rows, header, footer)
     folds_path = write_csv(out / "folds.csv", fold_rows, ["target", "method", "fold", *METRICS, "val_subjects"])
-    print(md.read_text())
+    print_table(*display_rows(rows), title=f"{md}:")
     for w in warnings:
         log.warning(w)
     return {

@@ -8,9 +8,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from semg_hht.evaluation.aggregate import METRICS, aggregate
 from semg_hht.io import write_csv, write_text
-from semg_hht.training.sweep import collect_jobs
+from semg_hht.reporting.aggregate import METRICS, aggregate
+from semg_hht.reporting.sweep import collect_jobs
+from semg_hht.reporting.table import cell
 
 # the figure on the held-out test people (a model fitted on every development person), beside the folds
 TEST_METRICS = ("acc", "balanced_acc", "subject_vote_acc", "chance")
@@ -68,30 +69,30 @@ def table_row(
     )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def markdown(rows: Sequence[Mapping[str, Any]], header: str = "") -> str:
-    """Metrics as mean ± std over folds."""
+def display_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, str]], list[str]]:
+    """The table as people read it (results.md and the console): metrics as mean ± std over folds."""
     cols = ["target", "method", "split", "folds", *METRICS, *(f"test {m}" for m in TEST_METRICS), "note"]
-    lines = [header] if header else []
-    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    shown = []
     for r in rows:
-        cells = [r["target"], r["method"], r["split"], str(r["n_folds"])]
+        cells = {"target": r["target"], "method": r["method"], "split": r["split"], "folds": str(r["n_folds"])}
         for m in METRICS:
             mean, std = r.get(f"{m}_mean"), r.get(f"{m}_std")
             if mean is None:
-                cells.append("-")
+                cells[m] = "-"
             else:  # one fold (or one random split) has no spread to show
-                cells.append(f"{mean:.3f}" if r["n_folds"] == 1 else f"{mean:.3f} ± {std:.3f}")
-        cells += [_cell(r.get(f"test_{m}")) for m in TEST_METRICS]
-        cells.append(str(r.get("note") or ""))
-        lines.append("| " + " | ".join(cells) + " |")
+                cells[m] = f"{mean:.3f}" if r["n_folds"] == 1 else f"{mean:.3f} ± {std:.3f}"
+        cells |= {f"test {m}": cell(r.get(f"test_{m}"), digits=3) for m in TEST_METRICS}
+        cells["note"] = str(r.get("note") or "")
+        shown.append(cells)
+    return shown, cols
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], header: str = "") -> str:
+    """display_rows as a Markdown table under ``header``."""
+    shown, cols = display_rows(rows)
+    lines = [header] if header else []
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in shown]
     return "\n".join(lines) + "\n"
 
 

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from semg_hht.cli import debug_enabled
-from semg_hht.errors import SemgError
+from semg_hht.errors import SemgError, debug_enabled
 from semg_hht.hht.filters import Conditioned, condition
 from semg_hht.hht.inputs import Job
 from semg_hht.hht.naming import muscle_token, output_stem, recording_id
-from semg_hht.hht.readers import Recording, read_recording
+from semg_hht.hht.readers import RawRecording, read_recording
 from semg_hht.hht.segments import Segment, find_segments, label_text, padded
 from semg_hht.hht.settings import Settings, WindowSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, make_decomposer, normalise_scale
@@ -204,7 +203,7 @@ class _Common:
     out_dir: Path
     signature: str
     vers: dict
-    rec: Recording
+    rec: RawRecording
     cond: Conditioned
     scales: list[tuple[float, float]]
     decompose: Callable

@@ -27,7 +27,7 @@ _DELIMS = {"comma": ",", "semicolon": ";", "whitespace": None}
 
 
 @dataclass
-class Recording:
+class RawRecording:
     signal: np.ndarray  # (n_samples, n_channels), float64
     fs: float | None  # sampling rate stored in the file (or derived from a time column)
     channel_names: list[str]
@@ -40,7 +40,7 @@ def read_recording(
     fs_hint: float | None = None,
     want: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
-) -> Recording:
+) -> RawRecording:
     """Read, pick channels, resolve fs (manifest > file > reader.fs) and check the samples.
     `want` / `optional`: other variables of a .mat/.npz session (a missing `want` one is an error)."""
     path = Path(path)
@@ -80,7 +80,7 @@ def read_recording(
     signal, names = _select(signal, names, rs, path)
     fs = _resolve_fs(fs_hint, fs, rs, path)
     _check_samples(signal, names, path)
-    return Recording(signal=signal, fs=fs, channel_names=names, variables=variables)
+    return RawRecording(signal=signal, fs=fs, channel_names=names, variables=variables)
 
 
 # ---------------------------------------------------------------- formats

@@ -89,7 +89,7 @@ def hilbert_spectrum_and_peak(
     weighting: str = "amplitude",
 ) -> tuple[np.ndarray, float]:
     """`hilbert_spectrum` and the peak it was divided by (the bin total of the largest bin, in the
-    EMD input's units): the scale that the normalisation drops and `data.normalize=recording` restores."""
+    EMD input's units): the scale that the normalisation drops and `data.scaling=recording` restores."""
     imfs = np.atleast_2d(np.asarray(imfs, dtype=np.float64))
     n_samples = imfs.shape[-1]
     analytic = hilbert(imfs, axis=-1)

@@ -7,7 +7,6 @@ truncated, foreign, another version's keys, tensors of another shape) is one Sem
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.errors import SemgError
+from semg_hht.io import file_sha256
 from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.classifier import HHTClassifier
 from semg_hht.models.encoder import CNNEncoder
@@ -33,14 +34,6 @@ class LoadedCheckpoint:
     model: HHTClassifier  # eval mode, frozen, on the CPU
     hparams: dict[str, Any]  # the model's
     data_hparams: dict[str, Any]  # HHTDataModule kwargs the model was trained with
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -81,7 +74,7 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
     if absent or foreign:
         detail = f"missing {absent[:3]}" if absent else f"unexpected {foreign[:3]}"
         raise SemgError(f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix)
-    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, dict(data_hparams))
+    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, renamed_data_keys(data_hparams))
 
 
 def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:

@@ -20,6 +20,7 @@ import torch
 
 from semg_hht.data import HHTDataModule
 from semg_hht.data.labels import Recording, target_classes, target_value
+from semg_hht.data.splits import split_rows
 from semg_hht.errors import SemgError
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,14 @@ class SvmData:
         return [self.recordings[i].subject for i in index.tolist()]
 
     def split_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for subset, index in (("train", self.train_index), ("val", self.val_index)):
-            for i in index.tolist():
-                rec = self.recordings[i]
-                label = self.class_names[self.y[i]]
-                rows.append({"file": str(rec.path), "subset": subset, "label": label, "subject": rec.subject or ""})
-        return rows
+        sides = [
+            (subset, self.recordings, self.y, index)
+            for subset, index in (("train", self.train_index), ("val", self.val_index))
+        ]
+        return split_rows(sides, self.class_names)
 
 
-def build_datamodule(settings: Mapping[str, Any], origin: str | Path) -> HHTDataModule:
+def datamodule_from_settings(settings: Mapping[str, Any], origin: str | Path) -> HHTDataModule:
     try:
         return HHTDataModule(**settings)
     except TypeError as err:
@@ -161,7 +160,7 @@ def data_from_checkpoint(ckpt: Path, data_hparams: Mapping[str, Any], target: st
             path=folder,
             fix="pass data_dir=<folder holding the recordings the checkpoint was trained on>",
         )
-    dm = build_datamodule({**data_hparams, "data_dir": str(folder)}, ckpt)
+    dm = datamodule_from_settings({**data_hparams, "data_dir": str(folder)}, ckpt)
     dm.setup("fit")
     split_csv = ckpt.resolve().parent.parent / "split.csv"
     if split_csv.is_file():
@@ -178,6 +177,6 @@ def data_from_config(data_cfg: Mapping[str, Any], target: str, data_dir: str | N
     settings = {k: v for k, v in data_cfg.items() if k != "_target_"} | {"target": target}
     if data_dir:
         settings["data_dir"] = data_dir
-    dm = build_datamodule(settings, "conf/data")
+    dm = datamodule_from_settings(settings, "conf/data")
     dm.setup("fit")
     return _for_target(dm, target, dm.train_index, dm.val_index, f"data.split={settings['split']}")

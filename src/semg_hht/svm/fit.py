@@ -11,13 +11,14 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.config_check import FIT_SVM, check_config
-from semg_hht.io import refuse_overwrite, write_csv, write_json
+from semg_hht.data.splits import write_split
+from semg_hht.io import refuse_overwrite, write_json
+from semg_hht.models.inference import extract_features, pick_device
 from semg_hht.models.loading import load_classifier, random_encoder
+from semg_hht.reporting.report import classification_metrics, write_split_report
 from semg_hht.svm.dataset import SvmData, data_from_checkpoint, data_from_config
-from semg_hht.svm.features import extract_features, pick_device
 from semg_hht.svm.persist import save_svm
 from semg_hht.svm.pipeline import fit_pipeline
-from semg_hht.training.report import classification_metrics, write_split_report
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
         data = data_from_config(OmegaConf.to_container(cfg.data, resolve=True), cfg.target, cfg.data_dir)
         # what predict.py needs to rebuild the encoder and read new recordings as this SVM saw them
         reading = {
-            k: OmegaConf.to_container(cfg.data, resolve=True).get(k) for k in ("normalize", "target", "person_norm")
+            k: OmegaConf.to_container(cfg.data, resolve=True).get(k) for k in ("scaling", "target", "person_norm")
         }
         scheme = OmegaConf.to_container(cfg.data.filename_scheme, resolve=True)
         source = {"kind": "random", "seed": cfg.seed, "architecture": architecture, "filename_scheme": scheme} | reading
@@ -87,7 +88,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
         )
         scored["test"] = write_split_report(out_dir, "test", test, data.class_names, f"SVM ({cfg.target})")
         scored["test"]["test/subjects"] = sorted({r.subject for r in data.test_recordings if r.subject})
-    write_csv(out_dir / "split.csv", data.split_rows(), ["file", "subset", "label", "subject"])
+    write_split(out_dir / "split.csv", data.split_rows())
     expects = {
         "target": cfg.target,
         "classes": data.class_names,

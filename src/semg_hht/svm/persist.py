@@ -20,8 +20,7 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from semg_hht.errors import SemgError
-from semg_hht.io import atomic_open, write_json
-from semg_hht.models.loading import file_sha256
+from semg_hht.io import atomic_open, file_sha256, write_json
 
 log = logging.getLogger(__name__)
 

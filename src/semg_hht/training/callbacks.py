@@ -7,7 +7,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from semg_hht.training.plots import confusion_figure
+from semg_hht.reporting.plots import confusion_figure
 
 
 class ConfusionMatrixImage(L.Callback):

@@ -49,7 +49,7 @@ def cpu_has_fast_bf16() -> bool:
 
 class BF16Check(L.Callback):
     """Warns once when bf16 autocast runs on a CPU without native bf16: there it is much slower
-    (measured ~10-20x on an AVX2 EPYC, bench/train.py) than float32, so trainer=cpu is the better choice."""
+    (measured ~10-20x on an AVX2 EPYC, python -m bench.train) than float32, so trainer=cpu is the better choice."""
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         on_cpu = trainer.strategy.root_device.type == "cpu"

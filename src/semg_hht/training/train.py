@@ -22,9 +22,9 @@ from semg_hht.errors import SemgError
 from semg_hht.io import save_figure, write_csv, write_json
 from semg_hht.models import HHTClassifier
 from semg_hht.models.inference import run_batched
+from semg_hht.reporting.plots import class_means_figure
+from semg_hht.reporting.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
-from semg_hht.training.plots import class_means_figure
-from semg_hht.training.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.resume import adopt_checkpoint
 
 log = logging.getLogger(__name__)

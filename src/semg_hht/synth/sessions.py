@@ -1,6 +1,6 @@
 """Seeded synthetic whole sessions in the NinaPro layout, so that segmenting needs no download.
 
-    python -m semg_hht.synth_session --out data/sessions --subjects 4 --channels 8 --fs 200
+    python -m semg_hht.synth.sessions --out data/sessions --subjects 4 --channels 8 --fs 200
 
 One file per subject, `S<k>_E1_A1.<ext>` as NinaPro names them: after an initial rest, every
 movement is repeated `reps` times in a row (movement, then rest), movement 1 first.
@@ -28,7 +28,7 @@ import numpy as np
 
 from semg_hht.errors import SemgError
 from semg_hht.io import atomic_open, refuse_overwrite, write_csv
-from semg_hht.synth import band_noise, ramp_burst
+from semg_hht.synth.raw import band_noise, ramp_burst
 
 LAYOUTS = ("labels", "marker")
 FORMATS = {"mat": ".mat", "mat73": ".mat", "npz": ".npz"}
@@ -155,16 +155,16 @@ def _write_mat73(f, variables: dict[str, np.ndarray]) -> None:
         for key, v in variables.items():
             ds = h5.create_dataset(key, data=np.ascontiguousarray(np.atleast_2d(v).T))
             ds.attrs["MATLAB_class"] = np.bytes_({"f": "double", "u": "uint8"}[v.dtype.kind])
-    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: semg_hht.synth_session HDF5 schema 1.00 ."
+    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: semg_hht.synth.sessions HDF5 schema 1.00 ."
     f.seek(0)
     f.write(text.ljust(116) + b"\0" * 8 + b"\x00\x02IM" + b"\0" * (512 - 128))
 
 
 def main(argv: list[str] | None = None) -> None:
-    from semg_hht.cli import run_guarded
+    from semg_hht.errors import run_guarded
 
     d = SessionConfig()
-    p = argparse.ArgumentParser(prog="python -m semg_hht.synth_session", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m semg_hht.synth.sessions", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder (session files + manifest.csv)")
     p.add_argument("--subjects", type=int, default=d.subjects, help="one session file each")
     p.add_argument("--movements", type=int, default=d.movements)

@@ -5,7 +5,7 @@ amplitude follows a contraction envelope. full = long strong bursts, half = shor
 invalid = irregular blips or a truncated burst. Subjects differ in gain and median frequency;
 women's tracks sit higher in frequency (a planted gender effect). Deterministic for a seed.
 
-    python -m semg_hht.data.synthetic --out data/synthetic --size 256
+    python -m semg_hht.synth.matrices --out data/synthetic --size 256
 """
 
 from __future__ import annotations

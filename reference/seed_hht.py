@@ -1,7 +1,7 @@
 """The seed's reference HHT (seeds/001, "Real HHT Transformation"), kept verbatim.
 
 It is the oracle the vectorised transform is tested against (identical output for the same
-IMFs) and the baseline bench/hht.py times. Not used by the pipeline itself.
+IMFs) and the baseline python -m bench.hht times. The package itself never imports it.
 """
 
 import numpy as np

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, TINY
+from tests.helpers import ROOT, TINY
 
 
 def run(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:

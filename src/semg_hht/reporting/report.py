@@ -14,7 +14,7 @@ from sklearn.metrics import balanced_accuracy_score, classification_report, conf
 
 from semg_hht.data.splits import unit_codes
 from semg_hht.io import save_figure, write_csv, write_text
-from semg_hht.training.plots import confusion_figure, curves_figure, per_person_figure
+from semg_hht.reporting.plots import confusion_figure, curves_figure, per_person_figure
 
 
 def subject_vote_accuracy(subjects: Sequence[str | None], y_true: np.ndarray, y_pred: np.ndarray) -> float | None:

@@ -10,8 +10,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from semg_hht.evaluation.aggregate import aggregate
 from semg_hht.io import write_csv
+from semg_hht.reporting.aggregate import aggregate
+from semg_hht.reporting.table import format_table
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,6 @@ def fold_summary(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, An
         return None
     names = {m: m.removeprefix("val/").replace("/", "_") for m in metrics if m.startswith(("val/", "test/"))}
     return aggregate([{name: r.get(m) for m, name in names.items()} for r in ok], list(names.values()))
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else ("-" if value is None else str(value))
-
-    widths = [max(len(c), *(len(cell(r.get(c))) for r in rows)) for c in columns]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(cell(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
 
 
 class SweepSummary(Callback):

@@ -182,7 +182,7 @@ def generate(out: str | Path, cfg: SynthConfig, overwrite: bool = False) -> Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from semg_hht.cli import run_guarded
+    from semg_hht.errors import run_guarded
 
     d = SynthConfig()
     p = argparse.ArgumentParser(prog="python -m semg_hht.synth", description=__doc__.split("\n\n")[0])

@@ -1,0 +1,159 @@
+"""Shared helpers of the tests (not a test module): paths, the real conf/ composed with overrides,
+tiny-model overrides, sEMG-like signals, the seed's file-name parser, a synthesised checkpoint for
+predict, quick make_hht runs and every entry point in-process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from semg_hht.evaluation.run import evaluate
+from semg_hht.hht.pipeline import make_hht
+from semg_hht.models import HHTClassifier
+from semg_hht.prediction import predict
+from semg_hht.svm import fit_svm
+from semg_hht.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+SHARED = ROOT.parent / "shared"
+MUSCLETRACKER = SHARED / "data" / "muscletracker"
+
+# A model small enough to train in seconds on 2 CPU cores; everything else is the real config.
+TINY = [
+    "data.input_size=32",
+    "model.num_layers=2",
+    "model.base_channels=4",
+    "data.batch_size=8",
+    "data.load_workers=2",
+    "trainer.max_epochs=2",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "~callbacks.rich_progress_bar",
+]
+
+
+def compose_cfg(overrides: list[str], config_name: str = "train"):
+    """The real conf/ with overrides, as the entry script would see it (hydra node included)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(config_name, overrides=overrides, return_hydra_config=True)
+
+
+def hht_cfg(*overrides: str):
+    """conf/hht.yaml composed by Hydra with command-line style overrides (no progress bar)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("hht", overrides=["progress=false", "workers=1", *overrides])
+
+
+def emg_like(n: int, fs: float, seed: int = 0) -> np.ndarray:
+    """Unit-variance band-limited noise under a burst envelope (a quick stand-in for sEMG)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(seed)
+    x = sosfiltfilt(butter(4, [20, min(450, 0.45 * fs)], btype="band", fs=fs, output="sos"), rng.standard_normal(n))
+    t = np.arange(n) / n
+    x = x * (0.1 + np.exp(-(((t - 0.5) / 0.2) ** 2)))
+    return (x - x.mean()) / x.std()
+
+
+def parse_filename(filename):
+    """The seed's label parser (seeds/001, load_data_from_directory), as the training side uses it."""
+    basename = os.path.basename(filename)
+    if basename.lower().startswith("test"):
+        return None
+    gender_match = re.search(r"[_-]([MF])[_-]", basename)
+    if not gender_match:
+        return None
+    gender = gender_match.group(1)
+    basename_lower = basename.lower()
+    if "fatiguetest" in basename_lower or "full" in basename_lower:
+        movement = "full"
+    elif "half" in basename_lower:
+        movement = "half"
+    elif "invalid" in basename_lower or "wrong" in basename_lower:
+        movement = "invalid"
+    else:
+        return None
+    return {"gender": gender, "movement": movement}
+
+
+# ---------------------------------------------------------------- predict.py on a synthesised checkpoint
+
+HP = dict(
+    num_classes=3, class_names=["full", "half", "invalid"], in_channels=1, input_size=32, base_channels=4,
+    num_layers=2, norm="batch", residual=False, residual_from=6, leaky_slope=0.2, input_log_ref=None,
+    head="mlp", head_hidden=8, dropout=0.0, label_smoothing=0.1, optimizer={"name": "AdamW", "lr": 1e-3},
+    scheduler={"warmup_epochs": 0, "cosine": True, "plateau": None, "mode": "max", "monitor": "val/acc"},
+)  # fmt: skip
+
+
+def data_hparams(data_dir: Path) -> dict:
+    scheme = {"movement_synonyms": {"full": "full"}, "gender_pattern": "_([MF])_", "unlabeled_prefix": "test"}
+    return {"data_dir": str(data_dir), "filename_scheme": scheme, "scaling": "minmax", "target": "movement"}
+
+
+def write_ckpt(path: Path, data_dir: Path, hp: dict | None = None, **changes) -> Path:
+    """A checkpoint as train.py writes it (the keys predict reads), from an untrained model."""
+    model = HHTClassifier(**HP)
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": hp or HP,
+        "datamodule_hyper_parameters": data_hparams(data_dir),
+    } | changes
+    torch.save(checkpoint, path)
+    return path
+
+
+def matrix(size=32, seed=0):
+    return np.random.default_rng(seed).random((size, size)).astype(np.float32)
+
+
+def run_predict(tmp_path, *overrides):
+    """predict.py in-process on the real conf/predict.yaml."""
+    return predict(compose_cfg([f"paths.output_dir={tmp_path / 'out'}", *overrides], "predict"))
+
+
+# ---------------------------------------------------------------- make_hht on quick recordings
+
+FAST_HHT = ["reader.fs=1000", "spectrum.size=32", "emd.max_imf=3"]
+
+
+def recordings(folder: Path, names: list[str], seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        np.savetxt(folder / name, emg_like(600, 1000.0, seed=seed + i)[:, None])
+    return folder
+
+
+def run_make_hht(input_path: Path, output: Path, *extra: str) -> dict:
+    """make_hht in-process on small, fast settings."""
+    return make_hht(hht_cfg(f"input={input_path}", f"output={output}", *FAST_HHT, *extra))
+
+
+# ---------------------------------------------------------------- every entry point in-process
+
+ENTRY = {"train": ("train", train), "fit_svm": ("fit_svm", fit_svm), "predict": ("predict", predict),
+         "make_hht": ("hht", make_hht), "evaluate": ("evaluate", evaluate)}  # fmt: skip
+
+
+def copy_data(src: Path, dst: Path, n: int | None = None) -> Path:
+    dst.mkdir(parents=True)
+    for p in sorted(src.glob("*.npz"))[:n]:
+        shutil.copy(p, dst / p.name)
+    return dst
+
+
+def manifest_case(t: Path, d: Path, text: str):
+    """A copy of 4 matrices labelled by manifest ``text``: the overrides, and the manifest."""
+    data = copy_data(d, t / "data", n=4)
+    (data / "m.csv").write_text(text)
+    return [f"paths.data_dir={data}", "data.label_source=manifest", "data.manifest=m.csv"], data / "m.csv"
