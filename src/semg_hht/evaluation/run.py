@@ -42,7 +42,7 @@ from semg_hht.evaluation.classic import (
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
 from semg_hht.evaluation.table import sweep_folds, table_row, write_table
-from semg_hht.hht.settings import FilterSettings, filter_settings
+from semg_hht.hht.settings import FilterSettings, settings_from_cfg
 from semg_hht.io import write_csv
 
 log = logging.getLogger("semg_hht.evaluation")
@@ -305,7 +305,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     per-fold rows, the leakage warnings and the files written."""
     check_config(cfg, EVALUATE)
     sweeps = check_inputs(cfg)
-    filters = filter_settings(cfg.filter)
+    filters = settings_from_cfg(cfg.filter, FilterSettings)
     command = command_line(cfg)
     rows, fold_rows, warnings = [], [], []
     for experiment in cfg.experiments:
