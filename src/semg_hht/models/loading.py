@@ -8,7 +8,6 @@ truncated, foreign, another version's keys, tensors of another shape) is one Sem
 from __future__ import annotations
 
 import hashlib
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,8 @@ from torch import nn
 from semg_hht.errors import SemgError
 from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.classifier import HHTClassifier
-from semg_hht.models.encoder import CNNEncoder
+from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
 
-ENCODER_KEYS = tuple(inspect.signature(CNNEncoder).parameters)  # the encoder's arguments, from one place
 NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
 
 
