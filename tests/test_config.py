@@ -3,12 +3,17 @@ is read by the code (a key nothing reads fails here)."""
 
 from __future__ import annotations
 
+import sys
+from types import SimpleNamespace
+
 import pytest
+import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from semg_hht.evaluation.classic import make_classifier
-from semg_hht.training.train import build_datamodule, build_model
+from semg_hht.training.train import build_datamodule, build_model, build_trainer
 from tests.config_keys import unread_keys
 from tests.helpers import CONF, TINY, compose_cfg
 
@@ -77,27 +82,34 @@ def test_cli_style_model_override_sits_directly_under_model(tmp_path):
     assert cfg.model.num_layers == 5 and cfg.data.in_channels == cfg.model.in_channels
 
 
+def _built(experiment: str, tmp_path):
+    """What train.py builds from an experiment: model, optimizer + schedule, trainer and datamodule."""
+    cfg = compose_cfg([f"experiment={experiment}", f"paths.output_dir={tmp_path}", "trainer.accelerator=cpu"])
+    classes = SimpleNamespace(num_classes=3, class_names=["full", "half", "invalid"])
+    model, trainer = build_model(cfg, classes), build_trainer(cfg, [])
+    model.trainer = trainer
+    optimization = model.configure_optimizers()
+    return model, optimization["optimizer"], optimization["lr_scheduler"]["scheduler"], trainer, build_datamodule(cfg)
+
+
 def test_seed_experiments_carry_the_seeds_hyperparameters(tmp_path):
-    dual = compose_cfg(["experiment=seed_dual", f"paths.output_dir={tmp_path}"])
-    assert (dual.model.num_layers, dual.model.base_channels, dual.data.batch_size) == (7, 64, 16)
-    assert (dual.optimizer.name, dual.optimizer.lr, dual.scheduler.warmup_epochs) == ("AdamW", 1e-4, 5)
-    assert (dual.trainer.max_epochs, dual.trainer.gradient_clip_val, dual.model.label_smoothing) == (
-        100,
-        1.0,
-        0.1,
-    )
-    cnn = compose_cfg(["experiment=seed_cnn", f"paths.output_dir={tmp_path}"])
-    assert (cnn.model.num_layers, cnn.model.norm, cnn.optimizer.name, cnn.optimizer.lr) == (
-        3,
-        "instance",
-        "Adam",
-        1e-3,
-    )
-    assert (cnn.scheduler.plateau.patience, cnn.scheduler.cosine, cnn.model.label_smoothing) == (
-        5,
-        False,
-        0.0,
-    )
+    """The seeds' settings reach the objects that train (not just the composed YAML)."""
+    model, optimizer, schedule, trainer, data = _built("seed_dual", tmp_path)  # seed 000
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 7 and convs[0].out_channels == 64 and data.hparams.batch_size == 16
+    assert isinstance(model.encoder.blocks[0].norm, torch.nn.BatchNorm2d)
+    assert type(optimizer) is torch.optim.AdamW and optimizer.defaults["lr"] == 1e-4
+    assert optimizer.defaults["weight_decay"] == 1e-4 and schedule.warmup_epochs == 5 and schedule.cosine
+    assert trainer.max_epochs == 100 and trainer.gradient_clip_val == 1.0
+    assert model.criterion.label_smoothing == pytest.approx(0.1 * 3 / 2)  # the seed's 0.1 in torch's terms
+    model, optimizer, schedule, trainer, data = _built("seed_cnn", tmp_path)  # seed 001
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3 and isinstance(model.encoder.blocks[0].norm, torch.nn.InstanceNorm2d)
+    assert [type(m) for m in model.head] == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert model.head[1].out_features == 128 and model.head[0].p == 0.5 and model.criterion.label_smoothing == 0
+    assert type(optimizer) is torch.optim.Adam and optimizer.defaults["lr"] == 1e-3
+    assert optimizer.defaults["weight_decay"] == 0 and not schedule.cosine and schedule.patience == 5
+    assert trainer.max_epochs == 50 and trainer.gradient_clip_val is None and not data.hparams.augment["enabled"]
 
 
 def test_every_key_of_the_evaluate_config_is_read(tmp_path):
@@ -111,3 +123,63 @@ def test_every_key_of_the_evaluate_config_is_read(tmp_path):
     assert (svm["kernel"], svm["C"], svm["gamma"], svm["random_state"]) == ("rbf", 10.0, "scale", 42)
     bad = compose_cfg([f"paths.output_dir={tmp_path}", "+classifiers.svm.depth=3", "+features.window=8"], "evaluate")
     assert set(unread_keys(bad)) == {"classifiers.svm.depth", "features.window"}
+
+
+def _checking() -> bool:
+    """Called from semg_hht.config_check: its walk over every key checks values, it does not use them."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "semg_hht.config_check":
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Records the full key of every config node code touches (attribute, item, get, to_container,
+    instantiate and interpolations all go through DictConfig._get_node), except config_check's walk."""
+    seen: set[str] = set()
+    original = DictConfig._get_node
+    busy = []  # _get_full_key walks up through _get_node itself
+
+    def recording(self, key, *args, **kwargs):
+        node = original(self, key, *args, **kwargs)
+        if node is not None and not busy and not isinstance(node, list) and not _checking():
+            busy.append(1)
+            try:
+                seen.add(node._get_full_key(None))
+            finally:
+                busy.pop()
+        return node
+
+    monkeypatch.setattr(DictConfig, "_get_node", recording)
+    return seen
+
+
+def leaf_keys(node, path: str = "") -> list[str]:
+    if isinstance(node, DictConfig) and not node._is_none():
+        return [leaf for k in node for leaf in leaf_keys(node._get_node(k), f"{path}.{k}".lstrip("."))]
+    return [path]
+
+
+# Read by train.py itself (the value main returns to a Hydra sweeper), not by train(cfg).
+READ_BY_THE_SCRIPT = {"optimized_metric"}
+
+
+@pytest.mark.parametrize(("extra", "expected"), [([], []), (["+report_every=3"], ["report_every"])])
+def test_a_training_run_reads_every_key_of_its_config(extra, expected, synthetic_dir, tmp_path, reads):
+    """Real reads, not names in the sources: train(cfg) of the default config (every default group,
+    on the synthetic set) must touch every key outside hydra.*, so a key no code path of a run reads
+    fails here (the second case: one added that nothing reads). Options of other groups and the
+    experiments are checked against their _target_'s parameters and schemas by the test above."""
+    from semg_hht.training.train import train
+
+    overrides = [*TINY, "trainer.max_epochs=1", f"paths.data_dir={synthetic_dir}", f"paths.output_dir={tmp_path}"]
+    cfg = compose_cfg([*overrides, *extra])
+    keys = [k for k in leaf_keys(cfg) if not k.startswith("hydra.")]
+    reads.clear()
+    for folder in ("hydra.run.dir", "hydra.sweep.dir"):  # what Hydra reads to start a run
+        OmegaConf.select(cfg, folder)
+    train(cfg)
+    assert [k for k in keys if k not in reads and k not in READ_BY_THE_SCRIPT] == expected

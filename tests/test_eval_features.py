@@ -5,7 +5,8 @@ import pytest
 
 from semg_hht.errors import SemgError
 from semg_hht.evaluation import features as F
-from semg_hht.evaluation.classic import FeatureSet, evaluate_group_folds
+from semg_hht.evaluation.classic import FeatureSet, evaluate_group_folds, manifest_rows
+from semg_hht.hht.settings import ManifestColumns
 
 
 def sine(amplitude=2.0, freq=50.0, fs=1000.0, seconds=2.0):
@@ -85,3 +86,19 @@ def test_a_training_side_of_one_class_is_a_one_line_error():
     )
     with pytest.raises(SemgError, match=r"training side holds one class only \(M: 8 recordings of 2 subjects\)"):
         evaluate_group_folds(fs, "lda", n_folds=3, split_seed=0)
+
+
+def test_classic_rows_come_from_make_hht_discovery_with_its_column_names(tmp_path):
+    """inputs.manifest.* applies to the classic baseline as to make_hht: renamed columns, genders
+    normalised as make_hht writes them, other columns kept for data.filter."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "recording,rate,person,movement,gender,device\na.csv,1000,p1,full,male,biopac\nb.csv,1000,p2,half,F,mio\n"
+    )
+    columns = ManifestColumns(path_col="recording", fs_col="rate", subject_col="person")
+    rows, classes = manifest_rows(manifest, "movement", None, {"device": "biopac"}, columns=columns)
+    assert classes == ["full"] and len(rows) == 1
+    assert rows[0]["path"] == str((tmp_path / "a.csv").resolve()) and rows[0]["fs_hz"] == "1000"
+    assert (rows[0]["subject"], rows[0]["gender"]) == ("p1", "M")
+    with pytest.raises(SemgError, match="no rows with a movement label"):  # default names: no such column
+        manifest_rows(manifest, "movement", None, {})

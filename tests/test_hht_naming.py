@@ -1,12 +1,15 @@
 """Output names read back correctly with the seed's file-name parser, whatever the channel/label text."""
 
 import re
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+from omegaconf import OmegaConf
 
+from semg_hht.data.labels import FilenameScheme
 from semg_hht.hht.naming import gender_token, labels_from_name, movement_class, muscle_token, output_stem
-from tests.helpers import parse_filename
+from tests.helpers import CONF, parse_filename
 
 
 def test_seed_scheme_examples():
@@ -48,3 +51,15 @@ def test_names_never_mislead_the_parser(muscle, movement, gender):
     else:
         assert parsed == {"gender": g, "movement": expected_mv}
     assert re.fullmatch(r"[A-Za-z0-9_]+", stem)
+
+
+def test_make_hht_writes_what_the_training_side_scheme_reads():
+    """hht/naming.py's rules agree with conf/data/hht_npz.yaml's filename_scheme (the training side's
+    parser): every synonym there names its class here, both for folder input and output names."""
+    scheme = FilenameScheme(**OmegaConf.to_container(OmegaConf.load(CONF / "data" / "hht_npz.yaml").filename_scheme))
+    for word, cls in scheme.movement_synonyms.items():
+        assert movement_class(word) == cls and labels_from_name(f"S1_F_{word}") == {"gender": "F", "movement": cls}
+        stem = output_stem("BICEPS", word, "M", 1, 3, None)
+        assert scheme.parse(Path(stem + ".npz")).labels == {"movement": cls, "gender": "M"}, stem
+    assert scheme.is_unlabeled(output_stem("BICEPS", "", None, 1, 3, None) + ".npz")
+    assert labels_from_name(f"{scheme.unlabeled_prefix}_M_full") == {}

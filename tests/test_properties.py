@@ -11,16 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from omegaconf import OmegaConf
 
 from semg_hht.data.labels import FilenameScheme
 from semg_hht.data.matrices import read_matrix
 from semg_hht.errors import SemgError
+from tests.helpers import CONF
 
-SCHEME = FilenameScheme(
-    {"fatiguetest": "full", "full": "full", "half": "half", "invalid": "invalid", "wrong": "invalid"},
-    r"[_-]([MF])[_-]",
-    "test",
-)
+SCHEME = FilenameScheme(**OmegaConf.to_container(OmegaConf.load(CONF / "data" / "hht_npz.yaml").filename_scheme))
 names = st.text(alphabet=st.characters(blacklist_characters="/\x00"), min_size=1, max_size=60)
 tokens = st.lists(st.sampled_from(["BICEPS", "full", "half", "M", "F", "wrong", "Test", "007", "x"]), max_size=6)
 

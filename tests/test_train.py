@@ -80,6 +80,8 @@ def test_resume_refuses_a_checkpoint_of_another_model(trained, train_cfg):
     out, _ = trained
     with pytest.raises(SemgError, match=r"num_layers: checkpoint 2, config 3"):
         train(train_cfg(f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "model.num_layers=3"))
+    with pytest.raises(SemgError, match=r"leaky_slope: checkpoint 0.2, config 0.1"):  # every encoder argument
+        train(train_cfg(f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}", "model.leaky_slope=0.1"))
 
 
 def test_group_split_by_subject_from_the_manifest(train_cfg, tmp_path):

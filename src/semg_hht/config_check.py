@@ -329,6 +329,7 @@ EVALUATE = {
     "window.hop_s": Float(lo=0, lo_open=True),
     "classifiers.pca_lda.n_components": Int(lo=1),
     "classifiers.pca_lda.solver": OneOf("svd", "lsqr", "eigen"),
+    "inputs.manifest.*": Str(),
     "filter.resample_hz": Float(lo=0, lo_open=True, optional=True),
     "filter.notch_hz": Float(lo=0, lo_open=True, optional=True),
     "filter.notch_harmonics": Int(lo=1),

@@ -8,7 +8,6 @@ every score from semg_hht.reporting.report.classification_metrics, so the number
 
 from __future__ import annotations
 
-import csv
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from semg_hht.data.splits import group_split, stratified_split
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.features import feature_names, feature_vector
 from semg_hht.hht.filters import condition
+from semg_hht.hht.inputs import discover
 from semg_hht.hht.readers import read_recording
-from semg_hht.hht.settings import FilterSettings, ReaderSettings
+from semg_hht.hht.settings import FilterSettings, InputSettings, ManifestColumns, ReaderSettings
 from semg_hht.reporting.report import classification_metrics, recording_vote
 
 # The classifiers; their settings come from conf/evaluate.yaml's classifiers.<method> (sklearn's own
@@ -120,11 +120,18 @@ def manifest_rows(
     classes: Sequence[str] | None,
     rows_wanted: Mapping[str, Any],
     limit_subjects: int | None = None,
+    columns: ManifestColumns | None = None,
 ) -> tuple[list[Mapping[str, str]], list[str]]:
-    """Rows of an input manifest (make_hht's columns: path, fs_hz, subject, <target>) that pass
+    """Rows of an input manifest, read by make_hht's own discovery (its inputs.manifest.* column names:
+    ``columns``) as {path (absolute), fs_hz, subject, movement, gender, other columns}, that pass
     rows_wanted (data.filter) and have a target label in ``classes``; and the class list."""
-    with manifest.open(newline="", encoding="utf-8") as f:
-        rows = select_rows(list(csv.DictReader(f)), rows_wanted)
+    jobs, _ = discover(manifest, InputSettings(manifest=columns or ManifestColumns()))
+    found = [
+        {"path": j.path, "fs_hz": j.fs_raw, "subject": j.subject, "movement": j.movement, "gender": j.gender}
+        | dict(j.extra)
+        for j in jobs
+    ]
+    rows = select_rows(found, rows_wanted)
     rows = [r for r in rows if (r.get(target) or "").strip()]
     if classes is None:
         classes = sorted({r[target].strip() for r in rows})
@@ -159,7 +166,7 @@ def load_features(
     reader = reader or ReaderSettings()
     x, y, subjects, units, paths = [], [], [], [], []
     for unit, row in enumerate(rows):
-        path = manifest.parent / row["path"]
+        path = manifest.parent / row["path"]  # manifest_rows' paths are absolute already
         rec = read_recording(path, reader, fs_hint=float(row["fs_hz"]) if row.get("fs_hz") else None)
         cond = condition(rec.signal, rec.fs, filters, path)
         pieces = [cond.signal]

@@ -42,7 +42,7 @@ from semg_hht.evaluation.classic import (
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
 from semg_hht.evaluation.table import display_rows, sweep_folds, table_row, write_table
-from semg_hht.hht.settings import FilterSettings, filter_settings
+from semg_hht.hht.settings import FilterSettings, ManifestColumns, settings_from_cfg
 from semg_hht.io import write_csv
 from semg_hht.reporting.aggregate import METRICS, leakage_check
 from semg_hht.reporting.table import print_table
@@ -156,12 +156,13 @@ def split_rows(cfg: DictConfig, data: Mapping[str, Any]):
     raw = Path(cfg.raw)
     target = data["target"]
     classes = (data["classes"] or {}).get(target)
-    rows, classes = manifest_rows(raw, target, classes, data.get("filter") or {})
+    columns = settings_from_cfg(cfg.inputs.manifest, ManifestColumns)  # make_hht's inputs.manifest.*
+    rows, classes = manifest_rows(raw, target, classes, data.get("filter") or {}, columns=columns)
     own = row_filter(data.get("test_filter") or {})
     given = None if cfg.test_filter is None else row_filter(OmegaConf.to_container(cfg.test_filter, resolve=True))
     if cfg.test_raw is not None:
         test_manifest = Path(cfg.test_raw)
-        test_rows, _ = manifest_rows(test_manifest, target, classes, {})
+        test_rows, _ = manifest_rows(test_manifest, target, classes, {}, columns=columns)
         test_rows = [r for r in test_rows if row_matches(r, given or {})]
         rows = [r for r in rows if not (own and row_matches(r, own))]
     else:
@@ -330,7 +331,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     per-fold rows, the leakage warnings and the files written."""
     check_config(cfg, EVALUATE)
     sweeps = check_inputs(cfg)
-    filters = filter_settings(cfg.filter)
+    filters = settings_from_cfg(cfg.filter, FilterSettings)
     command = command_line(cfg)
     rows, fold_rows, warnings = [], [], []
     for experiment in cfg.experiments:

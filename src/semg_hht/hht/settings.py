@@ -1,24 +1,56 @@
-"""conf/hht.yaml -> frozen, picklable settings; every key is consumed, unknown keys are errors."""
+"""conf/hht.yaml -> frozen, picklable settings. The dataclasses are the schema (OmegaConf checks types and
+refuses unknown keys), their fields' rules and check() the ranges; every error is one line naming the key."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from semg_hht.errors import SemgError
 
-NORMALISE_METHODS = ("zscore", "rms", "maxabs", "none")
-NORMALISE_SCOPES = ("recording", "window")
-EMD_METHODS = ("emd", "eemd", "ceemdan")
-WEIGHTINGS = ("amplitude", "energy")
-DELIMITERS = ("auto", "comma", "semicolon", "whitespace")
-SEGMENT_MODES = ("labels", "marker")
+
+def _rule(default: Any, **rule: Any) -> Any:
+    """A field with a rule: ge=lowest, below=bound, gt0=True (None passes), one_of=choices, hz=True ([lo, hi])."""
+    return field(default=default, metadata=rule)
+
+
+class _Group:
+    """A group of keys, `at` its prefix: lists become tuples, then each field's rule and check() run."""
+
+    at: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            key, value, rule = self.at + f.name, getattr(self, f.name), f.metadata
+            if isinstance(value, list):  # OmegaConf hands over lists; settings keep tuples
+                object.__setattr__(self, f.name, value := tuple(value))
+            if "ge" in rule and value < rule["ge"]:
+                raise SemgError(f"config key '{key}'={value} must be >= {rule['ge']}")
+            if rule.get("gt0") and value is not None and not value > 0:
+                raise SemgError(f"config key '{key}'={value} must be > 0")
+            if "below" in rule and not value < rule["below"]:
+                raise SemgError(f"config key '{key}'={value} must be below {rule['below']}")
+            if "one_of" in rule and value not in rule["one_of"]:
+                raise SemgError(f"config key '{key}'={value!r} is not one of {', '.join(rule['one_of'])}")
+            if rule.get("hz") and value not in (None, "band"):  # band: spectrum.freq_range only
+                pair = isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)
+                if not pair or not 0 <= value[0] < value[1]:
+                    raise SemgError(f"config key '{key}'={value!r} is not [low, high] Hz with 0 <= low < high")
+                object.__setattr__(self, f.name, tuple(float(v) for v in value))
+            if f.type == "str" and value == "":
+                raise SemgError(f"config key '{key}' has no value", fix=f"pass {key}=...")
+        self.check()
+
+    def check(self) -> None: ...  # rules across keys, where a group has them
 
 
 @dataclass(frozen=True)
-class ManifestColumns:
+class ManifestColumns(_Group):
     path_col: str = "path"
     fs_col: str = "fs_hz"
     subject_col: str = "subject"
@@ -27,21 +59,25 @@ class ManifestColumns:
 
 
 @dataclass(frozen=True)
-class InputSettings:
+class InputSettings(_Group):
     extensions: tuple[str, ...] = (".csv", ".txt", ".npy", ".npz", ".mat")
     recursive: bool = True
     labels_from_names: bool = True
     subject_regex: str | None = None
     manifest: ManifestColumns = field(default_factory=ManifestColumns)
 
+    def check(self) -> None:
+        exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in self.extensions)
+        object.__setattr__(self, "extensions", exts)
+
 
 @dataclass(frozen=True)
-class ReaderSettings:
-    fs: float | None = None
-    delimiter: str = "auto"
+class ReaderSettings(_Group):
+    fs: float | None = _rule(None, gt0=True)
+    delimiter: str = _rule("auto", one_of=("auto", "comma", "semicolon", "whitespace"))
     time_column: int | str | None = None
     channel_names: tuple[str, ...] | None = None
-    channels: tuple[int | str, ...] | None = None
+    channels: tuple[Any, ...] | None = None  # indices or names
     npz_signal_key: str = "signal"
     npz_fs_key: str = "fs"
     mat_key: str = "signal"
@@ -50,77 +86,85 @@ class ReaderSettings:
 
 
 @dataclass(frozen=True)
-class FilterSettings:
-    resample_hz: float | None = None
-    notch_hz: float | None = None
-    notch_harmonics: int = 1
-    notch_q: float = 30.0
-    bandpass: tuple[float, float] | None = (20.0, 450.0)
-    order: int = 4
-    max_nyquist_fraction: float = 0.95
+class FilterSettings(_Group):
+    resample_hz: float | None = _rule(None, gt0=True)
+    notch_hz: float | None = _rule(None, gt0=True)
+    notch_harmonics: int = _rule(1, ge=1)
+    notch_q: float = _rule(30.0, gt0=True)
+    bandpass: tuple[float, float] | None = _rule((20.0, 450.0), hz=True)
+    order: int = _rule(4, ge=1)
+    max_nyquist_fraction: float = _rule(0.95, gt0=True, below=1)
 
 
 @dataclass(frozen=True)
-class WindowSettings:
-    length_s: float | None = None
-    hop_s: float | None = None
-    min_samples: int = 64
+class WindowSettings(_Group):
+    length_s: float | None = _rule(None, gt0=True)
+    hop_s: float | None = _rule(None, gt0=True)
+    min_samples: int = _rule(64, ge=8)
 
 
 @dataclass(frozen=True)
-class NormaliseSettings:
-    method: str = "zscore"
-    scope: str = "recording"
+class NormaliseSettings(_Group):
+    method: str = _rule("zscore", one_of=("zscore", "rms", "maxabs", "none"))
+    scope: str = _rule("recording", one_of=("recording", "window"))
 
 
 @dataclass(frozen=True)
-class EMDSettings:
-    method: str = "emd"
-    max_imf: int = 10
-    trials: int = 100
-    noise_width: float = 0.05
-    epsilon: float = 0.005
-    options: tuple[tuple[str, Any], ...] = ()
+class EMDSettings(_Group):
+    method: str = _rule("emd", one_of=("emd", "eemd", "ceemdan"))
+    max_imf: int = _rule(10, ge=-1)
+    trials: int = _rule(100, ge=1)
+    noise_width: float = _rule(0.05, gt0=True)
+    epsilon: float = _rule(0.005, gt0=True)
+    options: dict[str, Any] = field(default_factory=dict)  # extra PyEMD EMD(...) arguments
 
 
 @dataclass(frozen=True)
-class SpectrumSettings:
-    size: int = 256
-    freq_range: tuple[float, float] | str | None = None  # str: "band" (the band-pass actually applied)
-    weighting: str = "amplitude"
+class SpectrumSettings(_Group):
+    size: int = _rule(256, ge=2)
+    # null | [lo, hi] Hz | band (the band-pass actually applied)
+    freq_range: Any = field(default=None, metadata={"hz": True})
+    weighting: str = _rule("amplitude", one_of=("amplitude", "energy"))
 
 
 @dataclass(frozen=True)
-class LayoutSettings:
+class LayoutSettings(_Group):
     stack_channels: bool = False
     stacked_name: str = "EMG"
-    min_digits: int = 3
+    min_digits: int = _rule(3, ge=1)
 
 
 @dataclass(frozen=True)
-class SegmentSettings:
+class SegmentSettings(_Group):
     enabled: bool = False
-    mode: str = "labels"
+    mode: str = _rule("labels", one_of=("labels", "marker"))
     label_key: str = "restimulus"
     repetition_key: str | None = "rerepetition"
     subject_key: str | None = "subject"
     rest_label: float = 0.0
     keep_rest: bool = False
-    min_duration_s: float = 0.0
-    max_duration_s: float | None = None
-    pad_s: float = 0.0
+    min_duration_s: float = _rule(0.0, ge=0)
+    max_duration_s: float | None = _rule(None, gt0=True)
+    pad_s: float = _rule(0.0, ge=0)
     labels: tuple[str, ...] | None = None
-    reps_per_label: int = 1
+    reps_per_label: int = _rule(1, ge=1)
+
+    def check(self) -> None:
+        if self.max_duration_s is not None and self.max_duration_s <= self.min_duration_s:
+            raise SemgError("segment.max_duration_s must be above segment.min_duration_s", fix="or null (no limit)")
+        if self.enabled and self.mode == "marker" and not self.labels:
+            fix = "e.g. segment.labels=[fist,pinch,open] segment.reps_per_label=5"
+            raise SemgError("segment.mode=marker needs segment.labels: the movements in protocol order", fix=fix)
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(_Group):
     input: str
     output: str
     overwrite: bool = False
-    workers: int = 0
-    shard: int = 0
-    num_shards: int = 1
+    workers: int = _rule(0, ge=0)
+    shard: int = _rule(0, ge=0)
+    num_shards: int = _rule(1, ge=1)
     progress: bool = True
     seed: int = 0
     inputs: InputSettings = field(default_factory=InputSettings)
@@ -133,325 +177,50 @@ class Settings:
     layout: LayoutSettings = field(default_factory=LayoutSettings)
     segment: SegmentSettings = field(default_factory=SegmentSettings)
 
+    def check(self) -> None:
+        if self.shard >= self.num_shards:
+            fix = "use 0 <= shard < num_shards"
+            raise SemgError(f"shard={self.shard} is not below num_shards={self.num_shards}", fix=fix)
+        if self.spectrum.freq_range == "band" and self.filter.bandpass is None:
+            fix = "set filter.bandpass"
+            raise SemgError("spectrum.freq_range=band needs a band-pass (filter.bandpass is null)", fix=fix)
+
     def signature(self) -> str:
         """Hash of everything that changes a matrix: a rerun refuses to mix outputs of other settings."""
         relevant = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY}
         if not self.segment.enabled:  # outputs made before segmenting existed stay reusable
             relevant.pop("segment")
-        blob = json.dumps(relevant, sort_keys=True, default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:16]
+        relevant["emd"]["options"] = sorted(self.emd.options.items())  # as when they were (key, value) pairs
+        return hashlib.sha1(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+ManifestColumns.at = "inputs.manifest."
+for _group in fields(Settings):
+    if isinstance(_group.default_factory, type):
+        _group.default_factory.at = _group.name + "."
 _RUN_ONLY = {"input", "output", "overwrite", "workers", "shard", "num_shards", "progress", "inputs"}
 
 
-def settings_from_cfg(cfg: Any) -> Settings:
-    """Build Settings from a Hydra/OmegaConf config or a plain dict, validating every value."""
-    data = _to_plain(cfg)
-    data.pop("hydra", None)
-    data.pop("defaults", None)
-    s = Settings(
-        input=_req_str(data, "input"),
-        output=_req_str(data, "output"),
-        overwrite=_bool(data, "overwrite"),
-        workers=_int(data, "workers", lo=0),
-        shard=_int(data, "shard", lo=0),
-        num_shards=_int(data, "num_shards", lo=1),
-        progress=_bool(data, "progress"),
-        seed=_int(data, "seed"),
-        inputs=_inputs(_group(data, "inputs")),
-        reader=_reader(_group(data, "reader")),
-        filter=_filter(_group(data, "filter")),
-        window=_window(_group(data, "window")),
-        normalise=_normalise(_group(data, "normalise")),
-        emd=_emd(_group(data, "emd")),
-        spectrum=_spectrum(_group(data, "spectrum")),
-        layout=_layout(_group(data, "layout")),
-        segment=_segment(_group(data, "segment")),
-    )
-    _no_leftovers(data, "")
-    if s.shard >= s.num_shards:
-        raise SemgError(f"shard={s.shard} is not below num_shards={s.num_shards}", fix="use 0 <= shard < num_shards")
-    if s.spectrum.freq_range == "band" and s.filter.bandpass is None:
-        raise SemgError(
-            "spectrum.freq_range=band needs a band-pass (filter.bandpass is null)", fix="set filter.bandpass"
-        )
-    return s
-
-
-def filter_settings(cfg: Any) -> FilterSettings:
-    """A filter.* node alone (as in conf/hht.yaml), validated: for code that filters the raw
-    recordings as make_hht does (the classic baseline of conf/evaluate.yaml)."""
-    return _filter(_to_plain(cfg))
-
-
-# ---------------------------------------------------------------- groups
-
-
-def _inputs(d: dict) -> InputSettings:
-    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in _list(d, "inputs.extensions", str))
-    m = _group(d, "manifest", prefix="inputs.")
-    cols = ManifestColumns(**{k: _req_str(m, k, prefix="inputs.manifest.") for k in _fields(ManifestColumns)})
-    _no_leftovers(m, "inputs.manifest.")
-    out = InputSettings(
-        extensions=exts,
-        recursive=_bool(d, "recursive", prefix="inputs."),
-        labels_from_names=_bool(d, "labels_from_names", prefix="inputs."),
-        subject_regex=_opt_str(d, "subject_regex", prefix="inputs."),
-        manifest=cols,
-    )
-    _no_leftovers(d, "inputs.")
-    return out
-
-
-def _reader(d: dict) -> ReaderSettings:
-    p = "reader."
-    names = d.pop("channel_names", None)
-    chans = d.pop("channels", None)
-    time_col = d.pop("time_column", None)
-    out = ReaderSettings(
-        fs=_opt_float(d, "fs", prefix=p, positive=True),
-        delimiter=_choice(d, "delimiter", DELIMITERS, prefix=p),
-        time_column=time_col,
-        channel_names=None if names is None else tuple(str(n) for n in _as_list(names, p + "channel_names")),
-        channels=None if chans is None else tuple(_as_list(chans, p + "channels")),
-        npz_signal_key=_req_str(d, "npz_signal_key", prefix=p),
-        npz_fs_key=_req_str(d, "npz_fs_key", prefix=p),
-        mat_key=_req_str(d, "mat_key", prefix=p),
-        mat_fs_key=_req_str(d, "mat_fs_key", prefix=p),
-        names_key=_req_str(d, "names_key", prefix=p),
-    )
-    _no_leftovers(d, p)
-    return out
-
-
-def _hz_range(d: dict, key: str, prefix: str) -> tuple[float, float] | None:
-    """An optional [low, high] Hz pair with 0 <= low < high."""
-    value = d.pop(key, None)
-    if value is None:
-        return None
-    pair = tuple(float(v) for v in _as_list(value, prefix + key))
-    if len(pair) != 2 or not 0 <= pair[0] < pair[1]:
-        raise SemgError(f"{prefix}{key}={list(pair)} is not [low, high] Hz with 0 <= low < high")
-    return pair
-
-
-def _filter(d: dict) -> FilterSettings:
-    p = "filter."
-    band = _hz_range(d, "bandpass", p)
-    out = FilterSettings(
-        resample_hz=_opt_float(d, "resample_hz", prefix=p, positive=True),
-        notch_hz=_opt_float(d, "notch_hz", prefix=p, positive=True),
-        notch_harmonics=_int(d, "notch_harmonics", lo=1, prefix=p),
-        notch_q=_float(d, "notch_q", prefix=p, positive=True),
-        bandpass=band,
-        order=_int(d, "order", lo=1, prefix=p),
-        max_nyquist_fraction=_float(d, "max_nyquist_fraction", prefix=p, positive=True),
-    )
-    if out.max_nyquist_fraction >= 1:
-        raise SemgError("filter.max_nyquist_fraction must be below 1", fix="e.g. 0.95")
-    _no_leftovers(d, p)
-    return out
-
-
-def _window(d: dict) -> WindowSettings:
-    p = "window."
-    out = WindowSettings(
-        length_s=_opt_float(d, "length_s", prefix=p, positive=True),
-        hop_s=_opt_float(d, "hop_s", prefix=p, positive=True),
-        min_samples=_int(d, "min_samples", lo=8, prefix=p),
-    )
-    _no_leftovers(d, p)
-    return out
-
-
-def _normalise(d: dict) -> NormaliseSettings:
-    p = "normalise."
-    out = NormaliseSettings(
-        method=_choice(d, "method", NORMALISE_METHODS, prefix=p),
-        scope=_choice(d, "scope", NORMALISE_SCOPES, prefix=p),
-    )
-    _no_leftovers(d, p)
-    return out
-
-
-def _emd(d: dict) -> EMDSettings:
-    p = "emd."
-    options = d.pop("options", None) or {}
-    if not isinstance(options, dict):
-        raise SemgError("emd.options must be a mapping of PyEMD EMD arguments", fix="e.g. emd.options={}")
-    out = EMDSettings(
-        method=_choice(d, "method", EMD_METHODS, prefix=p),
-        max_imf=_int(d, "max_imf", lo=-1, prefix=p),
-        trials=_int(d, "trials", lo=1, prefix=p),
-        noise_width=_float(d, "noise_width", prefix=p, positive=True),
-        epsilon=_float(d, "epsilon", prefix=p, positive=True),
-        options=tuple(sorted(options.items())),
-    )
-    _no_leftovers(d, p)
-    return out
-
-
-def _spectrum(d: dict) -> SpectrumSettings:
-    p = "spectrum."
-    fr = "band" if d.get("freq_range") == "band" and d.pop("freq_range") else _hz_range(d, "freq_range", p)
-    out = SpectrumSettings(
-        size=_int(d, "size", lo=2, prefix=p),
-        freq_range=fr,
-        weighting=_choice(d, "weighting", WEIGHTINGS, prefix=p),
-    )
-    _no_leftovers(d, p)
-    return out
-
-
-def _layout(d: dict) -> LayoutSettings:
-    p = "layout."
-    out = LayoutSettings(
-        stack_channels=_bool(d, "stack_channels", prefix=p),
-        stacked_name=_req_str(d, "stacked_name", prefix=p),
-        min_digits=_int(d, "min_digits", lo=1, prefix=p),
-    )
-    _no_leftovers(d, p)
-    return out
-
-
-def _segment(d: dict) -> SegmentSettings:
-    p = "segment."
-    labels = d.pop("labels", None)
-    out = SegmentSettings(
-        enabled=_bool(d, "enabled", prefix=p),
-        mode=_choice(d, "mode", SEGMENT_MODES, prefix=p),
-        label_key=_req_str(d, "label_key", prefix=p),
-        repetition_key=_opt_str(d, "repetition_key", prefix=p),
-        subject_key=_opt_str(d, "subject_key", prefix=p),
-        rest_label=_float(d, "rest_label", prefix=p),
-        keep_rest=_bool(d, "keep_rest", prefix=p),
-        min_duration_s=_float(d, "min_duration_s", prefix=p),
-        max_duration_s=_opt_float(d, "max_duration_s", prefix=p, positive=True),
-        pad_s=_float(d, "pad_s", prefix=p),
-        labels=None if labels is None else tuple(str(v) for v in _as_list(labels, p + "labels")),
-        reps_per_label=_int(d, "reps_per_label", lo=1, prefix=p),
-    )
-    if out.min_duration_s < 0 or out.pad_s < 0:
-        raise SemgError("segment.min_duration_s and segment.pad_s must be >= 0", fix="e.g. 0.5 and 0.0")
-    if out.max_duration_s is not None and out.max_duration_s <= out.min_duration_s:
-        raise SemgError("segment.max_duration_s must be above segment.min_duration_s", fix="or null (no limit)")
-    if out.enabled and out.mode == "marker" and not out.labels:
-        raise SemgError(
-            "segment.mode=marker needs segment.labels: the movements in protocol order",
-            fix="e.g. segment.labels=[fist,pinch,open] segment.reps_per_label=5",
-        )
-    _no_leftovers(d, p)
-    return out
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _to_plain(cfg: Any) -> dict:
-    if isinstance(cfg, dict):
-        import copy
-
-        return copy.deepcopy(cfg)
-    from omegaconf import OmegaConf
-
+def settings_from_cfg(cfg: Any, cls: type = Settings) -> Any:
+    """Settings (or one group of them, e.g. cls=FilterSettings for a filter.* node) from a Hydra/OmegaConf
+    config or a plain dict, checked against the schema."""
+    raw = dict(cfg) if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=False)
+    raw = {k: v for k, v in raw.items() if k not in ("hydra", "defaults")}  # Hydra's own nodes are not ours
+    _unlock(schema := OmegaConf.structured(cls))  # frozen dataclasses make read-only nodes; the merge writes
     try:
-        raw = OmegaConf.to_container(cfg, resolve=False)
-        raw.pop("hydra", None)  # Hydra's own node (run dirs with ${now:...}) is not ours to read
-        raw.pop("defaults", None)
-        return OmegaConf.to_container(OmegaConf.create(raw), resolve=True, throw_on_missing=True)
-    except Exception as err:  # MissingMandatoryValue and friends
-        key = getattr(err, "full_key", None) or "?"
-        raise SemgError(f"config key '{key}' has no value", fix=f"pass {key}=...") from None
+        return OmegaConf.to_object(OmegaConf.merge(schema, raw))
+    except OmegaConfBaseException as err:
+        key = cls.at + str(getattr(err, "full_key", "") or "?")
+        if isinstance(err, ConfigKeyError):
+            raise SemgError(f"unknown config key(s): {key}", fix="check the spelling against conf/hht.yaml") from None
+        missing = isinstance(err, MissingMandatoryValue)
+        problem = "has no value" if missing else f"has a wrong value ({str(err).splitlines()[0]})"
+        fix = f"pass {key}=..." if missing else "see conf/hht.yaml"
+        raise SemgError(f"config key '{key}' {problem}", fix=fix) from None
 
 
-def _fields(cls: type) -> list[str]:
-    return list(cls.__dataclass_fields__)
-
-
-def _missing(key: str) -> SemgError:
-    return SemgError(f"config key '{key}' is missing", fix=f"add {key} (see conf/hht.yaml)")
-
-
-def _group(d: dict, key: str, prefix: str = "") -> dict:
-    if key not in d:
-        raise _missing(prefix + key)
-    g = d.pop(key)
-    if not isinstance(g, dict):
-        raise SemgError(f"config key '{prefix}{key}' must be a group of keys, got {g!r}")
-    return g
-
-
-def _no_leftovers(d: dict, prefix: str) -> None:
-    if d:
-        keys = ", ".join(prefix + k for k in d)
-        raise SemgError(f"unknown config key(s): {keys}", fix="check the spelling against conf/hht.yaml")
-
-
-def _pop(d: dict, key: str, prefix: str) -> Any:
-    if key not in d:
-        raise _missing(prefix + key)
-    return d.pop(key)
-
-
-def _req_str(d: dict, key: str, prefix: str = "") -> str:
-    v = _pop(d, key, prefix)
-    if v is None or str(v) in ("", "???"):
-        raise SemgError(f"config key '{prefix}{key}' has no value", fix=f"pass {prefix}{key}=...")
-    return str(v)
-
-
-def _opt_str(d: dict, key: str, prefix: str = "") -> str | None:
-    v = _pop(d, key, prefix)
-    return None if v is None else str(v)
-
-
-def _bool(d: dict, key: str, prefix: str = "") -> bool:
-    v = _pop(d, key, prefix)
-    if not isinstance(v, bool):
-        raise SemgError(f"config key '{prefix}{key}' must be true or false, got {v!r}")
-    return v
-
-
-def _int(d: dict, key: str, lo: int | None = None, prefix: str = "") -> int:
-    v = _pop(d, key, prefix)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise SemgError(f"config key '{prefix}{key}' must be an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise SemgError(f"config key '{prefix}{key}'={v} must be >= {lo}")
-    return v
-
-
-def _float(d: dict, key: str, prefix: str = "", positive: bool = False) -> float:
-    v = _pop(d, key, prefix)
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise SemgError(f"config key '{prefix}{key}' must be a number, got {v!r}")
-    if positive and not v > 0:
-        raise SemgError(f"config key '{prefix}{key}'={v} must be > 0")
-    return float(v)
-
-
-def _opt_float(d: dict, key: str, prefix: str = "", positive: bool = False) -> float | None:
-    if key in d and d[key] is None:
-        d.pop(key)
-        return None
-    return _float(d, key, prefix, positive)
-
-
-def _choice(d: dict, key: str, choices: tuple[str, ...], prefix: str = "") -> str:
-    v = str(_pop(d, key, prefix))
-    if v not in choices:
-        raise SemgError(f"config key '{prefix}{key}'={v!r} is not one of {', '.join(choices)}")
-    return v
-
-
-def _as_list(v: Any, key: str) -> list:
-    if isinstance(v, list | tuple):
-        return list(v)
-    raise SemgError(f"config key '{key}' must be a list, got {v!r}")
-
-
-def _list(d: dict, key: str, kind: type) -> list:
-    name = key.rsplit(".", 1)[-1]
-    prefix = key[: -len(name)]
-    return [kind(x) for x in _as_list(_pop(d, name, prefix), key)]
+def _unlock(node: DictConfig) -> None:
+    OmegaConf.set_readonly(node, False)
+    for key in node:
+        if isinstance(child := node._get_node(key), DictConfig):
+            _unlock(child)

@@ -3,7 +3,6 @@ telling the user plainly when one does not fit."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,11 @@ from typing import Any
 import torch
 
 from semg_hht.errors import SemgError
-from semg_hht.models.encoder import CNNEncoder
+from semg_hht.models.encoder import ENCODER_KEYS
 
 # Hyperparameters that change tensor shapes or meaning: a checkpoint must agree on all of them (every
 # encoder argument, read off its signature so a new one cannot be forgotten, and the head's).
-ARCHITECTURE_KEYS = (
-    *inspect.signature(CNNEncoder).parameters, "head", "head_hidden", "num_classes", "class_names",
-)  # fmt: skip
+ARCHITECTURE_KEYS = (*ENCODER_KEYS, "head", "head_hidden", "num_classes", "class_names")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from semg_hht.errors import SemgError
-from semg_hht.models.encoder import CNNEncoder
+from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
 from semg_hht.models.head import build_head
 from semg_hht.models.schedule import WarmupCosinePlateau
 
@@ -57,18 +57,7 @@ class HHTClassifier(L.LightningModule):
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
         if len(class_names) != num_classes:
             raise SemgError(f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes")
-        self.encoder = CNNEncoder(
-            in_channels,
-            input_size,
-            base_channels,
-            num_layers,
-            norm,
-            leaky_slope,
-            residual,
-            residual_from,
-            input_log_ref,
-            pool,
-        )
+        self.encoder = CNNEncoder(**{key: self.hparams[key] for key in ENCODER_KEYS})
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(label_smoothing, num_classes))
         # Metric objects accumulate on the device; nothing syncs to the host per step.

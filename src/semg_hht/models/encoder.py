@@ -4,6 +4,7 @@ from base_channels and stop growing at base*32 (64 -> ... -> 2048 -> 2048)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 
@@ -122,3 +123,6 @@ class CNNEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.blocks(self.compress(x))).flatten(1)  # (B, feature_dim)
+
+
+ENCODER_KEYS = tuple(inspect.signature(CNNEncoder).parameters)  # its arguments: the one list of them

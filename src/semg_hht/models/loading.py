@@ -7,7 +7,6 @@ truncated, foreign, another version's keys, tensors of another shape) is one Sem
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,8 @@ from semg_hht.errors import SemgError
 from semg_hht.io import file_sha256
 from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.classifier import HHTClassifier
-from semg_hht.models.encoder import CNNEncoder
+from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
 
-ENCODER_KEYS = tuple(inspect.signature(CNNEncoder).parameters)  # the encoder's arguments, from one place
 NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
 
 

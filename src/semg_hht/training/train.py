@@ -25,6 +25,7 @@ from semg_hht.models.inference import run_batched
 from semg_hht.reporting.plots import class_means_figure
 from semg_hht.reporting.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
+from semg_hht.training.quiet import quiet_third_party
 from semg_hht.training.resume import adopt_checkpoint
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,16 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifie
             logger.log_hyperparams(params)
 
 
+def describe(model: HHTClassifier) -> str:
+    """One line on what is trained (instead of Lightning's table of every module, metrics included)."""
+    hp, count = model.hparams, lambda module: sum(p.numel() for p in module.parameters())
+    return (
+        f"{hp.num_layers} conv blocks from {hp.base_channels} channels ({hp.norm} norm, {hp.pool} pooling) + "
+        f"{hp.head} head on {hp.in_channels}x{hp.input_size}x{hp.input_size} matrices, {len(hp.class_names)} classes: "
+        f"{count(model.encoder):,} + {count(model.head):,} parameters"
+    )
+
+
 def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTClassifier:
     """The model the run's report scores: the best checkpoint (chosen on the validation split, so its
     score there is optimistic) or the final epoch's weights (no choice made on validation: the honest
@@ -118,6 +129,7 @@ def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTCla
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg, TRAIN)  # types and ranges (report_on too) before an hour of training, not after
+    quiet_third_party()
     check_stages(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -143,6 +155,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, [history, SaveOnSigterm(str(last))], **no_val)
     log_hyperparameters(trainer, cfg, model)
     log.info("run dir: %s", out_dir)
+    log.info("model: %s", describe(model))
 
     started = time.perf_counter()
     try:
@@ -195,6 +208,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     title = "class-mean spectra minus their mean (training recordings, as the model sees them)"
     save_figure(class_means_figure(x_train, y_train, datamodule.class_names, title), out_dir / "class_mean_spectra.png")
     write_json(out_dir / "metrics.json", metrics)
+    log.info("wrote metrics.json, reports and plots to %s", out_dir)  # rank zero only (tests/test_reliability.py)
     return metrics
 
 
