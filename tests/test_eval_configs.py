@@ -24,7 +24,8 @@ def hht_like(tmp_path_factory):
             for m in range(1, 6):
                 for _ in range(2):  # repetitions
                     name = f"EMG_m{m}_{gender or 'U'}_{len(rows):03d}.npz"
-                    save_npz(out / name, hht=rng.random((2, 32, 32)).astype(np.float32))
+                    scales = {k: rng.uniform(0.5, 2.0, 2) for k in ("norm_scale", "spectrum_peak")}  # as make_hht
+                    save_npz(out / name, hht=rng.random((2, 32, 32)).astype(np.float32), **scales)
                     rows.append(
                         {
                             "file": name,
@@ -117,6 +118,7 @@ def test_seed_config_row_on_real_data_keeps_the_seeds_hyperparameters(experiment
     assert (cfg.model.base_channels, cfg.model.num_layers, cfg.model.head, cfg.trainer.max_epochs) == (64, 3, "mlp", 50)
     assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.weight_decay) == ("Adam", 1e-3, 0.0)
     assert (cfg.data.batch_size, cfg.data.augment.enabled, cfg.model.in_channels) == (16, False, 2)
+    assert cfg.data.scaling == "minmax"  # not the real-data recipe's recording scale
     assert cfg.scheduler.warmup_epochs == 0 and cfg.data.split == "group" and cfg.data.filter
 
 
@@ -142,7 +144,7 @@ def test_table_rows_name_the_device_of_a_one_device_experiment():
     """The same target on two amplifiers is two groups of people: the table keeps them apart."""
     from semg_hht.evaluation.run import experiment_data, row_target
 
-    assert row_target(experiment_data("muscletracker_movement")) == "movement (biopac)"
-    assert row_target(experiment_data("muscletracker_mio_movement")) == "movement (miotracker)"
+    assert row_target(experiment_data("muscletracker_movement", conf_dir=str(CONF))) == "movement (biopac)"
+    assert row_target(experiment_data("muscletracker_mio_movement", conf_dir=str(CONF))) == "movement (miotracker)"
     assert row_target({"target": "movement", "filter": {"device": ["biopac", "miotracker"]}}) == "movement"
     assert row_target({"target": "gender", "filter": {}}) == "gender"

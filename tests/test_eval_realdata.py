@@ -179,7 +179,7 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     summary = make_hht(
         hht_cfg(
             f"input={RAW}", f"output={out}", "filter.notch_hz=60", "filter.notch_harmonics=3",
-            "layout.stack_channels=true", "spectrum.size=64", "spectrum.freq_range=band", "progress=false",
+            "layout.stack_channels=true", "spectrum.size=64", "progress=false",
         )
     )  # fmt: skip
     assert not summary["failed"]
