@@ -10,10 +10,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from semg_hht.errors import run_guarded
 from semg_hht.evaluation.run import evaluate
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.models import HHTClassifier
@@ -157,3 +159,17 @@ def manifest_case(t: Path, d: Path, text: str):
     data = copy_data(d, t / "data", n=4)
     (data / "m.csv").write_text(text)
     return [f"paths.data_dir={data}", "data.label_source=manifest", "data.manifest=m.csv"], data / "m.csv"
+
+
+def error_lines(entry: str, overrides: list[str], tmp_path: Path, synthetic_dir: Path, capsys) -> list[str]:
+    """Run an entry script's function the way the script does (run_guarded), expect exit status 1,
+    and return the non-blank lines it wrote to stderr."""
+    config_name, fn = ENTRY[entry]
+    base = [*TINY, f"paths.data_dir={synthetic_dir}"] if entry == "train" else []
+    output = [] if entry == "make_hht" else [f"paths.output_dir={tmp_path / 'out'}"]
+    cfg = compose_cfg([*base, *output, *overrides], config_name)
+    os.environ.pop("HYDRA_FULL_ERROR", None)
+    with pytest.raises(SystemExit) as exit_info:
+        run_guarded(fn, cfg)
+    assert exit_info.value.code == 1
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]

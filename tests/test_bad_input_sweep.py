@@ -4,15 +4,13 @@ traceback, and no half-written file."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from semg_hht.errors import run_guarded
-from tests.helpers import ENTRY, TINY, compose_cfg, copy_data, manifest_case
+from tests.helpers import copy_data, error_lines, manifest_case
 
 
 class Payload:
@@ -119,16 +117,10 @@ def _evil(t: Path, key: str):
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_exit_1_and_nothing_half_written(case, synthetic_dir, checkpoint, tmp_path, capsys):
     entry, make, message = CASES[case]
-    config_name, fn = ENTRY[entry]
     overrides, named = make(tmp_path, synthetic_dir, checkpoint)
-    base = [*TINY, f"paths.data_dir={synthetic_dir}"] if entry == "train" else []
-    output = [] if entry == "make_hht" else [f"paths.output_dir={tmp_path / 'out'}"]
-    cfg = compose_cfg([*base, *output, *overrides], config_name)
-    os.environ.pop("HYDRA_FULL_ERROR", None)
-    with pytest.raises(SystemExit) as exit_info:
-        run_guarded(fn, cfg)
-    assert exit_info.value.code == 1
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    lines = [
+        line for line in error_lines(entry, overrides, tmp_path, synthetic_dir, capsys) if line.startswith("error:")
+    ]
     assert len(lines) == 1 and "Traceback" not in lines[0], lines
     assert message in lines[0]
     if named is not None:

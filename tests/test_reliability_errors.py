@@ -4,7 +4,6 @@ runner of test_bad_input_sweep.py, with the checkpoint fixture)."""
 from __future__ import annotations
 
 import errno
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from sklearn.svm import SVC
 from semg_hht.errors import run_guarded
 from semg_hht.hht import manifest as hht_manifest
 from semg_hht.svm.persist import save_svm
-from tests.helpers import ENTRY, TINY, compose_cfg, manifest_case
+from tests.helpers import error_lines, manifest_case
 
 
 def _recordingmanifest_case(t: Path, text: str) -> tuple[list[str], Path]:
@@ -67,15 +66,7 @@ CASES = {
 
 
 def _run(entry: str, overrides: list[str], tmp_path: Path, synthetic_dir: Path, capsys) -> str:
-    config_name, fn = ENTRY[entry]
-    base = [*TINY, f"paths.data_dir={synthetic_dir}"] if entry == "train" else []
-    output = [] if entry == "make_hht" else [f"paths.output_dir={tmp_path / 'out'}"]
-    cfg = compose_cfg([*base, *output, *overrides], config_name)
-    os.environ.pop("HYDRA_FULL_ERROR", None)
-    with pytest.raises(SystemExit) as exit_info:
-        run_guarded(fn, cfg)
-    assert exit_info.value.code == 1
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    lines = error_lines(entry, overrides, tmp_path, synthetic_dir, capsys)
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     return lines[0]
 
