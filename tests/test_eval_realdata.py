@@ -45,7 +45,8 @@ def test_classic_folds_are_the_cnn_folds(experiment, tmp_path):
     rows = []
     for i, r in enumerate(raw_rows()):
         name = f"EMG_{i:03d}.npz"
-        save_npz(tmp_path / name, hht=np.full((2, 8, 8), i % 7, np.float32) + np.eye(8, dtype=np.float32))
+        matrix = np.full((2, 8, 8), i % 7, np.float32) + np.eye(8, dtype=np.float32)
+        save_npz(tmp_path / name, hht=matrix, norm_scale=np.ones(2), spectrum_peak=np.ones(2))  # as make_hht
         rows.append({"file": name} | {k: r[k] for k in ("subject", "movement", "gender", "device")})
     write_csv(tmp_path / "manifest.csv", rows, ["file", "subject", "movement", "gender", "device"])
     target = data["target"]
@@ -125,7 +126,7 @@ def test_one_small_fold_end_to_end(tmp_path):
         )
     )
     text = (tmp_path / "table" / "results.md").read_text()
-    assert "| movement | classic features + LDA | group | 3 |" in text and "stand-in" in text
+    assert "| movement (biopac) | classic features + LDA | group | 3 |" in text and "stand-in" in text
     assert "python evaluate.py" in text and "methods=[lda]" in result["command"]
     assert {p.name for p in (tmp_path / "table").iterdir()} == {"results.md", "results.csv", "folds.csv"}
 
@@ -142,7 +143,7 @@ def test_evaluate_py_as_a_user_runs_it(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     text = (run / "results.md").read_text()
     assert f"Command: `python evaluate.py {shlex.join(args)} 'hardware=2-core CPU' hydra.run.dir={run}`" in text
-    assert "| movement | classic features + LDA | group | 5 |" in text
+    assert "| movement (biopac) | classic features + LDA | group | 5 |" in text
     assert {"results.csv", "folds.csv", ".hydra"} <= {p.name for p in run.iterdir()}
 
 
