@@ -77,10 +77,6 @@ class HHTClassifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled encoder features (the SVM's input)."""
-        return self.encoder(x)
-
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
