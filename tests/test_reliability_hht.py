@@ -118,7 +118,16 @@ def test_a_signal_to_the_parent_alone_stops_the_workers_and_keeps_finished_outpu
     cmd += ["workers=2", "progress=false", "hydra.run.dir=" + str(tmp_path / "hydra")]
     log_path = tmp_path / "log.txt"
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            start_new_session=True,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            # as from a terminal: a test run started in the background (`cmd &`, some CI runners)
+            # inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.time() + 120
         while not list(out.glob("*.npz")) and time.time() < deadline:
             time.sleep(0.05)
