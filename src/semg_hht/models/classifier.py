@@ -135,9 +135,11 @@ class HHTClassifier(L.LightningModule):
         self.last_confusion = self.val_confusion.compute().cpu()
         self.val_confusion.reset()
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, list | tuple) else batch
-        return torch.softmax(self(x).float(), dim=1)
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(matrices, row positions) -> (class probabilities, the same positions), for train()'s reports
+        (training/scoring.py). float32 softmax of float32 logits, also under bf16 autocast."""
+        x, positions = batch
+        return torch.softmax(self(x).float(), dim=1), positions
 
     def configure_optimizers(self):
         settings = dict(self.hparams.optimizer)
