@@ -43,7 +43,7 @@ def test_final_model_on_everyone_then_scored_on_held_out_people(train_cfg, tmp_p
     split = list(csv.DictReader((out / "split.csv").open()))
     assert {r["subset"] for r in split} == {"train", "test"}
     events = EventAccumulator(str(out / "tensorboard")).Reload()
-    assert {"test/acc", "test/balanced_acc", "test/recording_acc"} <= set(events.Tags()["scalars"])
+    assert {"test/acc", "test/balanced_acc", "test/recording_acc", "test/loss"} <= set(events.Tags()["scalars"])
 
 
 def test_cross_validation_fold_reports_val_and_test_side_by_side(train_cfg):

@@ -216,7 +216,7 @@ TRAIN = {
     "test": Bool(optional=True),
     "ckpt_path": Str(optional=True),
     "optimized_metric": Str(),
-    "report_on": OneOf("best", "last"),  # train.report_model: best checkpoint or final weights
+    "report_on": OneOf("best", "last"),  # train(): the best checkpoint (ckpt_path) or the final weights
     "optimizer.name": Str(),
     "optimizer.lr": Float(lo=0, lo_open=True),
     "optimizer.weight_decay": Float(lo=0),

@@ -69,10 +69,6 @@ class HHTClassifier(L.LightningModule):
         self.val_acc_best.persistent(True)  # in checkpoints, so a resumed run keeps its best
         self.val_confusion = MulticlassConfusionMatrix(num_classes)
         self.last_confusion: torch.Tensor | None = None  # read by the confusion-matrix callbacks
-        self.test_loss = MeanMetric()
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.test_probs: list[torch.Tensor] = []  # per test batch, in order: train() writes the report from them
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
@@ -98,20 +94,6 @@ class HHTClassifier(L.LightningModule):
         self.log("val/loss", self.val_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
         self.log("val/f1_macro", self.val_f1, on_step=False, on_epoch=True)
-
-    def on_test_epoch_start(self) -> None:
-        self.test_probs = []
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        x, y = batch
-        logits = self(x)
-        self.test_loss(self.criterion(logits, y))
-        self.test_acc(logits.argmax(1), y)
-        self.test_f1(logits.argmax(1), y)
-        self.log("test/loss", self.test_loss, on_step=False, on_epoch=True)
-        self.log("test/acc", self.test_acc, on_step=False, on_epoch=True)
-        self.log("test/f1_macro", self.test_f1, on_step=False, on_epoch=True)
-        self.test_probs.append(torch.softmax(logits.float(), dim=1).cpu())
 
     def on_train_epoch_start(self) -> None:
         scheduler = self.lr_schedulers()

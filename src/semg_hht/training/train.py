@@ -21,12 +21,12 @@ from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.io import save_figure, write_csv, write_json
 from semg_hht.models import HHTClassifier
-from semg_hht.models.inference import run_batched
 from semg_hht.reporting.plots import class_means_figure
 from semg_hht.reporting.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
 from semg_hht.training.quiet import quiet_third_party
 from semg_hht.training.resume import adopt_checkpoint
+from semg_hht.training.scoring import score_sets
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +118,6 @@ def describe(model: HHTClassifier) -> str:
     )
 
 
-def report_model(report_on: str, final: HHTClassifier, best_path: str) -> HHTClassifier:
-    """The model the run's report scores: the best checkpoint (chosen on the validation split, so its
-    score there is optimistic) or the final epoch's weights (no choice made on validation: the honest
-    figure for cross-validation)."""
-    if report_on == "best" and best_path:
-        final = HHTClassifier.load_from_checkpoint(best_path, map_location="cpu", weights_only=True)
-    return final.eval()
-
-
 def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg, TRAIN)  # types and ranges (report_on too) before an hour of training, not after
     quiet_third_party()
@@ -170,17 +161,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if resume_from is not None and resume_from.name == ".resume.ckpt":
             resume_from.unlink(missing_ok=True)
     fit_seconds = time.perf_counter() - started
-    if not trainer.is_global_zero:  # rank zero scores the model and writes the report
-        return {}
-    if trainer.interrupted:
+    if trainer.interrupted:  # rank zero says so; the other processes stop quietly
+        if not trainer.is_global_zero:
+            return {}
         raise SemgError(
             "training was interrupted", path=out_dir, fix="resume with ckpt_path=<run>/checkpoints/last.ckpt"
         )
 
+    # The same on every process (the monitored val/acc is synced): every process scores the same weights.
     monitored = [c for c in trainer.checkpoint_callbacks if c.monitor]  # best.ckpt's callback, if any
     best_path = monitored[0].best_model_path if monitored else ""
     scored_model = cfg.report_on if best_path else "last"
-    acc_best = trainer.callback_metrics.get("val/acc_best")
+    # read before scoring: predict resets callback_metrics and restores callback states (these rows too)
+    acc_best, history_rows = trainer.callback_metrics.get("val/acc_best"), list(history.rows)
     metrics: dict[str, Any] = {
         "scored_model": scored_model,
         "val/acc_best": None if acc_best is None else float(acc_best),
@@ -195,14 +188,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fold": cfg.data.fold if cfg.data.split == "group" else None,
         "classes": list(datamodule.class_names),
     }
-    if len(datamodule.val_index):
-        scored = report_model(cfg.report_on, model, best_path)
-        metrics |= score_validation(scored, datamodule, trainer, cfg.data.eval_batch_size, out_dir, scored_model)
-    if run_test and trainer.world_size > 1:  # trainer.test is collective: rank zero cannot run it alone
-        log.warning("test stage skipped under DDP: score the run with predict.py ckpt=%s input=<test manifest>", last)
-    elif run_test:
-        metrics |= run_test_stage(trainer, model, datamodule, best_path if scored_model == "best" else None, out_dir)
-    write_history(out_dir, history.rows)
+    sets = {"val": (datamodule.x, torch.from_numpy(datamodule.val_index))}
+    if run_test:
+        sets["test"] = (datamodule.test_x, torch.arange(len(datamodule.test_recordings)))
+    ckpt_path = best_path if scored_model == "best" else None  # None: the final weights, as fit left them
+    probs = score_sets(trainer, model, sets, ckpt_path, cfg.data.eval_batch_size)  # every process: collective
+    if not trainer.is_global_zero:  # rank zero writes the report
+        return {}
+
+    if "val" in probs:
+        metrics |= score_validation(probs["val"], datamodule, out_dir, scored_model)
+    if run_test:
+        metrics |= run_test_stage(trainer, model, probs["test"], datamodule, scored_model, out_dir)
+    write_history(out_dir, history_rows)
     x_train = datamodule.x[torch.from_numpy(datamodule.train_index)].numpy()
     y_train = datamodule.y[torch.from_numpy(datamodule.train_index)].numpy()
     title = "class-mean spectra minus their mean (training recordings, as the model sees them)"
@@ -212,44 +210,43 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def score_validation(
-    scored: HHTClassifier, dm: HHTDataModule, trainer: L.Trainer, batch_size: int, out_dir: Path, scored_model: str
-) -> dict[str, Any]:
-    """The scored model on the validation rows: per window and per recording, with the report files."""
-    rows = torch.from_numpy(dm.val_index)
-    device = trainer.strategy.root_device
-    probs = torch.softmax(run_batched(scored.to(device), dm.x[rows], batch_size, device), dim=1).numpy()
+def score_validation(probs: torch.Tensor, dm: HHTDataModule, out_dir: Path, scored_model: str) -> dict[str, Any]:
+    """The scored model's probabilities on the validation rows, scored per window and per recording,
+    with the report files."""
     recordings = [dm.recordings[i] for i in dm.val_index.tolist()]
-    y_true = dm.y[rows].numpy()
-    scores = recording_metrics(y_true, probs, dm.class_names, recordings)
+    y_true = dm.y[torch.from_numpy(dm.val_index)].numpy()
+    scores = recording_metrics(y_true, probs.numpy(), dm.class_names, recordings)
     return write_split_report(out_dir, "val", scores, dm.class_names, scored_model)
 
 
 def run_test_stage(
-    trainer: L.Trainer, model: HHTClassifier, dm: HHTDataModule, ckpt_path: str | None, out_dir: Path
+    trainer: L.Trainer, model: HHTClassifier, probs: torch.Tensor, dm: HHTDataModule, scored_model: str, out_dir: Path
 ) -> dict[str, Any]:
-    """trainer.test on the scored model (the best checkpoint, or the final weights), then
-    test_predictions.csv, the test report files and the test scalars Lightning does not log itself."""
-    trainer.test(model, datamodule=dm, ckpt_path=ckpt_path or None, verbose=False)
-    probs = torch.cat(model.test_probs).numpy()
+    """The scored model's probabilities on the test set: test_predictions.csv, the test report files,
+    and the test scalars (with the loss) sent to the loggers."""
     recordings, y_true = dm.test_recordings, dm.test_y.numpy()
-    scores = recording_metrics(y_true, probs, dm.class_names, recordings)
+    scores = recording_metrics(y_true, probs.numpy(), dm.class_names, recordings)
     rows, columns = prediction_rows(
         [r.path for r in recordings],
         [r.subject for r in recordings],
         [r.labels.get("recording") for r in recordings],
-        probs,
+        probs.numpy(),
         dm.class_names,
         y_true,
     )
     write_csv(out_dir / "test_predictions.csv", rows, columns)
     metrics = write_split_report(
-        out_dir, "test", scores, dm.class_names, "best checkpoint" if ckpt_path else "last epoch"
+        out_dir, "test", scores, dm.class_names, "best checkpoint" if scored_model == "best" else "last epoch"
     )
     metrics["test/subjects"] = sorted({r.subject for r in recordings if r.subject})
-    extra = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in trainer.logged_metrics}
+    # the training loss on log-probabilities (log_softmax of them is themselves); the clamp keeps a
+    # probability that underflowed to 0 finite
+    log_probs = probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+    scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    scalars["test/loss"] = float(model.criterion(log_probs, dm.test_y))
     for logger in trainer.loggers:
-        logger.log_metrics(extra, step=trainer.global_step)
+        logger.log_metrics(scalars, step=trainer.global_step)
+        logger.save()  # the loggers were finalised when predict ended: write these out too
     log.info(
         "test set (%d recordings, %d people): acc %.3f, balanced %.3f, per recording %.3f, chance %.3f",
         len(recordings),
