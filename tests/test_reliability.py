@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import json
 import logging
@@ -19,8 +20,10 @@ import pytest
 import torch
 
 from semg_hht.errors import SemgError, run_guarded
+from semg_hht.models import HHTClassifier
 from semg_hht.training import checkpoint_io, train
 from semg_hht.training.checkpoint_io import SafeCheckpointIO
+from semg_hht.training.train import build_datamodule
 from tests.helpers import ROOT, TINY
 
 
@@ -194,11 +197,14 @@ def test_sigterm_saves_last_ckpt_says_how_to_resume_and_exits_1(synthetic_dir, t
 
 
 @pytest.mark.slow
-def test_ddp_on_cpu_two_processes_synced_metrics_files_written_once(synthetic_dir, tmp_path):
+def test_ddp_on_cpu_two_processes_synced_metrics_files_written_once(synthetic_dir, train_cfg, tmp_path):
     """trainer=ddp as on a GPU node, here with two gloo processes: SyncBatchNorm (GPU-only) is
-    turned off, epoch metrics are synced, and rank zero alone writes the run's files."""
+    turned off, epoch metrics are synced, and rank zero alone writes the run's files. Both processes
+    score the validation rows and the test set (each its share, gathered): every recording once, with
+    the best checkpoint's probabilities."""
     run = tmp_path / "ddp"
-    cmd = _train_cmd(synthetic_dir, run, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
+    held_out = ["data.label_source=manifest", "data.manifest=manifest.csv", "data.test_filter={subject:[S04]}"]
+    cmd = _train_cmd(synthetic_dir, run, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", *held_out)
     cmd = [c for c in cmd if c not in ("trainer.max_epochs=4", "trainer.deterministic=true")]
     cmd += ["trainer.max_epochs=2", "trainer.precision=32-true", "data.load_workers=0"]
     proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
@@ -207,8 +213,25 @@ def test_ddp_on_cpu_two_processes_synced_metrics_files_written_once(synthetic_di
     assert "Starting with 2 processes" in proc.stdout + proc.stderr
     logs = "".join(p.read_text() for p in run.glob("*.log"))
     assert logs.count("wrote metrics.json, reports and plots") == 1  # rank zero only
+    assert logs.count("test set (9 recordings, 1 people)") == 1 and "test stage skipped" not in logs
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["epochs"] == 2 and metrics["n_train"] == 28
+    assert metrics["epochs"] == 2 and metrics["n_train"] == 21 and metrics["n_test"] == 9
     assert (run / "split.csv").is_file() and (run / "history.csv").is_file()
-    # 28 training recordings in batches of 8: 4 batches an epoch, shared by the two processes
+    # 21 training recordings in batches of 8: 3 batches an epoch, shared by the two processes (2 each)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * 2
+
+    dm = build_datamodule(train_cfg(*held_out))
+    dm.setup("fit")
+    model = HHTClassifier.load_from_checkpoint(metrics["best_checkpoint"], weights_only=True).eval()
+    with torch.inference_mode():
+        val, test = (torch.softmax(model(x), 1) for x in (dm.x[torch.from_numpy(dm.val_index)], dm.test_x))
+    # 9 test rows over 2 processes: 5 + 4, no padded duplicate; all of them back in manifest order
+    rows = list(csv.DictReader((run / "test_predictions.csv").open()))
+    assert [r["file"] for r in rows] == [str(r.path) for r in dm.test_recordings]
+    written = torch.tensor([[float(r[f"p_{c}"]) for c in dm.class_names] for r in rows])
+    assert torch.allclose(written, test, atol=1e-5)
+    assert sum(map(sum, metrics["test/confusion_matrix"])) == 9 and metrics["test/n_recordings"] == 9
+    y_val = dm.y[torch.from_numpy(dm.val_index)]
+    assert sum(map(sum, metrics["val/confusion_matrix"])) == metrics["n_val"] == len(y_val)
+    assert metrics["val/acc"] == pytest.approx(float((val.argmax(1) == y_val).float().mean()))
+    assert (run / "test_confusion_matrix.png").is_file() and (run / "test_classification_report.txt").is_file()
