@@ -11,7 +11,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-Rows = tuple[torch.Tensor, torch.Tensor]  # (x (N, C, H, W), the rows of x to score)
+RowSet = tuple[torch.Tensor, torch.Tensor]  # (x (N, C, H, W), the rows of x to score)
+Share = tuple[torch.Tensor, torch.Tensor]  # one process's (probabilities (n, classes), positions (n,))
 
 
 class RowsOf(Dataset):
@@ -35,7 +36,7 @@ class RowsOf(Dataset):
 
 
 def score_sets(
-    trainer: L.Trainer, model: L.LightningModule, sets: Mapping[str, Rows], ckpt_path: str | None, batch_size: int
+    trainer: L.Trainer, model: L.LightningModule, sets: Mapping[str, RowSet], ckpt_path: str | None, batch_size: int
 ) -> dict[str, torch.Tensor]:
     """Class probabilities (float32, CPU, (n_rows, n_classes) in the order of ``rows``) of every named
     set with at least one row, from the weights in ``ckpt_path`` (None: the model as it is).
@@ -60,18 +61,19 @@ def score_sets(
     }
 
 
-def gathered(trainer: L.Trainer, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> list[Rows]:
+def gathered(trainer: L.Trainer, batches: list[Share]) -> list[Share]:
     """This process's (probabilities, positions) and, under DDP, every other process's (shares of
     different lengths: all_gather_object, not the equal-shape all_gather)."""
     share = (torch.cat([p for p, _ in batches]), torch.cat([i for _, i in batches]))
     if trainer.world_size == 1 or not dist.is_initialized():
         return [share]
-    shares: list[Rows | None] = [None] * trainer.world_size
+    shares: list[Share | None] = [None] * trainer.world_size
     dist.all_gather_object(shares, share)
     return shares
 
 
-def in_row_order(shares: list[Rows], n: int) -> torch.Tensor:
+def in_row_order(shares: list[Share], n: int) -> torch.Tensor:
+    """The probabilities of positions 0..n-1 from the shares (a repeated position: the same row again)."""
     probs = torch.zeros(n, shares[0][0].shape[1])
     seen = torch.zeros(n, dtype=torch.bool)
     for p, positions in shares:
