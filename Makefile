@@ -74,16 +74,18 @@ comma := ,
 # The gender SVM reads each fold's last-epoch encoder: nothing in it was chosen on the validation fold.
 CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkpoints/last.ckpt))
 TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input$(comma) time pooling)
-# one table row: target, label, the fold sweep, the final model's run (its test figure)
-ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final}
+# one table row: target, label, the fold sweep, the final model's run (its test figure); MIX: and its
+# CNN + classic row (evaluate.py's ensemble.*: the CNN's probabilities averaged with the windowed classic SVM's)
+ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final$(4)}
+MIX = $(call ROW,$(1),$(2),$(3),$(comma)ensemble:true)
 BIOPAC := "movement (biopac)"
 MIO := "movement (miotracker)"
 GENDER := "gender (miotracker)"
-EVAL_SWEEPS := $(call ROW,$(BIOPAC),$(TUNED),cnn_tuned_movement), \
-	$(call ROW,$(BIOPAC),$(TUNED)$(comma) per-person standardised,cnn_calibrated_movement), \
+EVAL_SWEEPS := $(call MIX,$(BIOPAC),$(TUNED),cnn_tuned_movement), \
+	$(call MIX,$(BIOPAC),$(TUNED)$(comma) per-person standardised,cnn_calibrated_movement), \
 	$(call ROW,$(BIOPAC),SVM on random frozen encoder,random_encoder_svm_movement), \
-	$(call ROW,$(MIO),$(TUNED)$(comma) the Biopac recipe unchanged,cnn_tuned_mio_movement), \
-	$(call ROW,$(MIO),$(TUNED)$(comma) per-person standardised,cnn_calibrated_mio_movement), \
+	$(call MIX,$(MIO),$(TUNED)$(comma) the Biopac recipe unchanged,cnn_tuned_mio_movement), \
+	$(call MIX,$(MIO),$(TUNED)$(comma) per-person standardised,cnn_calibrated_mio_movement), \
 	$(call ROW,$(GENDER),$(TUNED),cnn_tuned_gender), \
 	$(call ROW,$(GENDER),gender SVM on the tuned CNN encoder,cnn_encoder_svm_gender), \
 	$(call ROW,$(GENDER),SVM on random frozen encoder,random_encoder_svm_gender)

@@ -46,6 +46,18 @@ def test_split_file_lists_every_labelled_recording_once(trained, synthetic_dir):
     assert len({r["file"] for r in rows}) == 36
 
 
+def test_validation_predictions_are_the_scored_figures(trained):
+    """val_predictions.csv holds every validation file once, with probabilities that give val/acc."""
+    out, metrics = trained
+    rows = list(csv.DictReader((out / "val_predictions.csv").open()))
+    val = {r["file"] for r in csv.DictReader((out / "split.csv").open()) if r["subset"] == "val"}
+    assert len(rows) == metrics["n_val"] and {r["file"] for r in rows} == val
+    probs = np.array([[float(r[f"p_{c}"]) for c in ("full", "half", "invalid")] for r in rows])
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    hits = [["full", "half", "invalid"][p.argmax()] == r["true"] for p, r in zip(probs, rows, strict=True)]
+    assert np.mean(hits) == pytest.approx(metrics["val/acc"])
+
+
 def test_tensorboard_has_scalars_lr_hparams_and_confusion_images(trained):
     out, _ = trained
     events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0}).Reload()

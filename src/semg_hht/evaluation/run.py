@@ -39,6 +39,7 @@ from semg_hht.evaluation.classic import (
     manifest_rows,
     person_standardized,
 )
+from semg_hht.evaluation.ensemble import ensemble_scores, sweep_calibrated
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
 from semg_hht.evaluation.table import display_rows, sweep_folds, table_row, write_table
@@ -48,7 +49,9 @@ from semg_hht.reporting.aggregate import METRICS, leakage_check
 from semg_hht.reporting.table import print_table
 
 log = logging.getLogger("semg_hht.evaluation")
-SWEEP_KEYS = ("target", "label", "dir")  # and optionally final: a run whose metrics.json has test figures
+SWEEP_KEYS = ("target", "label", "dir")
+# optional: final (a run whose metrics.json has test figures), ensemble (true: also a CNN + classic row)
+SWEEP_OPTIONAL = ("final", "ensemble")
 MOVEMENT_NOTE = (
     "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement target, "
     "not the full/half/invalid range-of-motion classes)"
@@ -89,9 +92,12 @@ def experiment_data(experiment: str, overrides: Sequence[str] = (), conf_dir: st
     return OmegaConf.to_container(cfg.data, resolve=True)
 
 
-def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> tuple[list[dict], list[dict], list[str]]:
+def classic_rows(
+    cfg: DictConfig, experiment: str, filters: FilterSettings, sweeps: Sequence[Mapping[str, Any]] = ()
+) -> tuple[list[dict], list[dict], list[str]]:
     """Classic features (whole recordings, and windows voted per recording) and the linear control
-    on the HHT matrices, each on the experiment's subject folds and, with a test set, on it."""
+    on the HHT matrices, each on the experiment's subject folds and, with a test set, on it; and the
+    CNN + classic rows of the ``sweeps`` marked ensemble whose target is this experiment's."""
     data = experiment_data(experiment, list(cfg.overrides), config_dir(cfg))
     target = data["target"]
     features = OmegaConf.to_container(cfg.features, resolve=True)
@@ -112,6 +118,9 @@ def classic_rows(cfg: DictConfig, experiment: str, filters: FilterSettings) -> t
                 label = f"classic features + {method.upper()}{suffix}{CALIBRATED if calibrated else ''}"
                 r, f, w = method_rows(fs, test_fs, row_target(data), label, method, data, cfg)
                 rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
+            if bool(window) == cfg.ensemble.window:
+                r, f = mixture_rows(fs, test_fs, data, cfg, [s for s in sweeps if s["calibrated"] == calibrated])
+                rows, fold_rows = rows + r, fold_rows + f
     if cfg.hht_dir is not None:
         for calibrated in calibrations(cfg, fs):
             norm = {"enabled": True, "log_ref": cfg.person_norm.log_ref, "calibrate_on": None} if calibrated else None
@@ -218,14 +227,36 @@ def method_rows(
         if warning:
             warnings.append(f"{target} / {label}: {warning}")
         folds = [*folds, random | {"fold": "random"}]
-    folds = folds + ([held_out] if held_out else [])
-    fold_rows = [
+    return rows, fold_table_rows(target, label, folds + ([held_out] if held_out else [])), warnings
+
+
+def mixture_rows(
+    fs: FeatureSet, test: FeatureSet | None, data: Mapping[str, Any], cfg: DictConfig, sweeps: Sequence[Mapping]
+) -> tuple[list[dict], list[dict]]:
+    """CNN + classic rows: each sweep's CNN probabilities mixed with ensemble.method's on these features."""
+    rows, fold_rows, target = [], [], row_target(data)
+    method = cfg.ensemble.method
+    params = OmegaConf.to_container(cfg.classifiers[method], resolve=True)
+    settings = {"seed": cfg.seed, "cnn_weight": cfg.ensemble.cnn_weight, "calibration_cv": cfg.ensemble.calibration_cv}
+    roots = (Path(cfg.raw).parent, Path(cfg.test_raw).parent if cfg.test_raw else None)
+    windows = f" on {cfg.window.length_s * 1000:g} ms windows" if cfg.ensemble.window else ""
+    for sweep in (s for s in sweeps if s["target"] == target):
+        folds, held_out = ensemble_scores(fs, test, sweep, method, params, data, roots, settings)
+        label = f"{sweep['label']} + classic {method.upper()}{windows}, mean probability"
+        rows.append(table_row(target, label, "group", folds, test=held_out))
+        fold_rows += fold_table_rows(target, label, folds + ([held_out] if held_out else []))
+        sweep["used"] = True
+    return rows, fold_rows
+
+
+def fold_table_rows(target: str, label: str, folds: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """folds.csv's rows of one method."""
+    return [
         {"target": target, "method": label, "fold": f["fold"]}
         | {m: f[m] for m in METRICS}
         | {"val_subjects": " ".join(f["val_subjects"])}
         for f in folds
     ]
-    return rows, fold_rows, warnings
 
 
 def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[list[dict], list[str]]:
@@ -312,7 +343,7 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
         make_classifier(method, OmegaConf.to_container(cfg.classifiers[method], resolve=True), cfg.seed)
     sweeps = OmegaConf.to_container(cfg.sweeps, resolve=True)
     for i, sweep in enumerate(sweeps):
-        if not isinstance(sweep, dict) or not set(SWEEP_KEYS) <= set(sweep) <= {*SWEEP_KEYS, "final"}:
+        if not isinstance(sweep, dict) or not set(SWEEP_KEYS) <= set(sweep) <= {*SWEEP_KEYS, *SWEEP_OPTIONAL}:
             raise SemgError(
                 f"sweeps[{i}] is {sweep!r}, not a mapping of exactly {', '.join(SWEEP_KEYS)}",
                 fix='write sweeps=[{target:movement,label:"CNN tuned",dir:<multirun folder>,final:<run folder>}]',
@@ -323,7 +354,18 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
                 path=sweep["dir"],
                 fix="point dir at a train.py / fit_svm.py -m run (its hydra.sweep.dir)",
             )
-    return [{k: str(v) for k, v in sweep.items() if v is not None} for sweep in sweeps]
+        if sweep.get("ensemble") not in (None, True, False):
+            raise SemgError(f"sweeps[{i}].ensemble={sweep['ensemble']!r} must be true or false", fix="ensemble:true")
+    if any(s.get("ensemble") for s in sweeps):
+        if cfg.ensemble.method not in cfg.classifiers:
+            raise SemgError(f"ensemble.method={cfg.ensemble.method} has no classifier", fix="use a key of classifiers")
+        if cfg.ensemble.window and not cfg.window.enabled:
+            raise SemgError("ensemble.window=true needs the windowed features", fix="window.enabled=true")
+    return [
+        {k: str(v) for k, v in sweep.items() if v is not None and k != "ensemble"}
+        | ({"calibrated": sweep_calibrated(Path(sweep["dir"]))} if sweep.get("ensemble") else {})
+        for sweep in sweeps
+    ]
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -334,9 +376,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     filters = settings_from_cfg(cfg.filter, FilterSettings)
     command = command_line(cfg)
     rows, fold_rows, warnings = [], [], []
+    mixtures = [s for s in sweeps if "calibrated" in s]
     for experiment in cfg.experiments:
-        r, f, w = classic_rows(cfg, experiment, filters)
+        r, f, w = classic_rows(cfg, experiment, filters, mixtures)
         rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
+    unused = [s["label"] for s in mixtures if not s.get("used")]
+    if unused:  # a row asked for must not go missing quietly
+        raise SemgError(
+            f"no CNN + classic row for sweeps {unused}: no experiment has their target (or, calibrated, "
+            "person_norm.enabled is false)",
+            fix="add the sweep's experiment to experiments (and person_norm.enabled=true for calibrated sweeps)",
+        )
     r, w = sweep_rows(sweeps, cfg.leakage_tolerance)
     rows, warnings = rows + r, warnings + w
     out = Path(cfg.out)

@@ -215,8 +215,22 @@ def score_validation(probs: torch.Tensor, dm: HHTDataModule, out_dir: Path, scor
     with the report files."""
     recordings = [dm.recordings[i] for i in dm.val_index.tolist()]
     y_true = dm.y[torch.from_numpy(dm.val_index)].numpy()
+    write_predictions(out_dir / "val_predictions.csv", recordings, probs.numpy(), dm.class_names, y_true)
     scores = recording_metrics(y_true, probs.numpy(), dm.class_names, recordings)
     return write_split_report(out_dir, "val", scores, dm.class_names, scored_model)
+
+
+def write_predictions(path: Path, recordings: list, probs, class_names, y_true) -> None:
+    """Every scored matrix with its class probabilities (what evaluate.py's CNN + classic rows average)."""
+    rows, columns = prediction_rows(
+        [r.path for r in recordings],
+        [r.subject for r in recordings],
+        [r.labels.get("recording") for r in recordings],
+        probs,
+        class_names,
+        y_true,
+    )
+    write_csv(path, rows, columns)
 
 
 def run_test_stage(
@@ -226,15 +240,7 @@ def run_test_stage(
     and the test scalars (with the loss) sent to the loggers."""
     recordings, y_true = dm.test_recordings, dm.test_y.numpy()
     scores = recording_metrics(y_true, probs.numpy(), dm.class_names, recordings)
-    rows, columns = prediction_rows(
-        [r.path for r in recordings],
-        [r.subject for r in recordings],
-        [r.labels.get("recording") for r in recordings],
-        probs.numpy(),
-        dm.class_names,
-        y_true,
-    )
-    write_csv(out_dir / "test_predictions.csv", rows, columns)
+    write_predictions(out_dir / "test_predictions.csv", recordings, probs.numpy(), dm.class_names, y_true)
     metrics = write_split_report(
         out_dir, "test", scores, dm.class_names, "best checkpoint" if scored_model == "best" else "last epoch"
     )

@@ -1,0 +1,152 @@
+"""The CNN + classic rows: a CNN sweep's saved probabilities, traced back to raw recordings through
+make_hht's manifest, mixed with a classic method fitted on the same fold's training people."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from semg_hht.data.splits import group_split
+from semg_hht.errors import SemgError
+from semg_hht.evaluation.classic import FeatureSet
+from semg_hht.evaluation.ensemble import cnn_probabilities, ensemble_scores, sweep_calibrated
+from semg_hht.io import write_csv, write_text
+
+CLASSES = ["a", "b", "c"]
+DATA = {"n_folds": 3, "split_seed": 42}
+SETTINGS = {"seed": 0, "calibration_cv": 3}
+
+
+def score(tmp_path, fs, sweep, weight, method="lda", params=None, test=None, final=None, data=DATA):
+    """ensemble_scores with the raw recordings under tmp_path/raw (and the test set's under tmp_path/t/raw)."""
+    entry = {"dir": str(sweep)} | ({"final": str(final)} if final else {})
+    roots = (tmp_path / "raw", tmp_path / "t" / "raw")
+    return ensemble_scores(fs, test, entry, method, params or {}, data, roots, SETTINGS | {"cnn_weight": weight})
+
+
+def feature_set(tmp_path, people=6, reps=4, windows=2, noise=3.0):
+    """Raw recordings (paths only) of ``people`` x 3 classes x ``reps``; ``windows`` feature rows each,
+    whose class signal is weak against ``noise`` (so the classic side alone is far from perfect)."""
+    rng = np.random.default_rng(0)
+    paths, y, subjects, units, x = [], [], [], [], []
+    for p in range(people):
+        for c in range(3):
+            for r in range(reps):
+                unit = len(paths)
+                paths.append(tmp_path / "raw" / f"s{p}" / f"{c}_{r}.txt")
+                for _ in range(windows):
+                    x.append(np.eye(3)[c] + noise * rng.standard_normal(3))
+                    y.append(c)
+                    subjects.append(f"S{p}")
+                    units.append(unit)
+    return FeatureSet(np.array(x), np.array(y), CLASSES, subjects, paths, ["f0", "f1", "f2"], np.array(units))
+
+
+def fake_sweep(tmp_path, fs, cnn_probs, windows=2, person_norm=False):
+    """A train.py -m sweep as evaluate.py reads it: per fold job, .hydra files, metrics.json and
+    val_predictions.csv whose matrices (``windows`` per recording) sit in an HHT folder whose
+    manifest.csv names each matrix's raw source."""
+    hht = tmp_path / "hht"
+    hht.mkdir()
+    y, subjects = fs.recordings()
+    manifest = []
+    for i, path in enumerate(fs.paths):
+        for w in range(windows):
+            manifest.append({"file": f"EMG_{i:03d}_w{w}.npz", "source": str(path.relative_to(tmp_path / "raw"))})
+    write_csv(hht / "manifest.csv", manifest, ["file", "source"])
+    sweep = tmp_path / "sweep"
+    for fold in range(DATA["n_folds"]):
+        job = sweep / str(fold)
+        write_text(job / ".hydra" / "overrides.yaml", f"- data.fold={fold}\n")
+        write_text(job / ".hydra" / "config.yaml", f"data:\n  person_norm:\n    enabled: {str(person_norm).lower()}\n")
+        write_text(job / "metrics.json", json.dumps({"fold": fold}))
+        _, val = group_split(y, subjects, CLASSES, DATA["n_folds"], fold, DATA["split_seed"])
+        rows = [
+            {"file": str(hht / f"EMG_{i:03d}_w{w}.npz")} | {f"p_{c}": cnn_probs[i, k] for k, c in enumerate(CLASSES)}
+            for i in val
+            for w in range(windows)
+        ]
+        write_csv(job / "val_predictions.csv", rows, ["file", *(f"p_{c}" for c in CLASSES)])
+    return sweep
+
+
+def test_the_cnn_side_is_traced_to_raw_recordings_and_its_windows_averaged(tmp_path):
+    fs = feature_set(tmp_path)
+    probs = np.random.default_rng(1).dirichlet(np.ones(3), len(fs.paths))
+    sweep = fake_sweep(tmp_path, fs, probs)
+    read = cnn_probabilities(sweep / "0" / "val_predictions.csv", CLASSES, tmp_path / "raw")
+    assert read and all(np.allclose(read[p.resolve()], probs[i]) for i, p in enumerate(fs.paths) if p.resolve() in read)
+    assert sweep_calibrated(sweep) is False
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_the_mixture_is_the_weighted_mean_of_both_sides(tmp_path, weight):
+    """A perfect CNN: weight 1 scores 1.0 on every fold, weight 0 is the classic side alone (far from
+    perfect on these noisy features), and the equal mean lies at or above the classic side."""
+    fs = feature_set(tmp_path)
+    y, _ = fs.recordings()
+    perfect = np.eye(3)[y] * 0.9 + 0.1 / 3
+    sweep = fake_sweep(tmp_path, fs, perfect)
+    settings = SETTINGS | {"cnn_weight": weight}
+    folds, held_out = ensemble_scores(
+        fs, None, {"dir": str(sweep)}, "lda", {}, DATA, (tmp_path / "raw", None), settings
+    )
+    assert [f["fold"] for f in folds] == [0, 1, 2] and held_out is None
+    assert sorted(s for f in folds for s in f["val_subjects"]) == sorted(set(fs.subjects))
+    accs = [f["acc"] for f in folds]
+    if weight == 1.0:
+        assert accs == [1.0, 1.0, 1.0]
+    alone, _ = score(tmp_path, fs, sweep, 0.0)
+    assert np.mean([f["acc"] for f in alone]) < 0.9
+    assert np.mean(accs) >= np.mean([f["acc"] for f in alone])
+
+
+def test_an_svm_gets_probabilities_and_a_test_set_is_scored(tmp_path):
+    fs = feature_set(tmp_path)
+    test = feature_set(tmp_path / "t", people=2)
+    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3))  # an undecided CNN: the SVM decides
+    final, hht = tmp_path / "final", tmp_path / "t" / "hht"
+    ty, _ = test.recordings()
+    sources = [str(p.relative_to(tmp_path / "t" / "raw")) for p in test.paths]
+    write_csv(
+        hht / "manifest.csv", [{"file": f"T_{i}.npz", "source": s} for i, s in enumerate(sources)], ["file", "source"]
+    )
+    certain = [
+        {"file": str(hht / f"T_{i}.npz")} | {f"p_{c}": float(c == CLASSES[t]) for c in CLASSES}
+        for i, t in enumerate(ty)
+    ]
+    write_csv(final / "test_predictions.csv", certain, ["file", *(f"p_{c}" for c in CLASSES)])
+    folds, held_out = score(tmp_path, fs, sweep, 0.5, "svm", {"C": 1.0}, test, final)
+    assert len(folds) == 3 and all(0 <= f["acc"] <= 1 for f in folds)
+    assert held_out["fold"] == "test" and held_out["acc"] == 1.0  # the final CNN is certain and right there
+    assert held_out["val_subjects"] == ["S0", "S1"]
+
+
+def test_a_sweep_of_other_folds_is_refused(tmp_path):
+    fs = feature_set(tmp_path)
+    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3))
+    with pytest.raises(SemgError, match="the CNN scored other recordings than this fold"):
+        score(tmp_path, fs, sweep, 0.5, data=DATA | {"split_seed": 7})
+
+
+def test_missing_predictions_name_the_fix(tmp_path):
+    with pytest.raises(SemgError, match="rerun the sweep with this version of train.py"):
+        cnn_probabilities(tmp_path / "val_predictions.csv", CLASSES, tmp_path)
+
+
+def test_evaluate_checks_the_ensemble_flag_and_needs_a_matching_experiment(tmp_path):
+    from semg_hht.evaluation.run import check_inputs, evaluate
+    from tests.helpers import compose_cfg
+
+    fs = feature_set(tmp_path)
+    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3), person_norm=True)
+    entry = f"{{target:movement,label:CNN,dir:{sweep},ensemble:maybe}}"
+    with pytest.raises(SemgError, match="ensemble='maybe' must be true or false"):
+        check_inputs(compose_cfg([f"sweeps=[{entry}]", "experiments=[]"], "evaluate"))
+    cfg = compose_cfg([f"sweeps=[{entry.replace('maybe', 'true')}]", "experiments=[]", f"out={tmp_path / 'o'}"],
+                      "evaluate")  # fmt: skip
+    assert check_inputs(cfg)[0]["calibrated"] is True  # read from the jobs' data.person_norm.enabled
+    with pytest.raises(SemgError, match=r"no CNN \+ classic row for sweeps \['CNN'\]"):
+        evaluate(cfg)
