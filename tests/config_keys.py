@@ -10,9 +10,9 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig
 
 from semg_hht.data.augment import TimeFrequencyAugment
-from semg_hht.data.labels import FilenameScheme
 from semg_hht.evaluation.classic import METHODS
 from semg_hht.evaluation.features import feature_vector
+from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.models.schedule import WarmupCosinePlateau
 from tests.helpers import CONF, ROOT
