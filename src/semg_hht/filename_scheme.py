@@ -1,7 +1,7 @@
 """The file-name scheme both sides share: make_hht writes names in it (hht/naming.py) and labels folder
 input by it (hht/inputs.py); training and prediction read labels back from names with it (data/,
 prediction). Its words are YAML (conf/filename_scheme/, composed by conf/hht.yaml and by
-conf/data/hht_npz.yaml), never code, so one override changes both sides."""
+conf/data/hht_npz.yaml), never code: one file for both sides."""
 
 from __future__ import annotations
 
