@@ -39,14 +39,22 @@ from semg_hht.hht.settings import (
     EMDSettings,
     FilterSettings,
     ReaderSettings,
-    Settings,
-    SpectrumSettings,
+    settings_from_cfg,
 )
 from semg_hht.hht.transform import hilbert_spectrum, make_decomposer, normalise_scale
 from semg_hht.io import save_npz
 from semg_hht.synth.raw import band_noise
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def hht_config(overrides: list[str]):
+    """conf/hht.yaml as make_hht.py composes it (no progress bar)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("hht", overrides=[*overrides, "progress=false"])
+
 
 # -----------------------------------------------------------------------------------------------
 
@@ -95,14 +103,8 @@ def bench_one(fs: float, seconds: float, n: int, batch: int, workers: int, seed:
             for i in range(batch):
                 np.save(tmp / f"sig{i:03d}.npy", xs[i % n])
                 w.writerow([f"sig{i:03d}.npy", fs, "full", "M"])
-        s = Settings(
-            input=str(tmp / "manifest.csv"),
-            output=str(tmp / "out"),
-            workers=workers,
-            progress=False,
-            filter=FilterSettings(bandpass=None),
-            spectrum=SpectrumSettings(),
-        )
+        overrides = [f"input={tmp / 'manifest.csv'}", f"output={tmp / 'out'}", f"workers={workers}"]
+        s = settings_from_cfg(hht_config([*overrides, "filter.bandpass=null"]))
         t0 = time.perf_counter()
         run(s)
         t_cmd = time.perf_counter() - t0
@@ -160,8 +162,6 @@ SESSION_SETS = (("8 ch, 200 Hz", "ninapro_db5", 8, 200.0), ("12 ch, 2 kHz", "nin
 
 
 def bench_sessions(size: int, workers: int, seed: int) -> None:
-    from hydra import compose, initialize_config_dir
-
     from semg_hht.hht.pipeline import make_hht
     from semg_hht.synth.sessions import SessionConfig, generate_sessions
 
@@ -174,10 +174,7 @@ def bench_sessions(size: int, workers: int, seed: int) -> None:
             generate_sessions(Path(tmp) / "raw", cfg)
             minutes = sum(session_minutes(p, fs) for p in (Path(tmp) / "raw").glob("*.mat"))
             overrides = [f"input={tmp}/raw/manifest.csv", f"output={tmp}/out", f"preset={preset}"]
-            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-                hht = compose(
-                    "hht", overrides=[*overrides, f"spectrum.size={size}", f"workers={workers}", "progress=false"]
-                )
+            hht = hht_config([*overrides, f"spectrum.size={size}", f"workers={workers}"])
             t0 = time.perf_counter()
             summary = make_hht(hht)
             wall = time.perf_counter() - t0

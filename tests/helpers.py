@@ -1,11 +1,10 @@
 """Shared helpers of the tests (not a test module): paths, the real conf/ composed with overrides,
-tiny-model overrides, sEMG-like signals, the seed's file-name parser, a synthesised checkpoint for
-predict, quick make_hht runs and every entry point in-process."""
+tiny-model overrides, sEMG-like signals, the default file-name scheme's reading of a name, a synthesised
+checkpoint for predict, quick make_hht runs and every entry point in-process."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -14,9 +13,11 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
-from semg_hht.errors import run_guarded
+from semg_hht.errors import SemgError, run_guarded
 from semg_hht.evaluation.run import evaluate
+from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.models import HHTClassifier
 from semg_hht.prediction import predict
@@ -67,25 +68,18 @@ def emg_like(n: int, fs: float, seed: int = 0) -> np.ndarray:
     return (x - x.mean()) / x.std()
 
 
-def parse_filename(filename):
-    """The seed's label parser (seeds/001, load_data_from_directory), as the training side uses it."""
-    basename = os.path.basename(filename)
-    if basename.lower().startswith("test"):
+def default_scheme() -> FilenameScheme:
+    """conf/filename_scheme/default.yaml: the names make_hht writes and training reads by default."""
+    return FilenameScheme(**OmegaConf.to_container(OmegaConf.load(CONF / "filename_scheme" / "default.yaml")))
+
+
+def read_back(name: str, scheme: FilenameScheme | None = None) -> dict[str, str] | None:
+    """The training side's reading of a file name (default scheme): its labels, or None when the name
+    is unlabelled or cannot be read."""
+    try:
+        return (scheme or default_scheme()).labels(Path(name)) or None
+    except SemgError:
         return None
-    gender_match = re.search(r"[_-]([MF])[_-]", basename)
-    if not gender_match:
-        return None
-    gender = gender_match.group(1)
-    basename_lower = basename.lower()
-    if "fatiguetest" in basename_lower or "full" in basename_lower:
-        movement = "full"
-    elif "half" in basename_lower:
-        movement = "half"
-    elif "invalid" in basename_lower or "wrong" in basename_lower:
-        movement = "invalid"
-    else:
-        return None
-    return {"gender": gender, "movement": movement}
 
 
 # ---------------------------------------------------------------- predict.py on a synthesised checkpoint

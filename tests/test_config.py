@@ -1,15 +1,15 @@
 """The real conf/: every group option and experiment composes and instantiates, and every YAML key
-is read by the code (a key nothing reads fails here)."""
+is one the code takes (a parameter of its _target_ / schema, or named in the sources). Real reads while
+runs go: tests/test_config_reads.py."""
 
 from __future__ import annotations
 
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 
 from semg_hht.evaluation.classic import make_classifier
@@ -123,63 +123,3 @@ def test_every_key_of_the_evaluate_config_is_read(tmp_path):
     assert (svm["kernel"], svm["C"], svm["gamma"], svm["random_state"]) == ("rbf", 10.0, "scale", 42)
     bad = compose_cfg([f"paths.output_dir={tmp_path}", "+classifiers.svm.depth=3", "+features.window=8"], "evaluate")
     assert set(unread_keys(bad)) == {"classifiers.svm.depth", "features.window"}
-
-
-def _checking() -> bool:
-    """Called from semg_hht.config_check: its walk over every key checks values, it does not use them."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if frame.f_globals.get("__name__") == "semg_hht.config_check":
-            return True
-        frame = frame.f_back
-    return False
-
-
-@pytest.fixture
-def reads(monkeypatch):
-    """Records the full key of every config node code touches (attribute, item, get, to_container,
-    instantiate and interpolations all go through DictConfig._get_node), except config_check's walk."""
-    seen: set[str] = set()
-    original = DictConfig._get_node
-    busy = []  # _get_full_key walks up through _get_node itself
-
-    def recording(self, key, *args, **kwargs):
-        node = original(self, key, *args, **kwargs)
-        if node is not None and not busy and not isinstance(node, list) and not _checking():
-            busy.append(1)
-            try:
-                seen.add(node._get_full_key(None))
-            finally:
-                busy.pop()
-        return node
-
-    monkeypatch.setattr(DictConfig, "_get_node", recording)
-    return seen
-
-
-def leaf_keys(node, path: str = "") -> list[str]:
-    if isinstance(node, DictConfig) and not node._is_none():
-        return [leaf for k in node for leaf in leaf_keys(node._get_node(k), f"{path}.{k}".lstrip("."))]
-    return [path]
-
-
-# Read by train.py itself (the value main returns to a Hydra sweeper), not by train(cfg).
-READ_BY_THE_SCRIPT = {"optimized_metric"}
-
-
-@pytest.mark.parametrize(("extra", "expected"), [([], []), (["+report_every=3"], ["report_every"])])
-def test_a_training_run_reads_every_key_of_its_config(extra, expected, synthetic_dir, tmp_path, reads):
-    """Real reads, not names in the sources: train(cfg) of the default config (every default group,
-    on the synthetic set) must touch every key outside hydra.*, so a key no code path of a run reads
-    fails here (the second case: one added that nothing reads). Options of other groups and the
-    experiments are checked against their _target_'s parameters and schemas by the test above."""
-    from semg_hht.training.train import train
-
-    overrides = [*TINY, "trainer.max_epochs=1", f"paths.data_dir={synthetic_dir}", f"paths.output_dir={tmp_path}"]
-    cfg = compose_cfg([*overrides, *extra])
-    keys = [k for k in leaf_keys(cfg) if not k.startswith("hydra.")]
-    reads.clear()
-    for folder in ("hydra.run.dir", "hydra.sweep.dir"):  # what Hydra reads to start a run
-        OmegaConf.select(cfg, folder)
-    train(cfg)
-    assert [k for k in keys if k not in reads and k not in READ_BY_THE_SCRIPT] == expected

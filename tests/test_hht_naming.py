@@ -1,38 +1,76 @@
-"""Output names read back correctly with the seed's file-name parser, whatever the channel/label text."""
+"""Output names read back correctly with the training side's file-name parser, whatever the channel/label
+text; the words that must stay out of them come from the scheme (conf/filename_scheme/)."""
 
 import re
-from pathlib import Path
+from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 
-from semg_hht.data.labels import FilenameScheme
-from semg_hht.hht.naming import gender_token, labels_from_name, movement_class, muscle_token, output_stem
-from tests.helpers import CONF, parse_filename
+from semg_hht.errors import SemgError
+from semg_hht.hht.naming import check_scheme, gender_token, muscle_token, output_stem
+from tests.helpers import default_scheme, read_back
+
+SCHEME = default_scheme()
+
+
+def stem(muscle, movement, gender, number, window=None, scheme=SCHEME):
+    return output_stem(scheme, muscle, movement, gender, number, 3, window)
 
 
 def test_seed_scheme_examples():
-    assert output_stem("BICEPS", "full", "M", 6, 3, None) == "BICEPS_full_M_006"
-    assert output_stem("CH1", "half", "female", 12, 3, None) == "CH1_half_F_012"
-    assert output_stem("CH1", "m3", "", 7, 3, None) == "CH1_m3_U_007"
-    assert output_stem("CH2", "", "M", 1234, 3, 4) == "Test_CH2_1234_w04"
-    assert output_stem("BICEPS", "wrong", "M", 1, 3, None) == "BICEPS_invalid_M_001"
-    assert parse_filename("BICEPS_full_M_006.npz") == {"gender": "M", "movement": "full"}
-    assert parse_filename("Test_CH2_1234_w04.npz") is None
+    assert stem("BICEPS", "full", "M", 6) == "BICEPS_full_M_006"
+    assert stem("CH1", "half", "female", 12) == "CH1_half_F_012"
+    assert stem("CH1", "m3", "", 7) == "CH1_m3_U_007"
+    assert stem("CH2", "", "M", 1234, 4) == "Test_CH2_1234_w04"
+    assert stem("BICEPS", "wrong", "M", 1) == "BICEPS_invalid_M_001"
+    assert stem("BICEPS", "m", "M", 1) == "BICEPS_mvm_M_001"  # _m_ would read as a gender in upper case
+    assert stem("BICEPS", "test run", "M", 1) == "BICEPS_mvtestrun_M_001"
+    assert read_back("BICEPS_full_M_006.npz") == {"gender": "M", "movement": "full"}
+    assert read_back("Test_CH2_1234_w04.npz") is None
 
 
 def test_dangerous_channel_names_fall_back():
     for name in ("Half-moon", "full", "TEST1", "m", "F", "wrong_way", "", "__", "fatiguetest"):
-        assert muscle_token(name, "CH3") == "CH3", name
-    assert muscle_token("left biceps-2", "CH1") == "LEFTBICEPS2"
+        assert muscle_token(name, "CH3", SCHEME) == "CH3", name
+    assert muscle_token("left biceps-2", "CH1", SCHEME) == "LEFTBICEPS2"
 
 
-def test_folder_labels_use_seed_rules():
-    assert labels_from_name("S01_M_full_r01") == {"gender": "M", "movement": "full"}
-    assert labels_from_name("subj3-F-wrong") == {"gender": "F", "movement": "invalid"}
-    assert labels_from_name("test_M_full") == {}
-    assert labels_from_name("1_1_3") == {}
+def test_the_words_kept_out_of_names_are_the_schemes():
+    """A synonym added to the scheme is kept out of muscle tokens and named as its class; the unlabelled
+    prefix names unlabelled outputs."""
+    custom = replace(SCHEME, movement_synonyms={**SCHEME.movement_synonyms, "partial": "half"}, unlabeled_prefix="unl")
+    assert muscle_token("PARTIALS", "CH1", SCHEME) == "PARTIALS"
+    assert muscle_token("PARTIALS", "CH1", custom) == muscle_token("UNLOADED", "CH1", custom) == "CH1"
+    assert stem("CH1", "partial", "F", 2) == "CH1_partial_F_002" and read_back("CH1_partial_F_002.npz") is None
+    assert stem("CH1", "partial", "F", 2, scheme=custom) == "CH1_half_F_002"
+    assert stem("CH1", "unloaded", "F", 2, scheme=custom) == "CH1_mvunloaded_F_002"
+    assert stem("CH1", "", "F", 2, scheme=custom) == "Unl_CH1_002" and custom.is_unlabeled("Unl_CH1_002.npz")
+
+
+def test_folder_labels_use_the_scheme():
+    assert SCHEME.found("S01_M_full_r01") == {"gender": "M", "movement": "full"}
+    assert SCHEME.found("subj3-F-wrong") == {"gender": "F", "movement": "invalid"}
+    assert SCHEME.found("S01_M_curl") == {"gender": "M"}
+    assert SCHEME.found("test_M_full") == {}
+    assert SCHEME.found("1_1_3") == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"gender_pattern": "_(M)_"}, "filename_scheme.gender_pattern"),  # F would not read back
+        ({"gender_pattern": "_[MFU]_"}, "filename_scheme.gender_pattern"),  # no group 1
+        ({"gender_pattern": "_([MF]_"}, "filename_scheme.gender_pattern"),  # not a regex
+        ({"movement_synonyms": {"partial": "half"}}, "filename_scheme.movement_synonyms.partial"),
+        ({"movement_synonyms": {"full": "Full"}}, "filename_scheme.movement_synonyms.full"),
+    ],
+)
+def test_a_scheme_that_cannot_read_its_own_names_is_refused(change, key):
+    with pytest.raises(SemgError, match=re.escape(key)):
+        check_scheme(replace(SCHEME, **change))
+    check_scheme(SCHEME)
 
 
 texts = st.text(alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), max_size=20)
@@ -40,26 +78,14 @@ texts = st.text(alphabet=st.characters(codec="utf-8", categories=["L", "N", "P",
 
 @given(muscle=texts, movement=texts, gender=st.sampled_from(["M", "F", "m", "female", "", "x", "Male"]))
 def test_names_never_mislead_the_parser(muscle, movement, gender):
-    stem = output_stem(muscle_token(muscle, "CH1"), movement, gender, 7, 3, None)
-    parsed = parse_filename(stem + ".npz")
-    expected_mv = movement_class(movement)
+    name = stem(muscle_token(muscle, "CH1", SCHEME), movement, gender, 7)
+    parsed = read_back(name + ".npz")
+    expected_mv = SCHEME.movement(movement)
     g = gender_token(gender)
     if not re.sub(r"[^a-z0-9]", "", movement.lower()):
-        assert stem.startswith("Test_") and parsed is None
+        assert name.startswith("Test_") and parsed is None
     elif expected_mv is None or g == "U":
         assert parsed is None  # a label the parser does not know, or no gender: never a wrong label
     else:
         assert parsed == {"gender": g, "movement": expected_mv}
-    assert re.fullmatch(r"[A-Za-z0-9_]+", stem)
-
-
-def test_make_hht_writes_what_the_training_side_scheme_reads():
-    """hht/naming.py's rules agree with conf/data/hht_npz.yaml's filename_scheme (the training side's
-    parser): every synonym there names its class here, both for folder input and output names."""
-    scheme = FilenameScheme(**OmegaConf.to_container(OmegaConf.load(CONF / "data" / "hht_npz.yaml").filename_scheme))
-    for word, cls in scheme.movement_synonyms.items():
-        assert movement_class(word) == cls and labels_from_name(f"S1_F_{word}") == {"gender": "F", "movement": cls}
-        stem = output_stem("BICEPS", word, "M", 1, 3, None)
-        assert scheme.parse(Path(stem + ".npz")).labels == {"movement": cls, "gender": "M"}, stem
-    assert scheme.is_unlabeled(output_stem("BICEPS", "", None, 1, 3, None) + ".npz")
-    assert labels_from_name(f"{scheme.unlabeled_prefix}_M_full") == {}
+    assert re.fullmatch(r"[A-Za-z0-9_]+", name)

@@ -12,7 +12,7 @@ import pytest
 from semg_hht.errors import SemgError
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.synth.raw import SynthConfig, generate
-from tests.helpers import ROOT, hht_cfg, parse_filename
+from tests.helpers import ROOT, hht_cfg, read_back
 
 SMALL = SynthConfig(subjects=2, reps=2, duration_s=1.0, fs=500.0, channels=2, seed=3)
 N_REC = 2 * 2 * 3
@@ -52,7 +52,7 @@ def test_outputs_follow_the_contract(converted):
     assert {"file", "subject", "movement", "gender", "source", "channel", "window"} <= set(table[0])
     assert {"fs_hz", "repetition", "fatigue", "median_freq_hz"} <= set(table[0])  # passed through
     for r in table:
-        assert parse_filename(r["file"]) == {"gender": r["gender"], "movement": r["movement"]}
+        assert read_back(r["file"]) == {"gender": r["gender"], "movement": r["movement"]}
         with np.load(out / r["file"]) as z:
             hht = z["hht"]
             assert hht.dtype == np.float32 and hht.shape == (256, 256) and hht.max() == 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from semg_hht.hht.inputs import discover
 from semg_hht.hht.manifest import _recording_key
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.segments import find_segments
-from semg_hht.hht.settings import SegmentSettings, Settings, settings_from_cfg
+from semg_hht.hht.settings import SegmentSettings, settings_from_cfg
 from semg_hht.synth.sessions import MOVEMENTS, SessionConfig, generate_sessions, session
 from tests.helpers import hht_cfg
 
@@ -169,7 +170,7 @@ def test_bad_sessions_fail_with_one_line_naming_the_file_and_the_fix(case, tmp_p
     emg = np.random.default_rng(0).standard_normal((400, 2))
     path = _bad(tmp_path, "S1.npz", {"emg": emg, **extra})
     s = settings_from_cfg(hht_cfg(f"input={path}", f"output={tmp_path / 'out'}", "preset=ninapro_db5", *overrides))
-    [job], _ = discover(path, s.inputs)
+    [job], _ = discover(path, s.inputs, scheme=s.filename_scheme)
     result = convert_recording(job, s, str(tmp_path / "out"), s.signature(), versions())
     assert message in result.error and str(path) in result.error and " -> " in result.error
     assert "\n" not in result.error and result.rows == []
@@ -181,16 +182,16 @@ def test_marker_mode_without_labels_and_csv_sessions_are_refused(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("1,2\n3,4\n")
     s = settings_from_cfg(hht_cfg(f"input={path}", f"output={tmp_path / 'out'}", "preset=ninapro_db5"))
-    [job], _ = discover(path, s.inputs)
+    [job], _ = discover(path, s.inputs, scheme=s.filename_scheme)
     error = convert_recording(job, s, str(tmp_path / "out"), s.signature(), versions()).error
     assert "segment.enabled needs session files with 'restimulus' (.mat or .npz), not .csv" in error
 
 
 def test_settings_signature_is_unchanged_while_segmenting_is_off():
     """Outputs made before segmenting existed are still reused (the hash is main's)."""
-    assert Settings(input="a", output="b").signature() == "a17e1f4fa9dca9ff"
-    on = Settings(input="a", output="b", segment=SegmentSettings(enabled=True))
-    assert on.signature() != "a17e1f4fa9dca9ff"
+    off = settings_from_cfg(hht_cfg("input=a", "output=b"))  # conf/hht.yaml as shipped
+    assert off.signature() == "a17e1f4fa9dca9ff"
+    assert replace(off, segment=SegmentSettings(enabled=True)).signature() != "a17e1f4fa9dca9ff"
 
 
 def test_sharded_manifest_orders_segment_recordings_numerically():

@@ -1,11 +1,13 @@
-"""Labels from file names and manifests: the seed's scheme, synonyms from YAML, bad names."""
+"""Labels from file names and manifests: the seed's scheme (as training composes it), synonyms from YAML,
+bad names."""
 
 from pathlib import Path
 
 import pytest
 
-from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, target_classes, target_value
+from semg_hht.data.labels import Recording, read_manifest, target_classes, target_value
 from semg_hht.errors import SemgError
+from semg_hht.filename_scheme import FilenameScheme
 from tests.helpers import compose_cfg
 
 
@@ -27,13 +29,12 @@ def scheme() -> FilenameScheme:
     ],
 )
 def test_seed_file_names(scheme, name, movement, gender):
-    rec = scheme.parse(Path(name))
-    assert rec.labels == {"movement": movement, "gender": gender}
+    assert scheme.labels(Path(name)) == {"movement": movement, "gender": gender}
 
 
 @pytest.mark.parametrize("name", ["Test_001.npz", "test-biceps.npz", "TEST_full_M_1.npz", "Testing.npz"])
 def test_test_files_are_unlabeled(scheme, name):
-    assert scheme.parse(Path(name)).labels == {}
+    assert scheme.labels(Path(name)) == {}
 
 
 @pytest.mark.parametrize(
@@ -46,15 +47,15 @@ def test_test_files_are_unlabeled(scheme, name):
 )
 def test_unparseable_names_say_what_is_missing_and_how_to_fix(scheme, name, missing):
     with pytest.raises(SemgError) as err:
-        scheme.parse(Path(name))
+        scheme.labels(Path(name))
     message = str(err.value)
     assert name in message and f"cannot read the {missing}" in message and "MUSCLE_movement_GENDER" in message
 
 
 def test_synonyms_come_from_config():
     scheme = FilenameScheme({"partial": "half", "complete": "full"}, r"_([MF])_", "unl")
-    assert scheme.parse(Path("X_partial_M_1.npz")).labels["movement"] == "half"
-    assert scheme.parse(Path("unl_anything.npz")).labels == {}
+    assert scheme.labels(Path("X_partial_M_1.npz"))["movement"] == "half"
+    assert scheme.labels(Path("unl_anything.npz")) == {}
 
 
 def test_manifest_rows_subjects_and_empty_cells(tmp_path):

@@ -21,10 +21,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.datamodule import renamed_data_keys
-from semg_hht.data.labels import FilenameScheme, Recording, read_manifest, row_filter, row_matches, target_value
+from semg_hht.data.labels import Recording, read_manifest, row_filter, row_matches, target_value
 from semg_hht.data.matrices import load_matrices, npz_files
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
+from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
 from semg_hht.models.inference import extract_features, pick_device, run_batched
 from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_encoder
@@ -173,7 +174,7 @@ def _named(path: Path, scheme: FilenameScheme | None) -> Recording:
     if scheme is None:
         return Recording(path)
     try:
-        return scheme.parse(path)
+        return Recording(path, scheme.labels(path))
     except SemgError:
         return Recording(path)
 

@@ -15,7 +15,6 @@ import torch
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.data.cache import load_matrices_cached
 from semg_hht.data.labels import (
-    FilenameScheme,
     Recording,
     read_manifest,
     row_filter,
@@ -28,6 +27,7 @@ from semg_hht.data.matrices import npz_files
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.data.splits import SPLITS, group_split, no_split, split_rows, stratified_split, write_split
 from semg_hht.errors import SemgError
+from semg_hht.filename_scheme import FilenameScheme
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class HHTDataModule(L.LightningDataModule):
         recordings = []
         for path in files:
             try:
-                recordings.append(self.scheme.parse(path))
+                recordings.append(Recording(path, self.scheme.labels(path)))
             except SemgError as err:
                 self.skipped.append(err)
         return recordings
@@ -174,7 +174,7 @@ class HHTDataModule(L.LightningDataModule):
                 raise SemgError(
                     "no .npz files in the test folder", path=test_dir, fix="point data.test_dir at matrices"
                 )
-            test = [self.scheme.parse(f) for f in files if not self.scheme.is_unlabeled(f.name)]
+            test = [Recording(f, self.scheme.labels(f)) for f in files if not self.scheme.is_unlabeled(f.name)]
         return recordings, test
 
     def _check_test_set(self, train: list[Recording], test: list[Recording]) -> list[Recording]:

@@ -1,9 +1,8 @@
-"""Where labels come from: the seed's file-name scheme or a CSV manifest. Class lists and synonyms
-come from YAML (conf/data/*.yaml), never from code."""
+"""Where labels come from: the file-name scheme (semg_hht.filename_scheme) or a CSV manifest. Class lists
+and synonyms come from YAML (conf/data/*.yaml, conf/filename_scheme/), never from code."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,44 +32,6 @@ class Recording:
         """The source recording this matrix came from: make_hht's ``recording`` column groups the
         windows (and channels) of one recording; without it every file is its own recording."""
         return self.subject, self.labels.get("recording") or str(self.path)
-
-
-@dataclass(frozen=True)
-class FilenameScheme:
-    """The seed's ``MUSCLE_movement_GENDER_###.npz`` names, e.g. ``BICEPS_fatiguetest_M_006.npz``.
-
-    movement_synonyms maps a lower-case substring of the name to its class, first match wins
-    (so 'fatiguetest' -> full is tried before anything else); names starting with
-    ``unlabeled_prefix`` (any case) are unlabeled recordings for prediction.
-    """
-
-    movement_synonyms: Mapping[str, str]
-    gender_pattern: str
-    unlabeled_prefix: str
-
-    def is_unlabeled(self, name: str) -> bool:
-        return name.lower().startswith(self.unlabeled_prefix.lower())
-
-    def parse(self, path: Path) -> Recording:
-        """Labels of a file name; raises SemgError when a labelled name cannot be read."""
-        name = path.name
-        if self.is_unlabeled(name):
-            return Recording(path)
-        gender = re.search(self.gender_pattern, name)
-        lower = name.lower()
-        movement = next((cls for key, cls in self.movement_synonyms.items() if key.lower() in lower), None)
-        if gender is None or movement is None:
-            missing = " and ".join(
-                what for what, value in (("gender", gender), ("movement", movement)) if value is None
-            )
-            raise SemgError(
-                f"cannot read the {missing} from the file name",
-                path=path,
-                fix=f"name it MUSCLE_movement_GENDER_###.npz (movement one of "
-                f"{sorted(set(self.movement_synonyms))}, gender _M_/_F_), or start it with "
-                f"'{self.unlabeled_prefix}' for an unlabeled file, or use data.label_source=manifest",
-            )
-        return Recording(path, {"movement": movement, "gender": gender.group(1)})
 
 
 def read_manifest(manifest: Path, data_dir: Path, *, allow_outside: bool = False) -> list[Recording]:

@@ -220,7 +220,8 @@ def _convert_part(
     if spectrum.freq_range == "band":  # this recording's band-pass, its upper edge clipped below Nyquist
         spectrum = replace(spectrum, freq_range=cm.cond.band)
     windows = plan_windows(x.shape[0], fs, s.window, job.path)
-    tokens = _unique([muscle_token(n, f"CH{i + 1}") for i, n in enumerate(names)])
+    scheme = s.filename_scheme
+    tokens = _unique([muscle_token(n, f"CH{i + 1}", scheme) for i, n in enumerate(names)])
     units = [list(range(len(names)))] if s.layout.stack_channels else [[c] for c in range(len(names))]
     digits = s.layout.min_digits
     number = None if seg is None else seg.number
@@ -230,8 +231,8 @@ def _convert_part(
     for w, (a, b) in enumerate(windows):
         w_name = None if s.window.length_s is None else w
         for unit in units:
-            muscle = muscle_token(s.layout.stacked_name, "EMG") if s.layout.stack_channels else tokens[unit[0]]
-            stem = output_stem(muscle, movement, job.gender, job.index + 1, digits, w_name, number)
+            muscle = muscle_token(s.layout.stacked_name, "EMG", scheme) if s.layout.stack_channels else tokens[unit[0]]
+            stem = output_stem(scheme, muscle, movement, job.gender, job.index + 1, digits, w_name, number)
             out = cm.out_dir / f"{stem}.npz"
             channel = "+".join(names[c] for c in unit)
             row = {

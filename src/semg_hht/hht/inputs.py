@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semg_hht.errors import SemgError
-from semg_hht.hht.naming import gender_value, labels_from_name
+from semg_hht.filename_scheme import FilenameScheme
+from semg_hht.hht.naming import gender_value
 from semg_hht.hht.settings import InputSettings
 from semg_hht.io import csv_header, read_csv_rows
 
@@ -42,12 +43,17 @@ class Job:
 
 
 def discover(
-    input_path: str | Path, ins: InputSettings, output: str | Path | None = None
+    input_path: str | Path,
+    ins: InputSettings,
+    output: str | Path | None = None,
+    scheme: FilenameScheme | None = None,
 ) -> tuple[list[Job], list[str]]:
-    """Jobs in a fixed order, and the names of the pass-through manifest columns."""
+    """Jobs in a fixed order, and the names of the pass-through manifest columns. Folder (or single
+    recording) input takes labels from file names by `scheme` (inputs.labels_from_names); without a
+    scheme, as for manifests, names carry none."""
     root = Path(input_path)
     if root.is_dir():
-        return _from_folder(root, ins, None if output is None else Path(output)), []
+        return _from_folder(root, ins, None if output is None else Path(output), scheme), []
     if not root.is_file():
         raise SemgError("input not found", path=root, fix="pass input=<folder of recordings or manifest.csv>")
     header = _csv_header(root) if root.suffix.lower() == ".csv" else []
@@ -60,7 +66,7 @@ def discover(
             fix="pass inputs.manifest.path_col=file (or rename the column to path)",
         )
     if root.suffix.lower() in ins.extensions:
-        return [_folder_job(0, root, root.name, ins)], []
+        return [_folder_job(0, root, root.name, ins, scheme)], []
     raise SemgError(
         f"input is neither a folder, a manifest with a '{ins.manifest.path_col}' column, nor a recording",
         path=root,
@@ -76,7 +82,7 @@ def _csv_header(path: Path) -> list[str]:
         return []
 
 
-def _from_folder(root: Path, ins: InputSettings, output: Path | None) -> list[Job]:
+def _from_folder(root: Path, ins: InputSettings, output: Path | None, scheme: FilenameScheme | None) -> list[Job]:
     pattern = "**/*" if ins.recursive else "*"
     out_resolved = output.resolve() if output is not None else None
     files = []
@@ -96,11 +102,11 @@ def _from_folder(root: Path, ins: InputSettings, output: Path | None) -> list[Jo
             path=root,
             fix="check input, or inputs.extensions / inputs.recursive",
         )
-    return [_folder_job(i, root / rel, rel.as_posix(), ins) for i, rel in enumerate(files)]
+    return [_folder_job(i, root / rel, rel.as_posix(), ins, scheme) for i, rel in enumerate(files)]
 
 
-def _folder_job(index: int, path: Path, source: str, ins: InputSettings) -> Job:
-    labels = labels_from_name(path.stem) if ins.labels_from_names else {}
+def _folder_job(index: int, path: Path, source: str, ins: InputSettings, scheme: FilenameScheme | None) -> Job:
+    labels = scheme.found(path.stem) if scheme is not None and ins.labels_from_names else {}
     subject = ""
     if ins.subject_regex:
         m = re.search(ins.subject_regex, source)

@@ -1,53 +1,49 @@
-"""Output names in the seed scheme, safe for the training side's file-name label parser.
+"""Output names in the file-name scheme (conf/filename_scheme/), safe for the training side's parser.
 
 Labelled:   {MUSCLE}_{movement}_{G}_{###}.npz   e.g. BICEPS_full_M_006.npz, CH1_m3_U_012.npz
-Unlabelled: Test_{MUSCLE}_{###}.npz
+Unlabelled: {Prefix}_{MUSCLE}_{###}.npz          e.g. Test_CH2_012.npz (the scheme's unlabeled_prefix)
 Windows (only when window.length_s is set) append _w{k}: BICEPS_full_M_006_w03.npz.
 Segments of a session (segment.enabled) append _s{k} before it: EMG_3_U_001_s012_w00.npz.
 
-The parser reads gender with [_-]([MF])[_-], movement by substrings (fatiguetest/full, half,
-invalid/wrong) and treats names starting with "test" as unlabelled. So the muscle token is
-alphanumeric upper case and may not be M/F or contain any of those words; the movement token is
-lower case (never _M_/_F_) and canonical (full/half/invalid) whenever a synonym matches; the
-gender token is M, F, or U (unknown, which the parser does not read as a gender).
+The parser (semg_hht.filename_scheme) reads the gender with the scheme's gender_pattern, the movement
+from the first synonym found anywhere in the name, and takes names starting with the unlabeled prefix
+as unlabelled. So, in the scheme's own words: the muscle token is alphanumeric upper case, never reads
+as a gender and contains none of the scheme's words (synonyms, prefix); the movement token is lower
+case, never reads as a gender, and is the class itself whenever a synonym matches; the gender token is
+M, F, or U (unknown). check_scheme refuses a scheme that would not read those back.
 """
 
 from __future__ import annotations
 
 import re
 
-LABEL_WORDS = ("fatiguetest", "full", "half", "invalid", "wrong", "test")
+from semg_hht.errors import SemgError
+from semg_hht.filename_scheme import FilenameScheme
 
 
-def muscle_token(name: str, fallback: str) -> str:
+def _reads_as_gender(token: str, scheme: FilenameScheme) -> bool:
+    """Whether the token, between separators and in upper case (as a muscle token is), matches the
+    gender pattern: the default scheme's _M_ / _F_ for M, F, m or f."""
+    return scheme.gender(f"_{token.upper()}_") is not None
+
+
+def muscle_token(name: str, fallback: str, scheme: FilenameScheme) -> str:
     """Upper-case alphanumeric channel/muscle token; `fallback` when it would confuse the parser."""
     token = re.sub(r"[^A-Za-z0-9]", "", str(name)).upper()
-    if not token or token in ("M", "F") or any(w in token.lower() for w in LABEL_WORDS):
+    if not token or _reads_as_gender(token, scheme) or any(w in token.lower() for w in scheme.words):
         return fallback
     return token
 
 
-def movement_class(label: str) -> str | None:
-    """The seed's movement synonyms: fatiguetest/full -> full, half, invalid/wrong -> invalid."""
-    low = str(label).lower()
-    if "fatiguetest" in low or "full" in low:
-        return "full"
-    if "half" in low:
-        return "half"
-    if "invalid" in low or "wrong" in low:
-        return "invalid"
-    return None
-
-
-def movement_token(label: str) -> str:
-    """Canonical class where a synonym matches, else the label as lower-case alphanumerics."""
-    canonical = movement_class(label)
+def movement_token(label: str, scheme: FilenameScheme) -> str:
+    """The class where a synonym matches the label, else the label as lower-case alphanumerics, kept
+    from reading as a gender or starting with the unlabeled prefix."""
+    canonical = scheme.movement(str(label))
     if canonical:
         return canonical
     token = re.sub(r"[^a-z0-9]", "", str(label).lower())
-    if token.startswith("test"):
-        token = "mv" + token
-    return "mv" + token if token in ("m", "f") else token
+    prefix = scheme.unlabeled_prefix.lower()
+    return "mv" + token if (prefix and token.startswith(prefix)) or _reads_as_gender(token, scheme) else token
 
 
 def gender_token(label: str | None) -> str:
@@ -66,26 +62,13 @@ def gender_value(label: str | None) -> str:
     return "" if g == "U" else g
 
 
-def labels_from_name(name: str) -> dict[str, str]:
-    """Seed file-name rules applied to a raw recording's name (folder input)."""
-    if name.lower().startswith("test"):
-        return {}
-    out = {}
-    g = re.search(r"[_-]([MF])[_-]", name)
-    if g:
-        out["gender"] = g.group(1)
-    mv = movement_class(name)
-    if mv:
-        out["movement"] = mv
-    return out
-
-
 def recording_id(number: int, digits: int, segment: int | None = None) -> str:
     """The recording part of an output name: 006, or 001_s012 for segment 12 of session 1."""
     return f"{number:0{digits}d}" + ("" if segment is None else f"_s{segment:03d}")
 
 
 def output_stem(
+    scheme: FilenameScheme,
     muscle: str,
     movement: str | None,
     gender: str | None,
@@ -96,7 +79,34 @@ def output_stem(
 ) -> str:
     num = recording_id(number, digits, segment)
     suffix = "" if window is None else f"_w{window:02d}"
-    mv = movement_token(movement) if movement else ""
+    mv = movement_token(movement, scheme) if movement else ""
     if not mv:
-        return f"Test_{muscle}_{num}{suffix}"
+        return f"{scheme.unlabeled_prefix.capitalize()}_{muscle}_{num}{suffix}"
     return f"{muscle}_{mv}_{gender_token(gender)}_{num}{suffix}"
+
+
+def check_scheme(scheme: FilenameScheme) -> None:
+    """Refuse a scheme that cannot read back the names make_hht writes in it: each class as the
+    movement token (a lower-case alphanumeric word the synonyms map to that class), M and F as
+    genders and U as none. One line naming the key."""
+    at = "filename_scheme."  # its node in conf/hht.yaml
+    try:
+        genders = [scheme.gender(f"_{g}_") for g in ("M", "F", "U")]
+    except (re.error, IndexError):  # no valid regex, or no group 1
+        genders = None
+    if genders != ["M", "F", None]:
+        raise SemgError(
+            f"config key '{at}gender_pattern'={scheme.gender_pattern!r} must read _M_ and _F_ (group 1) and not _U_",
+            fix="e.g. '[_-]([MF])[_-]'",
+        )
+    for key, cls in scheme.movement_synonyms.items():
+        if not re.fullmatch(r"[a-z0-9]+", cls):
+            problem, fix = "is not a lower-case alphanumeric word", "name the class like that"
+        elif (got := scheme.movement(cls)) != cls:
+            hit = next((f" ({at}movement_synonyms.{k})" for k in scheme.movement_synonyms if k.lower() in cls), "")
+            problem, fix = f"reads back as {got}{hit}", f"make {cls}: {cls} the first synonym found in '{cls}'"
+        else:
+            continue
+        raise SemgError(
+            f"config key '{at}movement_synonyms.{key}'={cls!r}: output names carry the class, which {problem}", fix=fix
+        )

@@ -61,7 +61,7 @@ def run(s: Settings) -> dict:
     input_path, out_dir = _absolute(s.input), Path(_absolute(s.output))
     if out_dir.exists() and Path(input_path).is_dir() and out_dir.samefile(input_path):
         raise SemgError("output is the input folder", path=out_dir, fix="choose another output folder")
-    jobs, extra = discover(input_path, s.inputs, out_dir)
+    jobs, extra = discover(input_path, s.inputs, out_dir, s.filename_scheme)
     mine = [j for j in jobs if j.index % s.num_shards == s.shard]
     _make_output_folder(out_dir)
     check_output_manifest(out_dir, input_path)

@@ -12,6 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from semg_hht.errors import SemgError
+from semg_hht.filename_scheme import FilenameScheme
+from semg_hht.hht.naming import check_scheme
 
 
 def _rule(default: Any, **rule: Any) -> Any:
@@ -161,6 +163,7 @@ class SegmentSettings(_Group):
 class Settings(_Group):
     input: str
     output: str
+    filename_scheme: FilenameScheme  # conf/filename_scheme/ (no default here: the YAML is its one home)
     overwrite: bool = False
     workers: int = _rule(0, ge=0)
     shard: int = _rule(0, ge=0)
@@ -184,10 +187,11 @@ class Settings(_Group):
         if self.spectrum.freq_range == "band" and self.filter.bandpass is None:
             fix = "set filter.bandpass"
             raise SemgError("spectrum.freq_range=band needs a band-pass (filter.bandpass is null)", fix=fix)
+        check_scheme(self.filename_scheme)
 
     def signature(self) -> str:
         """Hash of everything that changes a matrix: a rerun refuses to mix outputs of other settings."""
-        relevant = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY}
+        relevant = {k: v for k, v in asdict(self).items() if k not in _NOT_HASHED}
         if not self.segment.enabled:  # outputs made before segmenting existed stay reusable
             relevant.pop("segment")
         relevant["emd"]["options"] = sorted(self.emd.options.items())  # as when they were (key, value) pairs
@@ -198,7 +202,12 @@ ManifestColumns.at = "inputs.manifest."
 for _group in fields(Settings):
     if isinstance(_group.default_factory, type):
         _group.default_factory.at = _group.name + "."
-_RUN_ONLY = {"input", "output", "overwrite", "workers", "shard", "num_shards", "progress", "inputs"}
+# Left out of the signature: how a run goes, and what decides names and labels but not a matrix's values.
+# The file-name scheme is left out whatever it is (not only when it is the default): a matrix converted
+# under another scheme holds the same numbers, its name and its manifest.csv row are made afresh from the
+# scheme in force, and every matrix already on disk keeps the signature it was written with.
+_NOT_HASHED = {"input", "output", "overwrite", "workers", "shard", "num_shards", "progress"}  # the run
+_NOT_HASHED |= {"inputs", "filename_scheme"}  # names and labels
 
 
 def settings_from_cfg(cfg: Any, cls: type = Settings) -> Any:
