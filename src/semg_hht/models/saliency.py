@@ -28,13 +28,14 @@ def class_saliency(
     """Over the first ``max_per_class`` samples of each class of x (N, C, F, T) with labels y (N,):
     (mean saliency (K, C, F, T), mean input (K, C, F, T), samples per class (K,)); zero for a class
     with no sample. The model runs in eval mode (no dropout, running norm statistics) on ``device``;
-    its mode and autograd's on/off state are as before afterwards, its parameters' .grad untouched."""
+    its device, mode and autograd's on/off state are as before afterwards, its parameters' .grad untouched."""
     rows = torch.cat([torch.nonzero(y == k).flatten()[:max_per_class] for k in range(num_classes)])
     saliency = torch.zeros((num_classes, *x.shape[1:]), dtype=torch.float64)
     inputs = torch.zeros_like(saliency)
-    dtype = next(model.parameters(), torch.empty(0)).dtype  # bf16-true models take bf16 input
+    first = next(model.parameters(), torch.empty(0))
+    home, dtype = first.device, first.dtype  # bf16-true models take bf16 input
     was_training = model.training
-    model.eval()
+    model.eval().to(device)
     try:
         with torch.enable_grad():  # restores the caller's state on exit (e.g. a no_grad context)
             for start in range(0, len(rows), batch_size):
@@ -47,7 +48,7 @@ def class_saliency(
                 saliency.index_add_(0, labels, (grad * xb).abs().detach().double().cpu())
                 inputs.index_add_(0, labels, xb.detach().double().cpu())
     finally:
-        model.train(was_training)
+        model.train(was_training).to(home)
     counts = torch.bincount(y[rows].cpu(), minlength=num_classes).numpy()
     scale = np.maximum(counts, 1)[:, None, None, None]
     return saliency.numpy() / scale, inputs.numpy() / scale, counts

@@ -53,8 +53,9 @@ class SaliencyImage(L.Callback):
             return
         rows = torch.from_numpy(dm.val_index)
         names = pl_module.hparams.class_names
+        device = trainer.strategy.root_device  # by on_fit_end Lightning has moved the model to the CPU
         saliency, mean_input, counts = class_saliency(
-            pl_module, dm.x[rows], dm.y[rows], len(names), self.batch_size, self.max_per_class, pl_module.device
+            pl_module, dm.x[rows], dm.y[rows], len(names), self.batch_size, self.max_per_class, device
         )
         title = f"after epoch {trainer.current_epoch}: validation samples, at most {self.max_per_class} per class"
         fig = saliency_figure(mean_input, saliency, counts, names, title)
