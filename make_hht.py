@@ -2,19 +2,19 @@
 
     python make_hht.py input=<folder or manifest.csv> output=<folder> [key=value ...]
 
-All settings live in conf/hht.yaml; see semg_hht.hht.pipeline for what happens.
+All settings live in conf/hht.yaml; see semg_hht.conversion for what happens.
 """
 
 import hydra
 from omegaconf import DictConfig
 
+from semg_hht.conversion import convert
 from semg_hht.errors import run_guarded
-from semg_hht.hht.pipeline import make_hht
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="hht")
 def main(cfg: DictConfig) -> None:
-    run_guarded(make_hht, cfg)
+    run_guarded(convert, cfg)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def test_final_model_on_everyone_then_scored_on_held_out_people(train_cfg, tmp_p
     assert np.allclose(probs.sum(1), 1, atol=1e-5)
     assert (out / "test_confusion_matrix.png").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
     assert not (out / "checkpoints" / "best.ckpt").exists()
+    assert not (out / "saliency.png").exists()  # no validation set: the saliency callback does nothing
     split = list(csv.DictReader((out / "split.csv").open()))
     assert {r["subset"] for r in split} == {"train", "test"}
     events = EventAccumulator(str(out / "tensorboard")).Reload()

@@ -28,7 +28,7 @@ def test_run_dir_has_everything_a_researcher_looks_at(trained):
     out, metrics = trained
     for name in [
         "metrics.json", "split.csv", "classification_report.txt", "confusion_matrix.png",
-        "training_curves.png", "history.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+        "training_curves.png", "history.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "saliency.png",
     ]:  # fmt: skip
         assert (out / name).is_file(), name
     saved = json.loads((out / "metrics.json").read_text())
@@ -66,6 +66,7 @@ def test_tensorboard_has_scalars_lr_hparams_and_confusion_images(trained):
     assert any(tag.startswith("lr-") for tag in scalars)
     assert "val/confusion_matrix" in events.Tags()["images"]
     assert len(events.Images("val/confusion_matrix")) == 2  # one per validation epoch
+    assert len(events.Images("val/saliency")) == 1  # once, at the end of fit
     hparams = [f for f in (out / "tensorboard").iterdir() if f.name.startswith("events")]
     assert any(b"val/acc_best" in f.read_bytes() and b"num_layers" in f.read_bytes() for f in hparams)
     assert (out / "csv" / "metrics.csv").is_file()

@@ -51,7 +51,8 @@ class _WorkerStop(SystemExit):
 
 
 def make_hht(cfg: Any) -> dict:
-    """Entry point behind make_hht.py (config: conf/hht.yaml). Returns a summary dict."""
+    """The conversion of conf/hht.yaml's settings. Returns a summary dict. make_hht.py runs
+    semg_hht.conversion.convert: this, then preview.png (a figure, so drawn outside hht/)."""
     s = settings_from_cfg(cfg)
     return run(s)
 

@@ -160,6 +160,14 @@ class SegmentSettings(_Group):
 
 
 @dataclass(frozen=True)
+class PreviewSettings(_Group):  # preview.png, drawn after the conversion (semg_hht.conversion)
+    enabled: bool = True
+    per_class: int = _rule(3, ge=1)
+    max_classes: int = _rule(8, ge=1)
+    max_channels: int = _rule(8, ge=1)
+
+
+@dataclass(frozen=True)
 class Settings(_Group):
     input: str
     output: str
@@ -179,6 +187,7 @@ class Settings(_Group):
     spectrum: SpectrumSettings = field(default_factory=SpectrumSettings)
     layout: LayoutSettings = field(default_factory=LayoutSettings)
     segment: SegmentSettings = field(default_factory=SegmentSettings)
+    preview: PreviewSettings = field(default_factory=PreviewSettings)
 
     def check(self) -> None:
         if self.shard >= self.num_shards:
@@ -194,6 +203,7 @@ class Settings(_Group):
         relevant = {k: v for k, v in asdict(self).items() if k not in _NOT_HASHED}
         if not self.segment.enabled:  # outputs made before segmenting existed stay reusable
             relevant.pop("segment")
+        relevant.pop("preview")  # a picture of the outputs, not part of them: changing it reuses every matrix
         relevant["emd"]["options"] = sorted(self.emd.options.items())  # as when they were (key, value) pairs
         return hashlib.sha1(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -1,13 +1,21 @@
-"""Training callbacks: a TensorBoard confusion matrix per validation epoch, the epoch history."""
+"""Training callbacks: a TensorBoard confusion matrix per validation epoch, saliency maps at the end of
+fit, the epoch history, step seeds, a checkpoint on SIGTERM."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from semg_hht.reporting.plots import confusion_figure
+from semg_hht.io import save_figure
+from semg_hht.models.saliency import class_saliency
+from semg_hht.reporting.plots import confusion_figure, saliency_figure
+
+log = logging.getLogger(__name__)
 
 
 class ConfusionMatrixImage(L.Callback):
@@ -24,6 +32,37 @@ class ConfusionMatrixImage(L.Callback):
             if isinstance(logger, TensorBoardLogger):
                 fig = confusion_figure(matrix.numpy(), pl_module.hparams.class_names, f"epoch {trainer.current_epoch}")
                 logger.experiment.add_figure(self.tag, fig, global_step=trainer.current_epoch, close=True)
+
+
+class SaliencyImage(L.Callback):
+    """At the end of fit, saliency.png in ``out_dir`` (and an image in TensorBoard): for each class, where
+    the model's evidence for it lies in the class's validation samples (semg_hht.models.saliency), beside
+    their mean input. It reads the final weights, the model at hand, whichever checkpoint metrics.json
+    scores (report_on)."""
+
+    def __init__(self, out_dir: str, tag: str, batch_size: int, max_per_class: int):
+        self.out_dir, self.tag = Path(out_dir), tag
+        self.batch_size, self.max_per_class = batch_size, max_per_class
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:  # one picture per run; the model is the same on every rank
+            return
+        dm = trainer.datamodule
+        if dm is None or not len(getattr(dm, "val_index", ())):
+            log.debug("saliency.png skipped: no validation set (data.split=none)")
+            return
+        rows = torch.from_numpy(dm.val_index)
+        names = pl_module.hparams.class_names
+        device = trainer.strategy.root_device  # by on_fit_end Lightning has moved the model to the CPU
+        saliency, mean_input, counts = class_saliency(
+            pl_module, dm.x[rows], dm.y[rows], len(names), self.batch_size, self.max_per_class, device
+        )
+        title = f"after epoch {trainer.current_epoch}: validation samples, at most {self.max_per_class} per class"
+        fig = saliency_figure(mean_input, saliency, counts, names, title)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure(self.tag, fig, global_step=trainer.global_step, close=False)
+        save_figure(fig, self.out_dir / "saliency.png")
 
 
 class EpochHistory(L.Callback):

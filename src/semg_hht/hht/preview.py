@@ -1,0 +1,100 @@
+"""What preview.png shows, read from a make_hht output folder: a few matrices of every class and
+channel, and each class's mean matrix. The figure itself is drawn above this layer (semg_hht.conversion).
+
+One pass over the labelled files of the classes shown, one file in memory at a time: the class means
+are running sums, and only the chosen examples are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from semg_hht.data.matrices import read_matrix
+from semg_hht.errors import SemgError
+from semg_hht.hht.manifest import MANIFEST
+from semg_hht.io import read_csv_rows
+
+log = logging.getLogger(__name__)
+TARGETS = ("movement", "gender")  # the first that any row has decides the classes
+
+
+@dataclass
+class Preview:
+    target: str  # the manifest column the classes come from
+    classes: list[str]  # K, sorted
+    channels: list[str]  # C, in manifest order
+    examples: list[list[list[np.ndarray]]]  # [k][c]: up to per_class (F, T) matrices
+    means: np.ndarray  # (K, C, F, T) float64; NaN where a class has no matrix of that channel
+    counts: np.ndarray  # (K, C) matrices in each mean
+
+
+def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max_channels: int) -> Preview | None:
+    """The preview of out_dir's manifest.csv; None when no labelled matrix could be read. ``size`` is the matrices'
+    (spectrum.size); files of another size or unreadable are left out with one warning."""
+    _, rows = read_csv_rows(out_dir / MANIFEST)
+    target = next((t for t in TARGETS if any(r.get(t) for r in rows)), None)
+    if target is None:
+        return None
+    classes = sorted({r[target] for r in rows if r.get(target)})
+    channels = list(dict.fromkeys(name for r in rows if r.get(target) for name in _channels(r)))
+    _say_left_out("classes", classes, max_classes)
+    _say_left_out("channels", channels, max_channels)
+    classes, channels = classes[:max_classes], channels[:max_channels]
+    k_of, c_of = {k: i for i, k in enumerate(classes)}, {c: i for i, c in enumerate(channels)}
+    shown = [r for r in rows if r.get(target) in k_of]
+    picked = _spread_picks(shown, target, k_of, channels, per_class)
+
+    sums = np.zeros((len(classes), len(channels), size, size))
+    counts = np.zeros((len(classes), len(channels)), dtype=np.int64)
+    examples: list[list[list[np.ndarray]]] = [[[] for _ in channels] for _ in classes]
+    bad: list[str] = []
+    for i, row in enumerate(shown):
+        names = _channels(row)
+        try:
+            matrix = read_matrix(out_dir / row["file"], len(names), size)  # (C_file, F, T)
+        except SemgError as err:
+            bad.append(str(err))
+            continue
+        k = k_of[row[target]]
+        for name, m in zip(names, matrix, strict=True):
+            if name in c_of:
+                sums[k, c_of[name]] += m
+                counts[k, c_of[name]] += 1
+                if (i, name) in picked:
+                    examples[k][c_of[name]].append(m)
+    if bad:  # a preview is a picture: a file it cannot read is named, not a failed conversion
+        log.warning("preview: %d file(s) left out (unreadable or not %dx%d), e.g. %s", len(bad), size, size, bad[0])
+    if not counts.any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, :, None, None]  # 0/0 -> NaN: an empty panel, not a black one
+    return Preview(target, classes, channels, examples, means, counts)
+
+
+def _channels(row: dict) -> list[str]:
+    """A file's channels in order: make_hht joins a stacked file's names with '+'."""
+    return (row.get("channel") or "").split("+")
+
+
+def _spread_picks(rows: list[dict], target: str, k_of: dict, channels: list[str], n: int) -> set[tuple[int, str]]:
+    """(row index, channel) of n examples per class and channel, spread evenly over the class's rows
+    (so over people and repetitions, not the first files of one person)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, row in enumerate(rows):
+        for name in _channels(row):
+            groups.setdefault((row[target], name), []).append(i)
+    picks = set()
+    for (klass, name), idx in groups.items():
+        if klass in k_of and name in channels:
+            chosen = np.unique(np.linspace(0, len(idx) - 1, min(n, len(idx))).round().astype(int))
+            picks |= {(idx[j], name) for j in chosen}
+    return picks
+
+
+def _say_left_out(what: str, names: list[str], cap: int) -> None:
+    if len(names) > cap:
+        log.info("preview: %d %s, the first %d shown (preview.max_%s)", len(names), what, cap, what)
