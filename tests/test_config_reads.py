@@ -20,8 +20,8 @@ import pytest
 from omegaconf import DictConfig
 from scipy.io import savemat
 
+from semg_hht.conversion import convert
 from semg_hht.evaluation.run import evaluate
-from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import settings_from_cfg
 from semg_hht.prediction import predict
 from semg_hht.svm import fit_svm
@@ -122,7 +122,7 @@ def test_make_hht_runs_read_every_setting(tmp_path):
         settings = settings_from_cfg(cfg)
         leaves = leaves or settings_leaves(settings)
         with settings_reads(settings) as seen_by[name]:
-            make_hht(cfg)
+            convert(cfg)  # make_hht.py's whole run: the conversion, then preview.png
     # what is recorded is what a run reads, not every setting there is: the check can fail
     assert "segment.pad_s" not in seen_by["manifest"] and "overwrite" not in seen_by["manifest"]
     assert {"window.hop_s", "filename_scheme.movement_synonyms", "overwrite"} <= seen_by["manifest again"]
@@ -174,7 +174,7 @@ def test_evaluate_with_every_kind_of_row_reads_every_key(tmp_path):
     linear control on make_hht's matrices and a held-out person, on synthetic raw recordings."""
     generate(tmp_path / "raw", SynthConfig(subjects=4, reps=2, duration_s=1.0, fs=500.0, channels=2, seed=3))
     raw = tmp_path / "raw" / "manifest.csv"
-    make_hht(hht_cfg(f"input={raw}", f"output={tmp_path / 'hht'}", "layout.stack_channels=true",
+    convert(hht_cfg(f"input={raw}", f"output={tmp_path / 'hht'}", "layout.stack_channels=true",
                      "spectrum.size=16", "emd.max_imf=3", "progress=false", "workers=1"))  # fmt: skip
     # the experiment's folds and settings on the synthetic set: every device, its classes, 2 folds
     stand_in = ["~data.filter", "data.classes.movement=[full,half,invalid]", "data.n_folds=2",
