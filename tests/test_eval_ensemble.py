@@ -11,12 +11,12 @@ import pytest
 from semg_hht.data.splits import group_split
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.classic import FeatureSet
-from semg_hht.evaluation.ensemble import cnn_probabilities, ensemble_scores, sweep_calibrated
+from semg_hht.evaluation.ensemble import classic_probabilities, cnn_probabilities, ensemble_scores, sweep_calibrated
 from semg_hht.io import write_csv, write_text
 
 CLASSES = ["a", "b", "c"]
 DATA = {"n_folds": 3, "split_seed": 42}
-SETTINGS = {"seed": 0, "calibration_cv": 3}
+SETTINGS = {"seed": 0, "calibration_cv": 3, "n_jobs": 1}
 
 
 def score(tmp_path, fs, sweep, weight, method="lda", params=None, test=None, final=None, data=DATA):
@@ -150,3 +150,10 @@ def test_evaluate_checks_the_ensemble_flag_and_needs_a_matching_experiment(tmp_p
     assert check_inputs(cfg)[0]["calibrated"] is True  # read from the jobs' data.person_norm.enabled
     with pytest.raises(SemgError, match=r"no CNN \+ classic row for sweeps \['CNN'\]"):
         evaluate(cfg)
+
+
+def test_parallel_calibration_fits_give_the_same_probabilities(tmp_path):
+    fs = feature_set(tmp_path)
+    train = np.arange(len(fs.paths))[::2]
+    one, two = (classic_probabilities(fs, train, fs, "svm", {"C": 1.0}, SETTINGS | {"n_jobs": n}) for n in (1, 2))
+    assert np.allclose(one.sum(1), 1) and np.array_equal(one, two)

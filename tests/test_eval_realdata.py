@@ -200,7 +200,7 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     fs = person_standardized(load_features(RAW, "movement", classes, {}, FILTERS, rows=dev_rows, window=window))
     y, subjects = fs.recordings()
     train_set, val = group_split(y, subjects, classes, data["n_folds"], 0, data["split_seed"])
-    settings = {"seed": eval_cfg.seed, "calibration_cv": eval_cfg.ensemble.calibration_cv}
+    settings = {"seed": eval_cfg.seed} | {k: eval_cfg.ensemble[k] for k in ("calibration_cv", "n_jobs")}
     classic = classic_probabilities(fs, train_set, fs, "svm", dict(eval_cfg.classifiers.svm), settings)
     cnn = cnn_probabilities(tmp_path / "run" / "val_predictions.csv", classes, RAW.parent)
     mixed = combined_scores(cnn, classic, fs, val, eval_cfg.ensemble.cnn_weight)

@@ -334,6 +334,7 @@ EVALUATE = {
     "ensemble.window": Bool(),
     "ensemble.cnn_weight": Float(lo=0, hi=1),
     "ensemble.calibration_cv": Int(lo=2),
+    "ensemble.n_jobs": Int(lo=-1),
     "classifiers.pca_lda.n_components": Int(lo=1),
     "classifiers.pca_lda.solver": OneOf("svd", "lsqr", "eigen"),
     "inputs.manifest.*": Str(),

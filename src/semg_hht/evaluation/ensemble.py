@@ -83,7 +83,10 @@ def classic_probabilities(
     gets Platt scaling fitted on cross-validation folds of the training rows."""
     model = make_classifier(method, params, cfg["seed"])
     if not hasattr(model, "predict_proba"):
-        model = CalibratedClassifierCV(model, method="sigmoid", cv=cfg["calibration_cv"], ensemble=False)
+        # its cross-validation fits are independent: n_jobs runs them side by side (same result)
+        model = CalibratedClassifierCV(
+            model, method="sigmoid", cv=cfg["calibration_cv"], ensemble=False, n_jobs=cfg["n_jobs"]
+        )
     rows = fs.rows_of(train)
     model.fit(fs.x[rows], fs.y[rows])
     probs = np.zeros((int(scored.unit.max()) + 1, len(fs.class_names)))

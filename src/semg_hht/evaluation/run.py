@@ -237,7 +237,7 @@ def mixture_rows(
     rows, fold_rows, target = [], [], row_target(data)
     method = cfg.ensemble.method
     params = OmegaConf.to_container(cfg.classifiers[method], resolve=True)
-    settings = {"seed": cfg.seed, "cnn_weight": cfg.ensemble.cnn_weight, "calibration_cv": cfg.ensemble.calibration_cv}
+    settings = {"seed": cfg.seed} | {k: cfg.ensemble[k] for k in ("cnn_weight", "calibration_cv", "n_jobs")}
     roots = (Path(cfg.raw).parent, Path(cfg.test_raw).parent if cfg.test_raw else None)
     windows = f" on {cfg.window.length_s * 1000:g} ms windows" if cfg.ensemble.window else ""
     for sweep in (s for s in sweeps if s["target"] == target):
@@ -359,6 +359,8 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
     if any(s.get("ensemble") for s in sweeps):
         if cfg.ensemble.method not in cfg.classifiers:
             raise SemgError(f"ensemble.method={cfg.ensemble.method} has no classifier", fix="use a key of classifiers")
+        if cfg.ensemble.n_jobs == 0:
+            raise SemgError("ensemble.n_jobs=0 runs nothing", fix="use 1 (one process), 2, ... or -1 (every core)")
         if cfg.ensemble.window and not cfg.window.enabled:
             raise SemgError("ensemble.window=true needs the windowed features", fix="window.enabled=true")
     return [
