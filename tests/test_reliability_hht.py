@@ -99,6 +99,23 @@ def test_decimal_commas_in_a_single_column_are_not_read_as_two_channels(tmp_path
     assert two.signal.shape == (200, 2)
 
 
+def test_a_terminate_while_a_worker_starts_up_exits_quietly():
+    """SIGTERM can reach a worker still in the pool's initializer (which logs any exception with its
+    traceback, as the pool does) or idle between recordings: nothing to clean there, so exit 143 quietly."""
+    code = (
+        "import os, signal, time, traceback\n"
+        "from semg_hht.hht import pipeline\n"
+        "try:\n"
+        "    pipeline._init_worker(None)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(5)\n"
+        "except BaseException:\n"
+        "    traceback.print_exc()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 143 and proc.stderr == "", proc.stderr
+
+
 def _session_alive(sid: int) -> list[str]:
     """Processes still in the session the command was started in (its workers, forkserver)."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(sid)], capture_output=True, text=True).stdout

@@ -193,11 +193,18 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
     return results
 
 
+_converting = False  # in a worker: a recording (and maybe its temp file) is in progress
+
+
 def _convert_in_worker(job: Job, s: Settings, out_dir: str, signature: str, vers: dict) -> JobResult:
+    global _converting
+    _converting = True
     try:
         return convert_recording(job, s, out_dir, signature, vers)
     except _WorkerStop:
         os._exit(143)  # the pool would otherwise catch it and start the next recording
+    finally:
+        _converting = False
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -323,7 +330,11 @@ def _init_worker(events) -> None:
 
 
 def _worker_stop(signum, frame):
-    raise _WorkerStop(143)
+    """Unwind a recording in progress (its temp file is dropped on the way out); a worker that is
+    still starting up or waiting for work has nothing to clean and exits without a traceback."""
+    if _converting:
+        raise _WorkerStop(143)
+    os._exit(143)
 
 
 def _pin_threads() -> None:
