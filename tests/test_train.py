@@ -65,11 +65,25 @@ def test_tensorboard_has_scalars_lr_hparams_and_confusion_images(trained):
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "val/f1_macro"} <= scalars
     assert any(tag.startswith("lr-") for tag in scalars)
     assert "val/confusion_matrix" in events.Tags()["images"]
-    assert len(events.Images("val/confusion_matrix")) == 2  # one per validation epoch
+    # callbacks.confusion_matrix.every_n_epochs=10: of 2 epochs, only the last
+    assert [image.step for image in events.Images("val/confusion_matrix")] == [1]
     assert len(events.Images("val/saliency")) == 1  # once, at the end of fit
     hparams = [f for f in (out / "tensorboard").iterdir() if f.name.startswith("events")]
     assert any(b"val/acc_best" in f.read_bytes() and b"num_layers" in f.read_bytes() for f in hparams)
     assert (out / "csv" / "metrics.csv").is_file()
+
+
+def test_confusion_images_come_every_n_epochs_and_after_the_last():
+    from types import SimpleNamespace
+
+    from semg_hht.training.callbacks import ConfusionMatrixImage
+
+    image = ConfusionMatrixImage("val/confusion_matrix", every_n_epochs=3)
+    due = [image.due(SimpleNamespace(current_epoch=e, max_epochs=8, should_stop=False)) for e in range(8)]
+    assert [e for e, d in enumerate(due) if d] == [2, 5, 7]
+    assert image.due(SimpleNamespace(current_epoch=3, max_epochs=8, should_stop=True))  # early stopping
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        ConfusionMatrixImage("val/confusion_matrix", every_n_epochs=0)
 
 
 def test_checkpoint_is_self_contained_and_weights_only(trained):
