@@ -183,7 +183,7 @@ def test_sigterm_saves_last_ckpt_says_how_to_resume_and_exits_1(synthetic_dir, t
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 1, err[-2000:]
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "weights_only" not in err  # the full state is saved on purpose
     line = err.strip().splitlines()[-1]
     assert line.startswith("error: ") and "SIGTERM" in line and f"resume with ckpt_path={last}" in line, line
     epoch = torch.load(last, weights_only=True)["epoch"]
