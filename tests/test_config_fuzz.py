@@ -68,10 +68,11 @@ def test_every_scalar_key_set_wrong_is_one_line_naming_it(name, tmp_path, capsys
     assert rejected > len(keys)
 
 
+# one per script in the default run (a subprocess costs ~10 s of imports); more train.py values under -m slow
 CLI = [
     ("train.py", ["trainer.max_epochs=abc"], "trainer.max_epochs"),
-    ("train.py", ["data.batch_size=-4"], "data.batch_size"),
-    ("train.py", ["model.dropout=1.5"], "model.dropout"),
+    pytest.param("train.py", ["data.batch_size=-4"], "data.batch_size", marks=pytest.mark.slow),
+    pytest.param("train.py", ["model.dropout=1.5"], "model.dropout", marks=pytest.mark.slow),
     ("predict.py", ["batch_size=0", "ckpt=x.ckpt"], "batch_size"),
     ("make_hht.py", ["input=a", "output=b", "spectrum.size=abc"], "spectrum.size"),
 ]
