@@ -105,10 +105,10 @@ class WeightAverage(L.Callback):
             self.write_checkpoint(trainer, pl_module)
 
     def recompute_batchnorm(self, trainer: L.Trainer, pl_module: L.LightningModule) -> int:
-        """update_bn over the training loader, on the trainer's device and precision, batches moved and
-        augmented by Lightning's own transfer hooks, dropout seeded; under DDP each process sees its
-        share and the statistics are averaged over the processes. Returns the batches seen (0: no
-        BatchNorm)."""
+        """update_bn over the training loader, on the trainer's device and precision (input dtype and
+        autocast as in training), batches moved and augmented by Lightning's own transfer hooks, dropout
+        seeded; under DDP each process sees its share and the statistics are averaged over the processes.
+        Returns the batches seen (0: no BatchNorm)."""
         norms = [m for m in pl_module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         loader = trainer.train_dataloader
         if not norms or loader is None:
@@ -120,7 +120,7 @@ class WeightAverage(L.Callback):
             nonlocal seen
             for batch in loader:
                 seen += 1
-                yield trainer.strategy.batch_to_device(batch)[0]
+                yield trainer.strategy.batch_to_device(trainer.precision_plugin.convert_input(batch))[0]
 
         cuda = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda), trainer.precision_plugin.train_step_context():
@@ -140,7 +140,9 @@ class WeightAverage(L.Callback):
         path = self.checkpoint
         if trainer.is_global_zero:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
-            if checkpoint is None or checkpoint.get("epoch") != trainer.current_epoch - 1:
+            if checkpoint is None:
+                log.warning("callbacks.swa: no checkpoint %s to write the average over", path)
+            elif checkpoint.get("epoch") != trainer.current_epoch - 1:
                 log.warning("callbacks.swa: %s is not the final epoch's checkpoint: the average is not written", path)
             else:
                 checkpoint["state_dict"] = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
