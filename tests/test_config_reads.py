@@ -47,9 +47,17 @@ TRAIN_RUNS = {
     "model=cnn_small": ["model=cnn_small", "model.in_channels=1"],  # synthetic_dir has one channel
     "logger=many": ["logger=many"],  # tensorboard and csv
     "callbacks=early_stopping": ["callbacks=[default,early_stopping]"],
+    "callbacks=swa": ["callbacks=[default,swa]", "report_on=last"],  # weight averaging (needs report_on=last)
     "trainer=cpu_fast": ["trainer=cpu_fast"],  # bf16 autocast and channels_last callbacks
 }
-SLOW = {"optimizer=adam", "model=cnn_small", "logger=many", "callbacks=early_stopping", "trainer=cpu_fast"}
+SLOW = {
+    "optimizer=adam",
+    "model=cnn_small",
+    "logger=many",
+    "callbacks=early_stopping",
+    "callbacks=swa",
+    "trainer=cpu_fast",
+}
 UNREAD_IN = {
     # train.py returns it to a Hydra sweeper (main's return value); train(cfg) has no use for it
     "optimized_metric": set(TRAIN_RUNS),

@@ -264,6 +264,8 @@ TRAIN = {
     "callbacks.*.out_dir": Str(),
     "callbacks.*.batch_size": Int(lo=1),
     "callbacks.*.max_per_class": Int(lo=1),
+    "callbacks.*.start_fraction": Float(lo=0, hi=1, hi_open=True),
+    "callbacks.*.checkpoint": Str(optional=True),
     "callbacks.*.*": Either(Float(), AnyStr(), Bool(), optional=True),
     "logger.*.save_dir": Str(),
     "logger.*.name": AnyStr(optional=True),

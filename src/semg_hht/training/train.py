@@ -74,6 +74,16 @@ def check_stages(cfg: DictConfig) -> None:
             "data.person_norm standardises the input: the model must not log-compress it again",
             fix="set model.input_log_ref=null and data.person_norm.log_ref instead (or experiment=person_norm)",
         )
+    averaging = [
+        name
+        for name, c in (cfg.get("callbacks") or {}).items()
+        if str((c or {}).get("_target_", "")).endswith(".WeightAverage")
+    ]
+    if averaging and cfg.report_on != "last":
+        raise SemgError(
+            f"callbacks.{averaging[0]} ends the run on averaged weights; report_on={cfg.report_on} scores best.ckpt",
+            fix="set report_on=last (as experiment=muscletracker_movement does)",
+        )
     if cfg.data.split != "none":
         return
     if cfg.report_on != "last":
