@@ -89,3 +89,13 @@ def test_a_mixup_run_trains_logs_train_acc_and_keeps_alpha_in_the_checkpoint(tra
     assert len(rows) == 2 and all(0.0 <= float(r["train/acc"]) <= 1.0 for r in rows)
     hparams = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]
     assert hparams["mixup_alpha"] == 0.4
+
+
+@pytest.mark.slow
+def test_a_resumed_mixup_run_draws_what_the_uninterrupted_one_did(train_cfg, tmp_path):
+    settings = ["model.mixup_alpha=0.4", "trainer.max_epochs=4", "data.batch_size=4", "trainer.deterministic=true"]
+    settings.append("callbacks.periodic_checkpoint.every_n_epochs=2")  # epoch_001.ckpt: resume from there
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    train(train_cfg(*settings, f"paths.output_dir={full}"))
+    train(train_cfg(*settings, f"paths.output_dir={resumed}", f"ckpt_path={full / 'checkpoints' / 'epoch_001.ckpt'}"))
+    assert (full / "history.csv").read_text() == (resumed / "history.csv").read_text()
