@@ -207,6 +207,7 @@ MODEL = {
     "model.head_hidden": Int(lo=1),
     "model.dropout": Float(lo=0, hi=1, hi_open=True),
     "model.label_smoothing": Float(lo=0, hi=1, hi_open=True),
+    "model.mixup_alpha": Float(lo=0),
 }
 TRAIN = {
     **PATHS,

@@ -1,9 +1,10 @@
-"""The LightningModule: CNN encoder + head, label-smoothed cross entropy, torchmetrics, AdamW and
-the warmup/cosine/plateau schedule. Hyperparameters are plain values saved into every checkpoint
+"""The LightningModule: CNN encoder + head, label-smoothed cross entropy, opt-in mixup, torchmetrics,
+AdamW and the warmup/cosine/plateau schedule. Hyperparameters are plain values saved into every checkpoint
 (save_hyperparameters), so a checkpoint loads without any config."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -52,11 +53,14 @@ class HHTClassifier(L.LightningModule):
         optimizer: dict[str, Any],
         scheduler: dict[str, Any],
         pool: str = "global",  # default: checkpoints written before the key existed
+        mixup_alpha: float = 0.0,  # 0 = off; default: checkpoints written before the key existed
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
         if len(class_names) != num_classes:
             raise SemgError(f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes")
+        if not (math.isfinite(mixup_alpha) and mixup_alpha >= 0):
+            raise SemgError(f"model.mixup_alpha={mixup_alpha} must be >= 0", fix="0 = off, e.g. 0.2")
         self.encoder = CNNEncoder(**{key: self.hparams[key] for key in ENCODER_KEYS})
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(label_smoothing, num_classes))
@@ -75,13 +79,45 @@ class HHTClassifier(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
-        loss = self.criterion(logits, y)
+        logits, loss = self.training_loss(x, y)
         self.train_loss(loss)
-        self.train_acc(logits.argmax(1), y)
+        self.train_acc(logits.argmax(1), y)  # with mixup: against each sample's dominant label (see mixup)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, loss) of one training batch: plain label-smoothed cross entropy, or with
+        model.mixup_alpha > 0 the mixup loss (below). Validation, test and predict never mix."""
+        alpha = self.hparams.mixup_alpha
+        if alpha <= 0:  # off: exactly the plain path, and no random number is drawn
+            logits = self(x)
+            return logits, self.criterion(logits, y)
+        lam, perm = self.mixup(x.shape[0], alpha)
+        perm = perm.to(x.device, non_blocking=True)
+        logits = self(lam * x + (1.0 - lam) * x[perm])
+        loss = lam * self.criterion(logits, y) + (1.0 - lam) * self.criterion(logits, y[perm])
+        return logits, loss
+
+    @staticmethod
+    def mixup(batch: int, alpha: float) -> tuple[float, torch.Tensor]:
+        """Mixup (Zhang et al. 2018): lambda ~ Beta(alpha, alpha) and a permutation of the batch; each
+        sample i becomes lam * x[i] + (1 - lam) * x[perm[i]], its loss lam * CE(y[i]) + (1 - lam) * CE(y[perm[i]])
+        with the configured label smoothing on both terms.
+
+        Here, not under data.augment: mixup changes the targets (hence the loss), and the data module's
+        augmentation sees only the matrices (on_after_batch_transfer hands the labels through untouched).
+
+        lambda is folded to max(lambda, 1 - lambda): the same mixtures (the partner is a random
+        permutation, and Beta(alpha, alpha) is symmetric), but y[i] is always the larger share, so
+        train/acc is the accuracy against each mixed sample's dominant label.
+
+        Draws come from torch's global CPU generator, which the step_seed callback reseeds from
+        (seed, epoch, batch) before every training step, as it does for dropout: a resumed run draws
+        what the uninterrupted one did, with no generator state to keep in the checkpoint (without
+        that callback the draws still follow the global seed, but a resumed run draws anew)."""
+        lam = float(torch.distributions.Beta(float(alpha), float(alpha)).sample())
+        return max(lam, 1.0 - lam), torch.randperm(batch)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch

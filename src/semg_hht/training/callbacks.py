@@ -97,10 +97,10 @@ class EpochHistory(L.Callback):
 class StepSeed(L.Callback):
     """Seeds torch's RNG from (seed, epoch, batch) before every training step.
 
-    Dropout masks then depend on the step alone, not on whatever else drew random numbers
-    before it (Lightning's resume path does: reseeding once per epoch was not enough), so a run
-    resumed from last.ckpt after a crash trains exactly as the uninterrupted run would have (on
-    CPU with trainer.deterministic=true). Batch order and augmentation carry their own state.
+    Dropout masks (and model.mixup_alpha's draws) then depend on the step alone, not on whatever
+    else drew random numbers before it (Lightning's resume path does: reseeding once per epoch was
+    not enough), so a run resumed from last.ckpt after a crash trains exactly as the uninterrupted
+    run would have (on CPU with trainer.deterministic=true). Batch order and augmentation carry their own state.
     """
 
     def __init__(self, seed: int):
