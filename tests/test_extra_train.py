@@ -138,3 +138,11 @@ def test_extra_rows_of_a_validation_person_are_refused(train_cfg, two_devices):
             assert "S05" in _people(dm, dm.train_index[-dm.n_extra :])
             outcomes.append("trained")
     assert outcomes.count("refused") == 1
+
+
+def test_the_linear_control_refuses_extra_rows(two_devices):
+    """evaluate.py's HHT rows draw their folds from every row the DataModule returns with split=none."""
+    from semg_hht.evaluation.hht_features import hht_feature_sets
+
+    with pytest.raises(SemgError, match="linear control does not take data.extra_train"):
+        hht_feature_sets(two_devices, {"extra_train": {"device": "b"}})
