@@ -162,6 +162,8 @@ DATA = {
     "data.test_manifest": Str(optional=True),
     "data.test_filter": Mapping_(),
     "data.test_filter.*": Either(AnyStr(), Float()),
+    "data.extra_train": Mapping_(),
+    "data.extra_train.*": Either(AnyStr(), Float()),
     "data.person_norm.enabled": Bool(),
     "data.person_norm.log_ref": Float(lo=0, lo_open=True, optional=True),
     "data.person_norm.calibrate_on": Rule("a list of class names", lambda v: False, optional=True),

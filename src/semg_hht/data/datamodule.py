@@ -72,6 +72,7 @@ class HHTDataModule(L.LightningDataModule):
         test_manifest: str | None = None,
         test_filter: Mapping[str, Any] | None = None,
         person_norm: Mapping[str, Any] | None = None,
+        extra_train: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -87,7 +88,9 @@ class HHTDataModule(L.LightningDataModule):
         self.scheme = FilenameScheme(**filename_scheme)
         self.row_filter = row_filter(filter or {})
         self.test_row_filter = row_filter(test_filter or {})
-        for key, rows in (("filter", self.row_filter), ("test_filter", self.test_row_filter)):
+        self.extra_row_filter = row_filter(extra_train or {})
+        filters = (("filter", self.row_filter), ("test_filter", self.test_row_filter))
+        for key, rows in (*filters, ("extra_train", self.extra_row_filter)):
             if rows and label_source != "manifest":
                 raise SemgError(
                     f"data.{key} selects manifest rows", fix=f"use data.label_source=manifest or {key}={{}}"
@@ -97,6 +100,8 @@ class HHTDataModule(L.LightningDataModule):
         self.data_dir = Path(self.hparams.data_dir)  # the resolved path the checkpoint records
         self.class_names: list[str] = []
         self.recordings: list[Recording] = []  # labelled and usable, aligned with x / y
+        self.n_extra = 0  # the last n_extra of recordings are data.extra_train rows (training only)
+        self._manifest_rows: list[Recording] = []  # every row of data.manifest, before data.filter
         self.unlabeled: list[Path] = []  # Test* files (or rows without the target label)
         self.skipped: list[SemgError] = []
         self.n_found = 0
@@ -121,6 +126,7 @@ class HHTDataModule(L.LightningDataModule):
             if not hp.manifest:
                 raise SemgError("data.label_source=manifest needs data.manifest", fix="name the CSV file")
             recordings = read_manifest(self.data_dir / hp.manifest, self.data_dir, allow_outside=hp.allow_outside_paths)
+            self._manifest_rows = recordings
             recordings = self._filtered(recordings)
             self.n_found = len(recordings)
             return recordings
@@ -261,8 +267,9 @@ class HHTDataModule(L.LightningDataModule):
         found, test = self._split_off_test(self._find_recordings())
         labelled = self._labelled(found)
         test = self._check_test_set(labelled, test) if self.has_test_set else []
+        extra, dropped = self._extra_rows(found, test)
         x, errors = load_matrices_cached(
-            [r.path for r in labelled + test],
+            [r.path for r in labelled + extra + test],
             hp.in_channels,
             hp.input_size,
             hp.scaling,
@@ -270,26 +277,45 @@ class HHTDataModule(L.LightningDataModule):
             hp.cache_dir,
         )
         self.skipped.extend(errors.values())
-        self._report_skipped(self.n_found + (len(test) if hp.test_dir else 0))
+        self._report_skipped(self.n_found + len(extra) + (len(test) if hp.test_dir else 0))
         if errors:
             keep = np.setdiff1d(np.arange(len(x)), list(errors))
-            n = len(labelled)
+            n, m = len(labelled), len(labelled) + len(extra)
             x = x[keep]
-            labelled, test = [labelled[i] for i in keep if i < n], [test[i - n] for i in keep if i >= n]
+            labelled, extra, test = (
+                [labelled[i] for i in keep if i < n],
+                [extra[i - n] for i in keep if n <= i < m],
+                [test[i - m] for i in keep if i >= m],
+            )
         if not labelled:
             raise SemgError(
                 f"no labelled recordings for target '{hp.target}'",
                 path=self.data_dir,
                 fix="check names/manifest",
             )
-        self.recordings, self.test_recordings = labelled, test
-        y = self._targets(labelled)
-        self.train_index, self.val_index = self._split(y, labelled)
-        self.x, self.y = torch.from_numpy(x[: len(labelled)]), torch.from_numpy(y)
+        self.recordings, self.test_recordings, self.n_extra = labelled + extra, test, len(extra)
+        y = self._targets(self.recordings)
+        # the split is drawn over the data.filter rows alone: the validation people are the same with or
+        # without data.extra_train, whose rows then join the training side only
+        train, self.val_index = self._split(y[: len(labelled)], labelled)
+        self._check_extra_not_validation(extra)
+        self.train_index = np.concatenate([train, np.arange(len(labelled), len(self.recordings))])
+        if self.extra_row_filter:
+            people = {r.subject for r in extra} - {None}
+            log.info(
+                "data.extra_train %s: %d recordings of %d people added to training (%d rows of test people "
+                "and %d already selected by data.filter left out)",
+                self.hparams.extra_train,
+                len(extra),
+                len(people),
+                *dropped,
+            )
+        n = len(self.recordings)
+        self.x, self.y = torch.from_numpy(x[:n]), torch.from_numpy(y)
         if test:
-            self.test_x, self.test_y = torch.from_numpy(x[len(labelled) :]), torch.from_numpy(self._targets(test))
+            self.test_x, self.test_y = torch.from_numpy(x[n:]), torch.from_numpy(self._targets(test))
         if (hp.person_norm or {}).get("enabled"):
-            self.x = self._person_normalised(self.x, labelled, y)
+            self.x = self._person_normalised(self.x, self.recordings, y)
             if test:
                 self.test_x = self._person_normalised(self.test_x, test, self.test_y.numpy())
         counts = Counter(self.class_names[i] for i in y.tolist())
@@ -303,6 +329,59 @@ class HHTDataModule(L.LightningDataModule):
             len(self.val_index),
             len(test),
         )
+
+    def _extra_rows(self, found: list[Recording], test: list[Recording]) -> tuple[list[Recording], tuple[int, int]]:
+        """data.extra_train: the manifest rows it matches, whatever data.filter says, less the test set's
+        rows and people and the rows data.filter already selected; (rows, (test rows left out, rows
+        already selected)). Rows without the target label are left out; a label outside the classes is an error."""
+        if not self.extra_row_filter:
+            return [], (0, 0)
+        manifest = self.data_dir / str(self.hparams.manifest)
+        matched = select(self._manifest_rows, self.extra_row_filter, "extra_train", manifest)
+        test_people = {r.subject for r in test} - {None}
+        test_files = {r.path for r in test}
+        selected = {r.path for r in found}
+
+        def of_test(rec: Recording) -> bool:
+            in_filter = bool(self.test_row_filter) and row_matches(rec.row, self.test_row_filter)
+            return in_filter or rec.path in test_files or rec.subject in test_people
+
+        kept = [r for r in matched if not of_test(r)]
+        n_test = len(matched) - len(kept)
+        n_selected = sum(r.path in selected for r in kept)
+        kept = [r for r in kept if r.path not in selected]
+        target = self.hparams.target
+        labelled = [r for r in kept if target_value(r, target) is not None]
+        if not labelled:
+            raise SemgError(
+                f"data.extra_train={self.hparams.extra_train} adds no recording with a {target} label "
+                f"({len(matched)} rows match: {n_test} of test people, {n_selected} already selected by data.filter)",
+                path=manifest,
+                fix="match rows outside data.filter and data.test_filter, or set data.extra_train={}",
+            )
+        unknown = sorted({target_value(r, target) for r in labelled} - set(self.class_names))
+        if unknown:
+            raise SemgError(
+                f"data.extra_train rows have {target} labels {unknown} outside the classes {self.class_names}",
+                path=manifest,
+                fix="narrow data.extra_train to rows of the trained classes, or add the class to data.classes",
+            )
+        missing = [r for r in labelled if not r.path.is_file()]
+        for rec in missing:
+            self.skipped.append(SemgError("file listed in the manifest is missing", path=rec.path, fix="restore it"))
+        return [r for r in labelled if r not in missing], (n_test, n_selected)
+
+    def _check_extra_not_validation(self, extra: list[Recording]) -> None:
+        """One line when a data.extra_train row belongs to a validation person (the rows data.filter
+        selected are never extra rows, so a validation file cannot be one)."""
+        val_people = {self.recordings[i].subject for i in self.val_index.tolist()} - {None}
+        shared = sorted({r.subject for r in extra} & val_people)
+        if shared:
+            raise SemgError(
+                f"data.extra_train={self.hparams.extra_train} adds recordings of validation people {shared[:5]}",
+                path=self.data_dir / str(self.hparams.manifest),
+                fix="add people outside data.filter (e.g. another device's), or set data.extra_train={}",
+            )
 
     def _person_normalised(self, x: torch.Tensor, recordings: list[Recording], y: np.ndarray) -> torch.Tensor:
         """data.person_norm: every person standardised by their own statistics (data/person_norm.py)."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from semg_hht.data import HHTDataModule
 from semg_hht.data.splits import unit_codes
+from semg_hht.errors import SemgError
 from semg_hht.evaluation.classic import FeatureSet
 
 
@@ -18,6 +19,11 @@ def hht_feature_sets(
     hht_dir: Path, data: Mapping[str, Any], limit_subjects: int | None = None
 ) -> tuple[FeatureSet, FeatureSet | None]:
     """(development set, test set or None) of flattened matrices; windows of one recording share a unit."""
+    if data.get("extra_train"):  # split=none below would put its people into the folds drawn from dev
+        raise SemgError(
+            f"the linear control does not take data.extra_train={data['extra_train']}",
+            fix="leave data.extra_train out of evaluate.py's overrides",
+        )
     settings = {k: v for k, v in data.items() if k != "_target_"} | {"data_dir": str(hht_dir), "split": "none"}
     dm = HHTDataModule(**settings)
     dm.setup("fit")
