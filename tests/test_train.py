@@ -82,7 +82,7 @@ def test_confusion_images_come_every_n_epochs_and_after_the_last():
     due = [image.due(SimpleNamespace(current_epoch=e, max_epochs=8, should_stop=False)) for e in range(8)]
     assert [e for e, d in enumerate(due) if d] == [2, 5, 7]
     assert image.due(SimpleNamespace(current_epoch=3, max_epochs=8, should_stop=True))  # early stopping
-    with pytest.raises(ValueError, match="every_n_epochs"):
+    with pytest.raises(SemgError, match="every_n_epochs"):
         ConfusionMatrixImage("val/confusion_matrix", every_n_epochs=0)
 
 

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from semg_hht.errors import SemgError
 from semg_hht.io import save_figure
 from semg_hht.models.saliency import class_saliency
 from semg_hht.reporting.plots import confusion_figure, saliency_figure
@@ -25,7 +26,7 @@ class ConfusionMatrixImage(L.Callback):
 
     def __init__(self, tag: str, every_n_epochs: int):
         if every_n_epochs < 1:
-            raise ValueError(f"callbacks.confusion_matrix.every_n_epochs must be >= 1, got {every_n_epochs}")
+            raise SemgError(f"callbacks.confusion_matrix.every_n_epochs={every_n_epochs} must be >= 1", fix="e.g. 10")
         self.tag, self.every_n_epochs = tag, every_n_epochs
 
     def due(self, trainer: L.Trainer) -> bool:

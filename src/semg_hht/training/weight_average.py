@@ -25,6 +25,7 @@ import torch
 from torch.optim.swa_utils import update_bn
 
 from semg_hht.errors import SemgError
+from semg_hht.models.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class WeightAverage(L.Callback):
         written, the weights (BatchNorm statistics included) and this callback's state change."""
         path = self.checkpoint
         if trainer.is_global_zero:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+            checkpoint = read_checkpoint(path) if path.is_file() else None
             if checkpoint is None:
                 log.warning("callbacks.swa: no checkpoint %s to write the average over", path)
             elif checkpoint.get("epoch") != trainer.current_epoch - 1:
