@@ -118,7 +118,7 @@ def test_seed_config_row_on_real_data_keeps_the_seeds_hyperparameters(experiment
     assert (cfg.model.base_channels, cfg.model.num_layers, cfg.model.head, cfg.trainer.max_epochs) == (64, 3, "mlp", 50)
     assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.weight_decay) == ("Adam", 1e-3, 0.0)
     assert (cfg.data.batch_size, cfg.data.augment.enabled, cfg.model.in_channels) == (16, False, 2)
-    assert cfg.data.scaling == "minmax"  # not the real-data recipe's recording scale
+    assert cfg.data.scaling == "minmax"  # not the real-data recipe's dataset scale
     assert cfg.scheduler.warmup_epochs == 0 and cfg.data.split == "group" and cfg.data.filter
 
 

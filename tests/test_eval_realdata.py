@@ -175,7 +175,7 @@ def test_classic_baseline_trains_on_one_manifest_and_scores_another(tmp_path):
 @pytest.mark.slow
 def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     """A floor, not the figure: the recipe of the README table (cnn_small with time pooling, 60
-    epochs, the recording scale, per-person calibration, then the CNN + classic mean) on Biopac fold 0
+    epochs, the dataset scale, per-person calibration, then the CNN + classic mean) on Biopac fold 0
     of the development people, end to end from the raw recordings. Measured 0.77 there (the CNN); it
     must stay well clear of chance (0.2)."""
     out = tmp_path / "hht"

@@ -101,4 +101,4 @@ def test_recording_normalisation_names_matrices_without_channel_scales(tmp_path)
     assert "spectrum_peak" in str(errors[0]) and "overwrite=true" in str(errors[0]) and "old.npz" in str(errors[0])
     bad = _npz(tmp_path / "bad.npz", hht=np.ones((2, 8, 8)) * [[[1]], [[2]]], norm_scale=[1.0], spectrum_peak=[1.0])
     with pytest.raises(SemgError, match="do not fit 2 channel"):
-        read_matrix(bad, 2, 8, gains=True)
+        read_matrix(bad, 2, 8, gains="relative")

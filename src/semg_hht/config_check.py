@@ -170,6 +170,7 @@ DATA = {
     "data.input_size": Int(lo=8),
     "data.in_channels": Int(lo=1),
     "data.scaling": OneOf(*SCALINGS),
+    "data.scale_reference": Float(lo=0, lo_open=True, optional=True),
     "data.split": OneOf(*SPLITS),
     "data.val_fraction": Float(lo=0, hi=1, lo_open=True, hi_open=True),
     "data.split_seed": Int(),

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.data.labels import Recording, read_manifest, row_filter, row_matches, target_value
-from semg_hht.data.matrices import load_matrices, npz_files
+from semg_hht.data.matrices import load_matrices, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
@@ -51,6 +51,15 @@ class Reading:
     scheme: FilenameScheme | None  # the training data's file-name scheme (labels of Test*/named files)
     data_dir: Path | None
     person_norm: dict[str, Any] | None = None  # data.person_norm the model was trained with
+    scale_reference: float | None = None  # data.scaling=dataset: the training set's number
+
+    def prepare(self, x: torch.Tensor, recordings: Sequence[Recording]) -> torch.Tensor:
+        """Loaded matrices -> this model's input: the dataset scale, then each new person calibrated
+        on all of their input recordings (data.person_norm), as in training."""
+        x = to_reference(x, self.scaling, self.scale_reference)
+        if (self.person_norm or {}).get("enabled"):
+            x = person_standardize(x, [r.subject for r in recordings], self.person_norm.get("log_ref"))
+        return x
 
 
 def checkpoint_paths(ckpt: Any) -> list[str]:
@@ -107,6 +116,8 @@ def check_pair(meta: dict[str, Any], models: Sequence[LoadedCheckpoint], svm_pat
 
 
 def reading_of(models: Sequence[LoadedCheckpoint], svm_meta: dict[str, Any] | None) -> Reading:
+    """How the first model (else the random-encoder SVM) reads matrices. Fold models of one recipe
+    share it except for data.scale_reference, which each member's prepare applies as its own."""
     if models:
         hp, data = models[0].hparams, models[0].data_hparams
         scheme = FilenameScheme(**data["filename_scheme"]) if data.get("filename_scheme") else None
@@ -117,12 +128,21 @@ def reading_of(models: Sequence[LoadedCheckpoint], svm_meta: dict[str, Any] | No
             scheme,
             Path(data["data_dir"]),
             data.get("person_norm"),
+            data.get("scale_reference"),
         )
     encoder = svm_meta["encoder"]
     arch = encoder["architecture"]
     scheme = FilenameScheme(**encoder["filename_scheme"]) if encoder.get("filename_scheme") else None
     scaling = renamed_data_keys(encoder).get("scaling", "minmax")
-    return Reading(arch["in_channels"], arch["input_size"], scaling, scheme, None, encoder.get("person_norm"))
+    return Reading(
+        arch["in_channels"],
+        arch["input_size"],
+        scaling,
+        scheme,
+        None,
+        encoder.get("person_norm"),
+        encoder.get("scale_reference"),
+    )
 
 
 def input_recordings(cfg: DictConfig, reading: Reading) -> list[Recording]:
@@ -180,7 +200,7 @@ def _named(path: Path, scheme: FilenameScheme | None) -> Recording:
 
 
 def read_inputs(recordings: list[Recording], reading: Reading, workers: int, bad_files: str):
-    """Matrices as the models were trained on them (size, channels, normalisation)."""
+    """Matrices as the models read them (size, channels, scaling), before each model's prepare."""
     if bad_files not in ("error", "skip"):
         raise SemgError(f"unknown bad_files '{bad_files}'", fix="use error or skip")
     files = [r.path for r in recordings]
@@ -196,11 +216,9 @@ def read_inputs(recordings: list[Recording], reading: Reading, workers: int, bad
             log.warning("skipped: %s", err)
         keep = np.setdiff1d(np.arange(len(files)), list(errors))
         x, recordings = x[keep], [recordings[i] for i in keep]
-    x = torch.from_numpy(x)
-    if (reading.person_norm or {}).get("enabled"):  # each new person calibrated on all of their input recordings
+    if (reading.person_norm or {}).get("enabled"):
         log.info("person_norm: %d people standardised by their own statistics", len({r.subject for r in recordings}))
-        x = person_standardize(x, [r.subject for r in recordings], reading.person_norm.get("log_ref"))
-    return x, recordings
+    return torch.from_numpy(x), recordings
 
 
 def true_labels(recordings: Sequence[Recording], target: str, class_names: Sequence[str]) -> np.ndarray | None:
@@ -230,28 +248,42 @@ class Output:
     source: str  # what produced it, for metrics.json and the summary
 
 
-def cnn_output(models: Sequence[LoadedCheckpoint], x: torch.Tensor, cfg: DictConfig, device) -> Output:
+def cnn_output(
+    models: Sequence[LoadedCheckpoint], x: torch.Tensor, recordings: Sequence[Recording], cfg: DictConfig, device
+) -> Output:
     """Mean class probabilities over the checkpoints (one checkpoint: its own)."""
     probs = []
     for loaded in models:
         model = loaded.model.to(device)
-        features = extract_features(model.encoder, x, cfg.batch_size, device, cfg.bf16)
+        inputs = reading_of([loaded], None).prepare(x, recordings)
+        features = extract_features(model.encoder, inputs, cfg.batch_size, device, cfg.bf16)
         probs.append(torch.softmax(run_batched(model.head, features, cfg.batch_size, device), dim=1).numpy())
     target = models[0].data_hparams.get("target", "movement")
     source = str(models[0].path) if len(models) == 1 else f"mean of {len(models)} checkpoints"
     return Output(target, target, list(models[0].hparams["class_names"]), np.mean(probs, axis=0), source)
 
 
-def svm_output(svm, models: Sequence[LoadedCheckpoint], x: torch.Tensor, cfg: DictConfig, device, taken: str) -> Output:
+def svm_output(
+    svm,
+    models: Sequence[LoadedCheckpoint],
+    x: torch.Tensor,
+    recordings: Sequence[Recording],
+    cfg: DictConfig,
+    device,
+    taken: str,
+) -> Output:
     pipeline, meta = svm
     encoder_info = meta["encoder"]
     if encoder_info.get("kind") == "checkpoint":
         encoder, source = models[0].model.encoder, f"SVM on {models[0].path.name}'s encoder"
+        reading = reading_of(models[:1], None)
     else:
         encoder, _ = random_encoder(encoder_info["architecture"], encoder_info["seed"])
         source = RANDOM_BASELINE
+        reading = reading_of([], meta)
         log.warning("svm=%s is the %s: a baseline, not a trained model", cfg.svm, RANDOM_BASELINE)
-    features = extract_features(encoder, x, cfg.batch_size, device, cfg.bf16).numpy()
+    inputs = reading.prepare(x, recordings)
+    features = extract_features(encoder, inputs, cfg.batch_size, device, cfg.bf16).numpy()
     names = [meta["classes"][int(i)] for i in pipeline.classes_]
     column = meta["target"] if meta["target"] != taken else f"svm_{meta['target']}"
     return Output(column, meta["target"], names, pipeline.predict_proba(features), source)
@@ -306,9 +338,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         true_labels(recordings, target, class_names)
     x, recordings = read_inputs(recordings, reading, cfg.load_workers, cfg.bad_files)
 
-    outputs = [cnn_output(models, x, cfg, device)] if models else []
+    outputs = [cnn_output(models, x, recordings, cfg, device)] if models else []
     if svm is not None:
-        outputs.append(svm_output(svm, models, x, cfg, device, outputs[0].column if outputs else ""))
+        outputs.append(svm_output(svm, models, x, recordings, cfg, device, outputs[0].column if outputs else ""))
     known = [true_labels(recordings, out.target, out.class_names) for out in outputs]
     rows, columns = prediction_table(recordings, outputs, known)
     scores = {out.column: s for out in outputs if (s := score(out, recordings, output.parent)) is not None}

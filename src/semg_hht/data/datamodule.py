@@ -23,7 +23,7 @@ from semg_hht.data.labels import (
     target_value,
 )
 from semg_hht.data.loaders import batch_loader
-from semg_hht.data.matrices import npz_files
+from semg_hht.data.matrices import dataset_reference, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.data.splits import SPLITS, group_split, no_split, split_rows, stratified_split, write_split
 from semg_hht.errors import SemgError
@@ -73,6 +73,7 @@ class HHTDataModule(L.LightningDataModule):
         test_filter: Mapping[str, Any] | None = None,
         person_norm: Mapping[str, Any] | None = None,
         extra_train: Mapping[str, Any] | None = None,
+        scale_reference: float | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -85,6 +86,11 @@ class HHTDataModule(L.LightningDataModule):
             raise SemgError(f"unknown data.split '{split}'", fix=f"use one of {list(SPLITS)}")
         if bad_files not in ("error", "skip"):
             raise SemgError(f"unknown data.bad_files '{bad_files}'", fix="use error or skip")
+        if scale_reference is not None and (scaling != "dataset" or not scale_reference > 0):
+            raise SemgError(
+                f"data.scale_reference={scale_reference} is for data.scaling=dataset (> 0); scaling is {scaling}",
+                fix="set data.scale_reference=null, or data.scaling=dataset with a positive reference",
+            )
         self.scheme = FilenameScheme(**filename_scheme)
         self.row_filter = row_filter(filter or {})
         self.test_row_filter = row_filter(test_filter or {})
@@ -314,6 +320,8 @@ class HHTDataModule(L.LightningDataModule):
         self.x, self.y = torch.from_numpy(x[:n]), torch.from_numpy(y)
         if test:
             self.test_x, self.test_y = torch.from_numpy(x[n:]), torch.from_numpy(self._targets(test))
+        if hp.scaling == "dataset":
+            self._to_dataset_scale()
         if (hp.person_norm or {}).get("enabled"):
             self.x = self._person_normalised(self.x, self.recordings, y)
             if test:
@@ -382,6 +390,22 @@ class HHTDataModule(L.LightningDataModule):
                 path=self.data_dir / str(self.hparams.manifest),
                 fix="add people outside data.filter (e.g. another device's), or set data.extra_train={}",
             )
+
+    def _to_dataset_scale(self) -> None:
+        """data.scaling=dataset: every matrix (in its recording's units) divided by one number, the
+        training rows' median peak, unless the checkpoint or config already fixed it; the number is
+        saved with the data settings in every checkpoint, so new people are read on the same scale."""
+        hp = self.hparams
+        if hp.scale_reference is None:
+            hp.scale_reference = dataset_reference(self.x[torch.from_numpy(self.train_index)])
+            log.info(
+                "data.scaling=dataset: reference %.4g (median peak of %d training recordings)",
+                hp.scale_reference,
+                len(self.train_index),
+            )
+        self.x = to_reference(self.x, hp.scaling, hp.scale_reference)
+        if self.test_x is not None:
+            self.test_x = to_reference(self.test_x, hp.scaling, hp.scale_reference)
 
     def _person_normalised(self, x: torch.Tensor, recordings: list[Recording], y: np.ndarray) -> torch.Tensor:
         """data.person_norm: every person standardised by their own statistics (data/person_norm.py)."""

@@ -9,13 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from semg_hht.errors import SemgError
 
 log = logging.getLogger(__name__)
-SCALINGS = ("minmax", "recording", "none")
+SCALINGS = ("minmax", "recording", "dataset", "none")
+UNIT_SCALINGS = ("recording", "dataset")  # read in the recording's units (the scales make_hht stored put back)
 # make_hht divides each channel by its own amplitude (before EMD) and its spectrum's peak (after);
-# their product brings a channel back to the recording's units (data.scaling=recording).
+# their product brings a channel back to the recording's units (data.scaling=recording / dataset).
 GAIN_KEYS = ("norm_scale", "spectrum_peak")
 
 
@@ -31,9 +33,11 @@ def npz_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_matrix(path: Path, in_channels: int, size: int, gains: bool = False) -> np.ndarray:
+def read_matrix(path: Path, in_channels: int, size: int, gains: str | None = None) -> np.ndarray:
     """One .npz -> float32 array (in_channels, size, size). Key 'hht', else the first array.
-    With ``gains``, each channel is multiplied back by the scales make_hht divided it by (GAIN_KEYS).
+    With ``gains``, each channel is multiplied back by the scales make_hht divided it by (GAIN_KEYS):
+    "relative" to the strongest channel's (values stay in the file's range), or "absolute" (the
+    recording's own units).
 
     Never unpickles (allow_pickle=False). Raises SemgError naming the file for anything unusable:
     unreadable or corrupt archive, wrong shape, non-numeric, NaN/Inf, or a constant matrix (an
@@ -76,8 +80,9 @@ def read_matrix(path: Path, in_channels: int, size: int, gains: bool = False) ->
         raise SemgError("values too large for float32 (|x| > 3.4e38)", path=path, fix="rescale or re-create the file")
     if matrix.min() == matrix.max():
         raise SemgError(f"matrix is constant ({matrix.flat[0]:g})", path=path, fix="check the raw recording")
-    if scale is not None:  # relative to the strongest channel, so values stay in the file's range
-        matrix = matrix * (scale / scale.max()).astype(np.float32)[:, None, None]
+    if scale is not None:
+        relative = scale / scale.max() if gains == "relative" else scale
+        matrix = matrix * relative.astype(np.float32)[:, None, None]
     return matrix
 
 
@@ -85,8 +90,8 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
     missing = [k for k in GAIN_KEYS if k not in archive.files]
     if missing:
         raise SemgError(
-            f"npz has no {' / '.join(missing)}: data.scaling=recording needs the channel scales make_hht "
-            "stores since this version",
+            f"npz has no {' / '.join(missing)}: data.scaling={'/'.join(UNIT_SCALINGS)} needs the channel "
+            "scales make_hht stores since this version",
             path=path,
             fix="re-create the matrices with make_hht.py overwrite=true, or set data.scaling=minmax",
         )
@@ -103,7 +108,8 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
 def scale_(x: np.ndarray, method: str) -> np.ndarray:
     """In place, per sample: min-max each channel to [0, 1] as the seed does; `recording` (x already
     in the recording's units) divides all channels by the sample's one maximum, so the ratio between
-    muscles stays; or nothing."""
+    muscles stays; `dataset` and `none` leave it (`dataset` is divided later by one number for the
+    whole set: dataset_reference / to_reference)."""
     if method == "recording":
         np.divide(x, x.max(), out=x)
     elif method == "minmax":
@@ -111,7 +117,7 @@ def scale_(x: np.ndarray, method: str) -> np.ndarray:
         hi = x.max(axis=(-2, -1), keepdims=True)
         np.subtract(x, lo, out=x)
         np.divide(x, np.where(hi > lo, hi - lo, 1.0), out=x)
-    elif method != "none":
+    elif method not in ("dataset", "none"):
         raise SemgError(f"unknown scaling '{method}'", fix=f"set data.scaling to one of {SCALINGS}")
     return x
 
@@ -129,7 +135,8 @@ def load_matrices(
 
     def fill(i: int) -> None:
         try:
-            out[i] = read_matrix(paths[i], in_channels, size, gains=scaling == "recording")
+            gains = {"recording": "relative", "dataset": "absolute"}.get(scaling)
+            out[i] = read_matrix(paths[i], in_channels, size, gains=gains)
             scale_(out[i], scaling)
         except SemgError as err:
             out[i] = 0.0
@@ -138,3 +145,27 @@ def load_matrices(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(fill, range(len(paths))))
     return out, {i: e for i, e in enumerate(errors) if e is not None}
+
+
+def dataset_reference(x: np.ndarray | torch.Tensor) -> float:
+    """data.scaling=dataset's one number: the median of the samples' peaks (x in the recordings'
+    units: the training rows). A median, so a few clipped or silent recordings do not move it."""
+    peaks = np.asarray(x).reshape(len(x), -1).max(axis=1)
+    if len(peaks) == 0 or not np.median(peaks) > 0:
+        raise SemgError(
+            "data.scaling=dataset found no training recording with a positive peak",
+            fix="check the matrices, or use data.scaling=recording",
+        )
+    return float(np.median(peaks))
+
+
+def to_reference(x: torch.Tensor, scaling: str, reference: float | None) -> torch.Tensor:
+    """x divided by the dataset reference under data.scaling=dataset; any other scaling as it is."""
+    if scaling != "dataset":
+        return x
+    if reference is None or not reference > 0:
+        raise SemgError(
+            f"data.scaling=dataset needs a positive data.scale_reference, got {reference}",
+            fix="use a checkpoint written by train.py (it stores the training set's reference), or set one",
+        )
+    return x / reference

@@ -39,6 +39,7 @@ class SvmData:
     test_x: torch.Tensor | None = None  # the DataModule's test set (data.test_dir / data.test_filter), relabelled
     test_y: np.ndarray | None = None
     test_recordings: list[Recording] | None = None
+    scale_reference: float | None = None  # data.scaling=dataset's number, as the data module fixed it
 
     def subjects(self, index: np.ndarray) -> list[str | None]:
         return [self.recordings[i].subject for i in index.tolist()]
@@ -146,6 +147,7 @@ def _for_target(dm: HHTDataModule, target: str, train: np.ndarray, val: np.ndarr
         val_index=val,
         split_source=source,
         data_dir=dm.data_dir,
+        scale_reference=dm.hparams.get("scale_reference"),
         **test,
     )
 

@@ -55,7 +55,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
         # what predict.py needs to rebuild the encoder and read new recordings as this SVM saw them
         reading = {
             k: OmegaConf.to_container(cfg.data, resolve=True).get(k) for k in ("scaling", "target", "person_norm")
-        }
+        } | {"scale_reference": data.scale_reference}
         scheme = OmegaConf.to_container(cfg.data.filename_scheme, resolve=True)
         source = {"kind": "random", "seed": cfg.seed, "architecture": architecture, "filename_scheme": scheme} | reading
         log.info("no checkpoint: features of a random frozen encoder (baseline)")
