@@ -176,8 +176,8 @@ def test_classic_baseline_trains_on_one_manifest_and_scores_another(tmp_path):
 def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     """A floor, not the figure: the recipe of the README table (cnn_small with time pooling, 60
     epochs, the dataset scale, per-person calibration, then the CNN + classic mean) on Biopac fold 0
-    of the development people, end to end from the raw recordings. Measured 0.77 there (the CNN); it
-    must stay well clear of chance (0.2)."""
+    of the development people, end to end from the raw recordings. Measured 0.85 there (the calibrated
+    CNN, make eval-real); it must stay well clear of chance (0.2)."""
     out = tmp_path / "hht"
     summary = make_hht(
         hht_cfg(
@@ -190,9 +190,9 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     calibrated = train(
         compose_cfg(["experiment=[muscletracker_movement,person_norm]", *base, f"paths.output_dir={tmp_path / 'run'}"])
     )
-    assert calibrated["n_test"] == 60 and calibrated["val/acc"] >= 0.65, calibrated["val/acc"]
+    assert calibrated["n_test"] == 60 and calibrated["val/acc"] >= 0.75, calibrated["val/acc"]
     # ... and its CNN + classic row on that fold: the CNN's saved probabilities mixed with the calibrated
-    # windowed SVM's (evaluate.py's ensemble.* defaults). Measured 0.82 there (the SVM alone 0.80).
+    # windowed SVM's (evaluate.py's ensemble.* defaults). Measured 0.82 there (make eval-real's folds.csv).
     eval_cfg = compose_cfg([f"raw={RAW}"], "evaluate")
     data = experiment_data("muscletracker_movement", conf_dir=str(CONF))
     (dev_rows, classes), _ = split_rows(eval_cfg, data)
