@@ -7,11 +7,14 @@ import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from semg_hht.errors import SemgError
+
+if TYPE_CHECKING:  # torch is not imported at run time: make_hht reads matrices without it
+    import torch
 
 log = logging.getLogger(__name__)
 SCALINGS = ("minmax", "recording", "dataset", "none")
