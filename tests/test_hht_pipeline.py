@@ -334,3 +334,11 @@ def test_band_axis_and_channel_scales_keep_the_ratio_between_muscles(raw, tmp_pa
                 "filter.bandpass=null",
             )
         )
+
+
+def test_make_hht_does_not_import_lightning_or_torch():
+    """make_hht and each of its worker processes import the conversion modules; Lightning and torch
+    would add seconds to every process and are not needed to convert."""
+    code = "import sys, semg_hht.conversion; print(sorted({'lightning', 'torch'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
