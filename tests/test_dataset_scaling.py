@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from semg_hht.data.matrices import dataset_reference, load_matrices, to_reference
 from semg_hht.errors import SemgError
 from semg_hht.io import save_npz
 from semg_hht.models import HHTClassifier
@@ -45,20 +44,6 @@ def gained(synthetic_dir, tmp_path) -> Path:
     """The synthetic set with a gain per person; S04 (the test person below) 1000 times louder."""
     gains = {"S01": 1.0, "S02": 3.0, "S03": 0.5, "S04": 1000.0}
     return with_gains(synthetic_dir, tmp_path / "gained", lambda row: gains[row["subject"]])
-
-
-def test_dataset_scaling_reads_the_recordings_units(tmp_path):
-    m = np.random.default_rng(1).random((2, 8, 8)) + 0.1
-    m /= m.max(axis=(1, 2), keepdims=True)  # as make_hht writes them: each channel peaks at 1
-    path = save_npz(tmp_path / "a.npz", hht=m, norm_scale=np.array([4.0, 1.0]), spectrum_peak=np.array([1.0, 2.0]))
-    units, errors = load_matrices([path], 2, 8, "dataset", workers=1)
-    assert errors == {}
-    assert units[0, 0].max() == pytest.approx(4.0) and units[0, 1].max() == pytest.approx(2.0)
-    assert dataset_reference(np.stack([units[0] * k for k in (1, 2, 10)])) == pytest.approx(8.0)  # the median peak
-    assert torch.allclose(to_reference(torch.ones(2), "dataset", 4.0), torch.full((2,), 0.25))
-    assert torch.equal(to_reference(torch.ones(2), "recording", None), torch.ones(2))  # other scalings: untouched
-    with pytest.raises(SemgError, match="needs a positive data.scale_reference"):
-        to_reference(torch.ones(2), "dataset", None)
 
 
 def test_the_reference_is_the_training_peoples_median_peak(train_cfg, gained):

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from semg_hht.data.matrices import load_matrices, read_matrix, scale_
+from semg_hht.data.matrices import dataset_reference, load_matrices, read_matrix, scale_, to_reference
 from semg_hht.errors import SemgError
 
 
@@ -83,10 +84,16 @@ def test_parallel_load_fills_rows_in_order_and_reports_bad_rows(tmp_path):
         np.testing.assert_allclose(x[i, 0], expected, rtol=1e-6)
 
 
-def test_recording_normalisation_restores_the_ratio_between_channels(tmp_path):
+def _with_channel_scales(tmp_path):
+    """A 2-channel matrix as make_hht writes it (each channel peaks at 1), channel gains 4 and 2."""
     m = np.random.default_rng(1).random((2, 8, 8)) + 0.1
-    m /= m.max(axis=(1, 2), keepdims=True)  # as make_hht writes them: each channel peaks at 1
+    m /= m.max(axis=(1, 2), keepdims=True)
     path = _npz(tmp_path / "a.npz", hht=m, norm_scale=np.array([4.0, 1.0]), spectrum_peak=np.array([1.0, 2.0]))
+    return path, m
+
+
+def test_recording_normalisation_restores_the_ratio_between_channels(tmp_path):
+    path, m = _with_channel_scales(tmp_path)
     x, errors = load_matrices([path], 2, 8, "recording", workers=1)
     assert errors == {}
     assert x[0, 0].max() == pytest.approx(1.0) and x[0, 1].max() == pytest.approx(0.5)  # gains 4 : 2
@@ -102,3 +109,15 @@ def test_recording_normalisation_names_matrices_without_channel_scales(tmp_path)
     bad = _npz(tmp_path / "bad.npz", hht=np.ones((2, 8, 8)) * [[[1]], [[2]]], norm_scale=[1.0], spectrum_peak=[1.0])
     with pytest.raises(SemgError, match="do not fit 2 channel"):
         read_matrix(bad, 2, 8, gains="relative")
+
+
+def test_dataset_scaling_reads_the_recordings_units(tmp_path):
+    path, _ = _with_channel_scales(tmp_path)
+    units, errors = load_matrices([path], 2, 8, "dataset", workers=1)
+    assert errors == {}
+    assert units[0, 0].max() == pytest.approx(4.0) and units[0, 1].max() == pytest.approx(2.0)
+    assert dataset_reference(np.stack([units[0] * k for k in (1, 2, 10)])) == pytest.approx(8.0)  # the median peak
+    assert torch.allclose(to_reference(torch.ones(2), "dataset", 4.0), torch.full((2,), 0.25))
+    assert torch.equal(to_reference(torch.ones(2), "recording", None), torch.ones(2))  # other scalings: untouched
+    with pytest.raises(SemgError, match="needs a positive data.scale_reference"):
+        to_reference(torch.ones(2), "dataset", None)
