@@ -116,3 +116,11 @@ def test_the_random_encoder_svm_carries_the_reference_too(gained, tmp_path):
     )  # fmt: skip
     scored = json.loads((tmp_path / "p" / "metrics.json").read_text())
     assert scored["acc"] == pytest.approx(metrics["test/acc"])  # S04 read on the training people's scale
+
+
+def test_extra_training_rows_are_warned_to_share_the_units(train_cfg, gained, caplog):
+    rows = ["+data.filter={subject:[S01,S02,S03]}", "data.extra_train={subject:S04}"]
+    dm = build_datamodule(train_cfg(*DATASET, *rows, data_dir=gained))
+    with caplog.at_level("WARNING"):
+        dm.setup()
+    assert dm.n_extra == 9 and "added rows must be in the same units" in caplog.text

@@ -396,6 +396,12 @@ class HHTDataModule(L.LightningDataModule):
         training rows' median peak, unless the checkpoint or config already fixed it; the number is
         saved with the data settings in every checkpoint, so new people are read on the same scale."""
         hp = self.hparams
+        if self.n_extra:
+            log.warning(
+                "data.scaling=dataset with data.extra_train: one reference for all %d training recordings, so the "
+                "added rows must be in the same units (another device's are not: use data.scaling=recording)",
+                len(self.train_index),
+            )
         if hp.scale_reference is None:
             hp.scale_reference = dataset_reference(self.x[torch.from_numpy(self.train_index)])
             log.info(
