@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # torch is not imported at run time: make_hht reads matrices 
 
 log = logging.getLogger(__name__)
 SCALINGS = ("minmax", "recording", "dataset", "none")
-UNIT_SCALINGS = ("recording", "dataset")  # read in the recording's units (the scales make_hht stored put back)
+# scalings that read a channel in its recording's units (the scales make_hht stored put back), and how
+GAINS = {"recording": "relative", "dataset": "absolute"}
 # make_hht divides each channel by its own amplitude (before EMD) and its spectrum's peak (after);
 # their product brings a channel back to the recording's units (data.scaling=recording / dataset).
 GAIN_KEYS = ("norm_scale", "spectrum_peak")
@@ -93,7 +94,7 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
     missing = [k for k in GAIN_KEYS if k not in archive.files]
     if missing:
         raise SemgError(
-            f"npz has no {' / '.join(missing)}: data.scaling={'/'.join(UNIT_SCALINGS)} needs the channel "
+            f"npz has no {' / '.join(missing)}: data.scaling={'/'.join(GAINS)} needs the channel "
             "scales make_hht stores since this version",
             path=path,
             fix="re-create the matrices with make_hht.py overwrite=true, or set data.scaling=minmax",
@@ -138,8 +139,7 @@ def load_matrices(
 
     def fill(i: int) -> None:
         try:
-            gains = {"recording": "relative", "dataset": "absolute"}.get(scaling)
-            out[i] = read_matrix(paths[i], in_channels, size, gains=gains)
+            out[i] = read_matrix(paths[i], in_channels, size, gains=GAINS.get(scaling))
             scale_(out[i], scaling)
         except SemgError as err:
             out[i] = 0.0
