@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from semg_hht.config_check import TRAIN, check_config
 from semg_hht.evaluation.classic import make_classifier
 from semg_hht.training.train import build_datamodule, build_model, build_trainer
 from tests.config_keys import unread_keys
@@ -48,6 +49,7 @@ def test_every_option_composes_and_every_key_is_read(group, option, tmp_path):
     cfg = compose_cfg([*override, f"paths.output_dir={tmp_path}"])
     OmegaConf.resolve(cfg.trainer)
     assert unread_keys(cfg) == []
+    check_config(cfg, TRAIN)  # what train.py checks first: a shipped option must pass it (trainer=gpu once did not)
 
 
 # Experiments on real recordings (their class lists and data.filter do not fit the synthetic set):

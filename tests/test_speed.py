@@ -100,13 +100,31 @@ def test_on_device_is_a_no_op_on_the_cpu(train_cfg, tmp_path):
     torch.testing.assert_close(models["true"](x), models["false"](x), rtol=0, atol=0)
 
 
+def test_fused_step_with_clipping_under_mixed_precision_falls_back_to_foreach(train_cfg):
+    """trainer=gpu asks for a fused AdamW and keeps the default gradient clipping; Lightning refuses to
+    clip for a step that unscales its own gradients under mixed precision (seen on an H200: the first
+    step raised). CPU bf16 autocast takes the same path, so it is checked here."""
+    cfg = train_cfg("trainer=cpu_fast", "+optimizer.fused=true", "trainer.max_epochs=1", "~callbacks.channels_last")
+    assert cfg.trainer.gradient_clip_val
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    trainer = build_trainer(cfg, [])
+    trainer.fit(model, datamodule=datamodule)
+    assert trainer.global_step > 0
+    defaults = trainer.optimizers[0].defaults
+    assert not defaults["fused"] and defaults["foreach"]
+
+
 # ------------------------------------------------------------------ GPU (skipped without CUDA)
 @pytest.mark.gpu
 @needs_cuda
 def test_gpu_trainer_keeps_data_on_the_gpu_and_steps_without_host_syncs(train_cfg):
     import lightning as L
 
-    cfg = train_cfg("trainer=gpu", "trainer.accelerator=gpu", "trainer.max_epochs=2", "callbacks.compile.enabled=false")
+    cfg = train_cfg(
+        "trainer=gpu", "trainer.max_epochs=2", "callbacks.compile.enabled=false", "trainer.gradient_clip_val=null"
+    )  # without clipping the step is fused (with it, foreach: test_fused_step_with_clipping_...)
     assert cfg.optimizer.fused and cfg.data.on_device and cfg.trainer.precision == "bf16-mixed"
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")

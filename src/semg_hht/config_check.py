@@ -212,6 +212,7 @@ MODEL = {
     "model.label_smoothing": Float(lo=0, hi=1, hi_open=True),
     "model.mixup_alpha": Float(lo=0),
 }
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 TRAIN = {
     **PATHS,
     **DATA,
@@ -256,6 +257,7 @@ TRAIN = {
     "callbacks.*.filename": Str(),
     "callbacks.*.monitor": Str(optional=True),
     "callbacks.*.mode": OneOf("min", "max"),
+    "callbacks.compile.mode": OneOf(*COMPILE_MODES, optional=True),
     "callbacks.*.save_top_k": Int(lo=-1),
     "callbacks.*.every_n_epochs": Int(lo=1),
     "callbacks.*.auto_insert_metric_name": Bool(),

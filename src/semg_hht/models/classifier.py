@@ -4,6 +4,7 @@ AdamW and the warmup/cosine/plateau schedule. Hyperparameters are plain values s
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -17,6 +18,8 @@ from semg_hht.errors import SemgError
 from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
 from semg_hht.models.head import build_head
 from semg_hht.models.schedule import WarmupCosinePlateau
+
+log = logging.getLogger(__name__)
 
 
 def torch_label_smoothing(seed_smoothing: float, num_classes: int) -> float:
@@ -162,6 +165,11 @@ class HHTClassifier(L.LightningModule):
     def configure_optimizers(self):
         settings = dict(self.hparams.optimizer)
         name = settings.pop("name")
+        if settings.get("fused") and self._clips_under_mixed_precision():
+            # Lightning refuses to clip the gradients of an optimizer that unscales them itself (a fused
+            # step) under mixed precision; foreach is the next-fastest multi-tensor step, and clips.
+            log.info("optimizer.fused, clipped gradients, %s: a foreach step instead", self.trainer.precision)
+            settings |= {"fused": False, "foreach": True}
         optimizer_class = getattr(torch.optim, name, None)
         if not isinstance(optimizer_class, type) or not issubclass(optimizer_class, torch.optim.Optimizer):
             raise SemgError(f"optimizer.name '{name}' is not a torch.optim optimizer", fix="e.g. AdamW, Adam, SGD")
@@ -174,3 +182,7 @@ class HHTClassifier(L.LightningModule):
             raise SemgError("scheduler.monitor must be val/acc, val/loss or val/f1_macro", fix="e.g. val/acc")
         scheduler = WarmupCosinePlateau(optimizer, total_epochs=self.trainer.max_epochs, **schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def _clips_under_mixed_precision(self) -> bool:
+        trainer = self._trainer  # None when the module is used outside a Trainer
+        return bool(trainer and trainer.gradient_clip_val and "mixed" in str(trainer.precision))
