@@ -20,6 +20,7 @@ from semg_hht.training.speed import ChannelsLast, CompileEncoder
 from semg_hht.training.train import build_datamodule, build_model, build_trainer, train
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+ON_GPU = ("trainer=gpu", "trainer.accelerator=gpu")  # the accelerator again: TINY's value override beats the group
 LEARN = [
     "trainer.max_epochs=8",
     "optimizer.lr=3e-3",
@@ -116,6 +117,36 @@ def test_fused_step_with_clipping_under_mixed_precision_falls_back_to_foreach(tr
     assert not defaults["fused"] and defaults["foreach"]
 
 
+def test_a_training_step_reads_no_tensor_value_on_the_host(train_cfg, monkeypatch):
+    """The CPU stand-in for the GPU test below, on this project's side of a step (augmentation,
+    forward, loss, metrics, logging): turning a tensor into a Python value (bool, item, tolist) waits
+    for the device on a GPU. An H200 caught one (MeanMetric's NaN check of the loss); here each such
+    read raises. Not checked this way: mixup, whose mixing weight is drawn on the CPU by design, and
+    torch's CPU Adam, which reads its step count on the host (on a GPU both are CPU tensors)."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a tensor value was read on the host inside a training step")
+
+    def no_host_reads(fn):
+        def wrapped(*args, **kwargs):
+            with monkeypatch.context() as patch:
+                for name in ("__bool__", "item", "tolist", "__float__", "__int__"):
+                    patch.setattr(torch.Tensor, name, refuse)
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+    cfg = train_cfg("trainer.max_epochs=1", "data.augment.enabled=true")
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    model = build_model(cfg, datamodule)
+    model.training_step = no_host_reads(model.training_step)
+    datamodule.on_after_batch_transfer = no_host_reads(datamodule.on_after_batch_transfer)
+    trainer = build_trainer(cfg, [])
+    trainer.fit(model, datamodule=datamodule)
+    assert trainer.global_step > 0
+
+
 # ------------------------------------------------------------------ GPU (skipped without CUDA)
 @pytest.mark.gpu
 @needs_cuda
@@ -123,7 +154,7 @@ def test_gpu_trainer_keeps_data_on_the_gpu_and_steps_without_host_syncs(train_cf
     import lightning as L
 
     cfg = train_cfg(
-        "trainer=gpu", "trainer.max_epochs=2", "callbacks.compile.enabled=false", "trainer.gradient_clip_val=null"
+        *ON_GPU, "trainer.max_epochs=2", "callbacks.compile.enabled=false", "trainer.gradient_clip_val=null"
     )  # without clipping the step is fused (with it, foreach: test_fused_step_with_clipping_...)
     assert cfg.optimizer.fused and cfg.data.on_device and cfg.trainer.precision == "bf16-mixed"
     datamodule = build_datamodule(cfg)
@@ -152,7 +183,7 @@ def test_gpu_trainer_keeps_data_on_the_gpu_and_steps_without_host_syncs(train_cf
 def test_compiled_gpu_run_writes_checkpoints_that_load_uncompiled(train_cfg, tmp_path):
     from semg_hht.models import HHTClassifier
 
-    train(train_cfg("trainer=gpu", "trainer.max_epochs=1", "callbacks.compile.enabled=true"))
+    train(train_cfg(*ON_GPU, "trainer.max_epochs=1", "callbacks.compile.enabled=true"))
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert not any("_orig_mod" in k for k in ckpt["state_dict"])
     model = HHTClassifier.load_from_checkpoint(tmp_path / "run/checkpoints/last.ckpt", map_location="cpu")
