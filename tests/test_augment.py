@@ -38,6 +38,22 @@ def test_time_shift_moves_content_along_time_only_and_zero_fills():
             torch.testing.assert_close(y[i, 0, :, :-s], x[i, 0, :, s:])
 
 
+def test_time_crop_cuts_each_sample_to_one_random_window_of_its_own_columns():
+    x = torch.arange(20.0).repeat(6, 2, 16, 1) + 100 * torch.arange(6.0)[:, None, None, None]
+    crop = aug(time_crop=0.25)
+    lengths = set()
+    for _ in range(20):
+        y = crop(x)
+        length = y.shape[-1]
+        lengths.add(length)
+        assert 5 <= length <= 20 and y.shape[:-1] == x.shape[:-1]
+        first = y[:, 0, 0, 0] - 100 * torch.arange(6.0)  # each sample's own first column
+        assert ((first >= 0) & (first <= 20 - length)).all()
+        expected = first[:, None] + torch.arange(length)[None] + 100 * torch.arange(6.0)[:, None]
+        torch.testing.assert_close(y[:, 1, 7], expected)  # contiguous, same window on every row and channel
+    assert len(lengths) > 3  # the length varies from batch to batch
+
+
 def test_masks_zero_whole_bands_of_the_right_axis():
     x = batch()
     t = aug(time_mask=0.5, seed=1)(x)
@@ -74,6 +90,8 @@ def test_seeded_and_resumable():
 def test_invalid_settings_are_refused():
     with pytest.raises(SemgError, match="time_mask"):
         aug(time_mask=1.5)
+    with pytest.raises(SemgError, match="time_crop"):
+        aug(time_crop=1.0)  # a crop as long as the axis is no crop: 0 turns it off
 
 
 def test_datamodule_augments_training_batches_only(synthetic_dir, train_cfg):

@@ -186,6 +186,7 @@ DATA = {
     "data.on_device": Bool(),
     "data.augment.enabled": Bool(),
     "data.augment.p": Float(lo=0, hi=1),
+    "data.augment.time_crop": Float(lo=0, hi=1, hi_open=True),
     "data.augment.time_shift": Float(lo=0, hi=1),
     "data.augment.time_mask": Float(lo=0, hi=1),
     "data.augment.n_time_masks": Int(lo=0),

@@ -15,6 +15,11 @@ from semg_hht.errors import SemgError
 class TimeFrequencyAugment:
     """Each augmentation hits a sample with probability ``p``; a zero magnitude turns it off.
 
+    time_crop: shortest random time crop, as a fraction of the time axis (0 = off): every training
+        batch is cut to one random length between that and the whole axis, each sample at its own
+        random start (more, shorter samples from the same recordings; the encoder pools over time,
+        so validation and prediction still see the whole recording). Not subject to ``p``: a batch
+        has one shape.
     time_shift: max shift as a fraction of the time axis (content moves, the gap is zero-filled:
         a repetition starting a little earlier or later is the same repetition).
     time_mask / freq_mask: max width (fraction of the axis) of each of n_time_masks /
@@ -34,13 +39,19 @@ class TimeFrequencyAugment:
         scale: float,
         noise: float,
         seed: int,
+        time_crop: float = 0.0,
     ):
-        for name, value in {"time_shift": time_shift, "time_mask": time_mask, "freq_mask": freq_mask}.items():
+        for name, value in {
+            "time_crop": time_crop,
+            "time_shift": time_shift,
+            "time_mask": time_mask,
+            "freq_mask": freq_mask,
+        }.items():
             if not 0.0 <= value < 1.0:
                 raise SemgError(f"data.augment.{name}={value} must be a fraction in [0, 1)", fix="e.g. 0.1")
         if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0:
             raise SemgError("data.augment: p in [0, 1], scale in [0, 1), noise >= 0", fix="fix the values")
-        self.p, self.time_shift, self.scale, self.noise = p, time_shift, scale, noise
+        self.p, self.time_crop, self.time_shift, self.scale, self.noise = p, time_crop, time_shift, scale, noise
         self.time_mask, self.n_time_masks = time_mask, n_time_masks
         self.freq_mask, self.n_freq_masks = freq_mask, n_freq_masks
         self.generator = torch.Generator().manual_seed(seed)
@@ -63,8 +74,18 @@ class TimeFrequencyAugment:
         shape[axis] = length
         return keep.view(shape).to(x.device, non_blocking=True)
 
+    def _crop(self, x: torch.Tensor) -> torch.Tensor:
+        batch, width = x.shape[0], x.shape[-1]
+        shortest = max(1, round(self.time_crop * width))
+        length = int(torch.randint(shortest, width + 1, (1,), generator=self.generator))
+        start = (torch.rand(batch, generator=self.generator) * (width - length + 1)).long()
+        index = (start[:, None] + torch.arange(length)[None]).to(x.device, non_blocking=True)
+        return x.gather(-1, index[:, None, None, :].expand(*x.shape[:-1], length))
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_crop > 0:
+            x = self._crop(x)
         batch, width = x.shape[0], x.shape[-1]
         if self.time_shift > 0:
             max_shift = int(self.time_shift * width)
