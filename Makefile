@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 DEMO := data/demo
 DEMO_RUN := logs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 
-.PHONY: venv train test test-all lint bench clean-demo eval-real
+.PHONY: venv train test test-all test-gpu lint bench clean-demo eval-real
 .DEFAULT_GOAL := train
 
 $(BIN)/.installed: pyproject.toml
@@ -43,6 +43,12 @@ bench: venv
 # Slow tests too (multirun subprocesses, real-data integration when ../shared is present).
 test-all: venv
 	$(BIN)/python -m pytest -q -m "not gpu"
+
+# GPU machines (after `make venv TORCH=torch`): the GPU tests (no host sync in a step, a compiled run's
+# checkpoint, bf16 SVM features) and the training benchmark on the GPU (an H200: ~1 min in all).
+test-gpu: venv
+	$(BIN)/python -m pytest -q -m gpu
+	$(BIN)/python -m bench.train --device cuda --layers 3 5 7 --steps 40 --warmup 10 --repeats 2
 
 lint: venv
 	$(BIN)/python -m ruff check .
