@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
@@ -185,5 +186,6 @@ class HHTClassifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def _clips_under_mixed_precision(self) -> bool:
+        """The case Lightning's MixedPrecision plugin refuses for a fused step (its clip_gradients)."""
         trainer = self._trainer  # None when the module is used outside a Trainer
-        return bool(trainer and trainer.gradient_clip_val and "mixed" in str(trainer.precision))
+        return bool(trainer and trainer.gradient_clip_val and isinstance(trainer.precision_plugin, MixedPrecision))
