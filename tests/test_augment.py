@@ -54,6 +54,34 @@ def test_time_crop_cuts_each_sample_to_one_random_window_of_its_own_columns():
     assert len(lengths) > 3  # the length varies from batch to batch
 
 
+def test_channel_gain_scales_each_channel_of_each_sample_by_its_own_factor_within_the_bound():
+    x = torch.rand(64, 2, 16, 20) + 0.1
+    y = aug(channel_gain=0.3)(x)
+    factor = (y / x).flatten(2)
+    torch.testing.assert_close(factor, factor[..., :1].expand_as(factor))  # one number per sample and channel
+    log_factor = factor[..., 0].log10()
+    assert log_factor.abs().max() <= 0.3 + 1e-6
+    assert log_factor.abs().max() > 0.2  # really draws up to the bound
+    assert (log_factor[:, 0] - log_factor[:, 1]).abs().max() > 0.05  # the channels move independently
+
+
+def test_freq_warp_moves_a_spectral_peak_by_the_drawn_factor_along_frequency_only():
+    x = torch.zeros(32, 2, 64, 8)
+    x[:, :, 30] = 1.0  # a line at bin 30 in every column
+    y = aug(freq_warp=0.2)(x)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, y[..., :1].expand_as(y))  # time untouched
+    torch.testing.assert_close(y[:, 0], y[:, 1])  # both channels warped alike
+    centre = (y[:, 0, :, 0] * torch.arange(64.0)).sum(1) / y[:, 0, :, 0].sum(1)
+    assert ((centre >= 30 * 0.8 - 1) & (centre <= 30 * 1.2 + 1)).all()
+    assert centre.max() - centre.min() > 5  # each sample has its own factor
+    stretched = aug(freq_warp=0.2)(torch.ones(32, 1, 64, 4))
+    assert (stretched[:, :, :1] == 1).all()  # 0 Hz stays where it is; bins from beyond the axis are zero
+    top = stretched[:, 0, -1, 0]
+    assert ((top == 0) | ((top - 1).abs() < 1e-6)).all()
+    assert (top == 0).any() and (top > 0.99).any()  # squeezed samples' top bin came from beyond the axis: zero
+
+
 def test_masks_zero_whole_bands_of_the_right_axis():
     x = batch()
     t = aug(time_mask=0.5, seed=1)(x)
@@ -92,6 +120,10 @@ def test_invalid_settings_are_refused():
         aug(time_mask=1.5)
     with pytest.raises(SemgError, match="time_crop"):
         aug(time_crop=1.0)  # a crop as long as the axis is no crop: 0 turns it off
+    with pytest.raises(SemgError, match="freq_warp"):
+        aug(freq_warp=1.0)  # a factor of 0 would empty the axis
+    with pytest.raises(SemgError, match="channel_gain"):
+        aug(channel_gain=-0.1)
 
 
 def test_datamodule_augments_training_batches_only(synthetic_dir, train_cfg):

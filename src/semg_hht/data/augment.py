@@ -26,6 +26,14 @@ class TimeFrequencyAugment:
         n_freq_masks zeroed bands (SpecAugment-style).
     scale: amplitude factor drawn uniformly from [1 - scale, 1 + scale].
     noise: std of additive Gaussian noise (matrices are min-max normalised to [0, 1]).
+
+    Two that imitate how one person differs from another, so a model of a few people is pushed
+    to ignore it:
+    channel_gain: each channel multiplied by its own 10**U(-g, g) (electrode contact, skin and fat
+        change each channel's level for one person; g=0.3 is a factor of 0.5 to 2).
+    freq_warp: the frequency axis stretched by a factor U(1 - w, 1 + w) about 0 Hz (conduction
+        velocity and fibre make-up move a person's whole spectrum up or down); bins that come
+        from beyond the axis are zero.
     """
 
     def __init__(
@@ -40,20 +48,26 @@ class TimeFrequencyAugment:
         noise: float,
         seed: int,
         time_crop: float = 0.0,
+        channel_gain: float = 0.0,
+        freq_warp: float = 0.0,
     ):
         for name, value in {
             "time_crop": time_crop,
             "time_shift": time_shift,
             "time_mask": time_mask,
             "freq_mask": freq_mask,
+            "freq_warp": freq_warp,
         }.items():
             if not 0.0 <= value < 1.0:
                 raise SemgError(f"data.augment.{name}={value} must be a fraction in [0, 1)", fix="e.g. 0.1")
-        if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0:
-            raise SemgError("data.augment: p in [0, 1], scale in [0, 1), noise >= 0", fix="fix the values")
+        if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0 or channel_gain < 0:
+            raise SemgError(
+                "data.augment: p in [0, 1], scale in [0, 1), noise >= 0, channel_gain >= 0", fix="fix the values"
+            )
         self.p, self.time_crop, self.time_shift, self.scale, self.noise = p, time_crop, time_shift, scale, noise
         self.time_mask, self.n_time_masks = time_mask, n_time_masks
         self.freq_mask, self.n_freq_masks = freq_mask, n_freq_masks
+        self.channel_gain, self.freq_warp = channel_gain, freq_warp
         self.generator = torch.Generator().manual_seed(seed)
 
     def _hit(self, n: int) -> torch.Tensor:
@@ -82,6 +96,21 @@ class TimeFrequencyAugment:
         index = (start[:, None] + torch.arange(length)[None]).to(x.device, non_blocking=True)
         return x.gather(-1, index[:, None, None, :].expand(*x.shape[:-1], length))
 
+    def _warp(self, x: torch.Tensor) -> torch.Tensor:
+        """Row f of the result is row f / factor of x, linearly interpolated (factor > 1: higher)."""
+        batch, bins = x.shape[0], x.shape[2]
+        factor = torch.where(self._hit(batch), self._uniform(batch, 1 - self.freq_warp, 1 + self.freq_warp), 1.0)
+        source = torch.arange(bins, dtype=torch.float32)[None] / factor[:, None]  # (B, F)
+        low = source.floor().long().clamp(max=bins - 1)
+        high = (low + 1).clamp(max=bins - 1)
+        weight = (source - low).to(x.device, x.dtype)[:, None, :, None]
+        inside = (source <= bins - 1).to(x.device, x.dtype)[:, None, :, None]
+
+        def rows(index: torch.Tensor) -> torch.Tensor:
+            return x.gather(2, index.to(x.device)[:, None, :, None].expand(-1, x.shape[1], -1, x.shape[3]))
+
+        return ((1 - weight) * rows(low) + weight * rows(high)) * inside
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.time_crop > 0:
@@ -99,6 +128,12 @@ class TimeFrequencyAugment:
             * self._masks(x, 3, self.time_mask, self.n_time_masks)
             * self._masks(x, 2, self.freq_mask, self.n_freq_masks)
         )
+        if self.freq_warp > 0:
+            x = self._warp(x)
+        if self.channel_gain > 0:
+            draw = self._uniform(batch * x.shape[1], -self.channel_gain, self.channel_gain).view(batch, -1)
+            gain = torch.where(self._hit(batch)[:, None], 10.0**draw, 1.0)
+            x = x * gain.to(x.device, x.dtype)[:, :, None, None]
         if self.scale > 0:
             factor = torch.where(self._hit(batch), self._uniform(batch, 1 - self.scale, 1 + self.scale), 1.0)
             x = x * factor.to(x.device, x.dtype)[:, None, None, None]
