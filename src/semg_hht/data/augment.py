@@ -31,9 +31,9 @@ class TimeFrequencyAugment:
     to ignore it:
     channel_gain: each channel multiplied by its own 10**U(-g, g) (electrode contact, skin and fat
         change each channel's level for one person; g=0.3 is a factor of 0.5 to 2).
-    freq_warp: the frequency axis stretched by a factor U(1 - w, 1 + w) about 0 Hz (conduction
-        velocity and fibre make-up move a person's whole spectrum up or down); bins that come
-        from beyond the axis are zero.
+    freq_warp: the frequency axis stretched by a factor U(1 - w, 1 + w) about its first row (0 Hz
+        on make_hht's default 0..fs/2 axis; conduction velocity and fibre make-up move a person's
+        whole spectrum up or down); bins that come from beyond the axis are zero.
     """
 
     def __init__(
