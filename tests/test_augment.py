@@ -65,6 +65,14 @@ def test_channel_gain_scales_each_channel_of_each_sample_by_its_own_factor_withi
     assert (log_factor[:, 0] - log_factor[:, 1]).abs().max() > 0.05  # the channels move independently
 
 
+def test_level_gain_scales_whole_samples_by_whole_decades():
+    x = torch.rand(64, 2, 16, 20) + 0.1
+    log_factor = (aug(level_gain=1.0)(x) / x).log10().flatten(1)
+    torch.testing.assert_close(log_factor, log_factor[:, :1].expand_as(log_factor))  # one number per sample
+    assert log_factor.abs().max() <= 1 + 1e-5 and log_factor.abs().max() > 0.8
+    assert log_factor.std() > 0.3  # spread over the decades, not the +-20 % of `scale`
+
+
 def test_freq_warp_moves_a_spectral_peak_by_the_drawn_factor_along_frequency_only():
     x = torch.zeros(32, 2, 64, 8)
     x[:, :, 30] = 1.0  # a line at bin 30 in every column
@@ -124,6 +132,8 @@ def test_invalid_settings_are_refused():
         aug(freq_warp=1.0)  # a factor of 0 would empty the axis
     with pytest.raises(SemgError, match="channel_gain"):
         aug(channel_gain=-0.1)
+    with pytest.raises(SemgError, match="level_gain"):
+        aug(level_gain=-1.0)
 
 
 def test_datamodule_augments_training_batches_only(synthetic_dir, train_cfg):

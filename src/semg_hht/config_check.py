@@ -195,6 +195,7 @@ DATA = {
     "data.augment.scale": Float(lo=0, hi=1, hi_open=True),
     "data.augment.noise": Float(lo=0),
     "data.augment.channel_gain": Float(lo=0),
+    "data.augment.level_gain": Float(lo=0),
     "data.augment.freq_warp": Float(lo=0, hi=1, hi_open=True),
     "data.augment.seed": Int(),
 }

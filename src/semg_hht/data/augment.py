@@ -31,6 +31,8 @@ class TimeFrequencyAugment:
     to ignore it:
     channel_gain: each channel multiplied by its own 10**U(-g, g) (electrode contact, skin and fat
         change each channel's level for one person; g=0.3 is a factor of 0.5 to 2).
+    level_gain: the whole sample multiplied by 10**U(-g, g) (a person who is quieter or louder in
+        every movement; unlike ``scale``, whole decades: g=1 is a factor of 0.1 to 10).
     freq_warp: the frequency axis stretched by a factor U(1 - w, 1 + w) about its first row (0 Hz
         on make_hht's default 0..fs/2 axis; conduction velocity and fibre make-up move a person's
         whole spectrum up or down); bins that come from beyond the axis are zero.
@@ -50,6 +52,7 @@ class TimeFrequencyAugment:
         time_crop: float = 0.0,
         channel_gain: float = 0.0,
         freq_warp: float = 0.0,
+        level_gain: float = 0.0,
     ):
         for name, value in {
             "time_crop": time_crop,
@@ -60,14 +63,15 @@ class TimeFrequencyAugment:
         }.items():
             if not 0.0 <= value < 1.0:
                 raise SemgError(f"data.augment.{name}={value} must be a fraction in [0, 1)", fix="e.g. 0.1")
-        if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0 or channel_gain < 0:
+        if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0 or min(channel_gain, level_gain) < 0:
             raise SemgError(
-                "data.augment: p in [0, 1], scale in [0, 1), noise >= 0, channel_gain >= 0", fix="fix the values"
+                "data.augment: p in [0, 1], scale in [0, 1), noise, channel_gain and level_gain >= 0",
+                fix="fix the values",
             )
         self.p, self.time_crop, self.time_shift, self.scale, self.noise = p, time_crop, time_shift, scale, noise
         self.time_mask, self.n_time_masks = time_mask, n_time_masks
         self.freq_mask, self.n_freq_masks = freq_mask, n_freq_masks
-        self.channel_gain, self.freq_warp = channel_gain, freq_warp
+        self.channel_gain, self.freq_warp, self.level_gain = channel_gain, freq_warp, level_gain
         self.generator = torch.Generator().manual_seed(seed)
 
     def _hit(self, n: int) -> torch.Tensor:
@@ -111,6 +115,13 @@ class TimeFrequencyAugment:
 
         return ((1 - weight) * rows(low) + weight * rows(high)) * inside
 
+    def _gain(self, x: torch.Tensor, bound: float, factors: int) -> torch.Tensor:
+        """x times 10**U(-bound, bound), one draw per sample and each of ``factors`` channel groups."""
+        batch = x.shape[0]
+        draw = self._uniform(batch * factors, -bound, bound).view(batch, factors)
+        gain = torch.where(self._hit(batch)[:, None], 10.0**draw, 1.0)
+        return x * gain.to(x.device, x.dtype)[:, :, None, None]
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.time_crop > 0:
@@ -131,9 +142,9 @@ class TimeFrequencyAugment:
         if self.freq_warp > 0:
             x = self._warp(x)
         if self.channel_gain > 0:
-            draw = self._uniform(batch * x.shape[1], -self.channel_gain, self.channel_gain).view(batch, -1)
-            gain = torch.where(self._hit(batch)[:, None], 10.0**draw, 1.0)
-            x = x * gain.to(x.device, x.dtype)[:, :, None, None]
+            x = self._gain(x, self.channel_gain, x.shape[1])
+        if self.level_gain > 0:
+            x = self._gain(x, self.level_gain, 1)
         if self.scale > 0:
             factor = torch.where(self._hit(batch), self._uniform(batch, 1 - self.scale, 1 + self.scale), 1.0)
             x = x * factor.to(x.device, x.dtype)[:, None, None, None]
