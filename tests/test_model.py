@@ -132,3 +132,21 @@ def test_time_pooling_keeps_the_frequency_rows_and_tells_low_from_high():
     assert pooled.feature_dim == 16  # the seed's global pooling: one number per channel
     with pytest.raises(SemgError, match="unknown model.pool"):
         CNNEncoder(1, 32, 4, 3, "batch", 0.2, False, 6, pool="space")
+
+
+def test_level_free_copy_sees_the_spectrum_without_the_level_but_keeps_the_channel_ratio():
+    torch.manual_seed(0)
+    enc = CNNEncoder(2, 32, 4, 3, "batch", 0.2, False, 6, level_free_copy=True).eval()
+    first = enc.blocks[0].conv
+    assert first.in_channels == 4  # the input and its level-free copy
+    x = torch.rand(3, 2, 32, 32)
+    louder = x + torch.tensor([0.5, -0.2, 1.0]).view(3, 1, 1, 1)  # each sample shifted by its own level
+    one_channel = x.clone()
+    one_channel[:, 0] += 0.5  # only one muscle louder: the ratio between the two changes
+    with torch.no_grad():
+        assert not torch.allclose(enc(x), enc(louder), atol=1e-5)  # the level itself is still an input
+        first.weight[:, :2] = 0  # only the copy left
+        assert torch.allclose(enc(x), enc(louder), atol=1e-5)
+        assert not torch.allclose(enc(x), enc(one_channel), atol=1e-5)
+    plain = CNNEncoder(2, 32, 4, 3, "batch", 0.2, False, 6)
+    assert plain.blocks[0].conv.in_channels == 2 and plain.feature_dim == enc.feature_dim

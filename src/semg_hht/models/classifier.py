@@ -58,6 +58,7 @@ class HHTClassifier(L.LightningModule):
         scheduler: dict[str, Any],
         pool: str = "global",  # default: checkpoints written before the key existed
         mixup_alpha: float = 0.0,  # 0 = off; default: checkpoints written before the key existed
+        level_free_copy: bool = False,  # default: checkpoints written before the key existed
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()

@@ -81,7 +81,10 @@ class LogCompress(nn.Module):
 
 class CNNEncoder(nn.Module):
     """(B, C, S, S) -> (B, feature_dim). ``residual_from`` is the 1-based first block with a shortcut.
-    ``input_log_ref`` (None: off, the seed) log-compresses the input first (LogCompress)."""
+    ``input_log_ref`` (None: off, the seed) log-compresses the input first (LogCompress).
+    ``level_free_copy`` stacks a second copy of the (compressed) input with each sample's mean taken
+    away: the level (how hard a muscle works, which separates movements) stays in the first copy, and
+    the shape of the spectrum is there too for a person quieter or louder than everyone in training."""
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class CNNEncoder(nn.Module):
         residual_from: int,
         input_log_ref: float | None = None,
         pool: str = "global",
+        level_free_copy: bool = False,
     ):
         super().__init__()
         if pool not in POOLS:
@@ -110,7 +114,8 @@ class CNNEncoder(nn.Module):
         channels = encoder_channels(base_channels, num_layers)
         if residual and num_layers < residual_from:
             log.warning("model.residual=true has no effect: no block >= residual_from=%d", residual_from)
-        blocks, previous = [], in_channels
+        self.level_free_copy = level_free_copy
+        blocks, previous = [], in_channels * (2 if level_free_copy else 1)
         for i, out in enumerate(channels):
             blocks.append(ConvBlock(previous, out, norm, leaky_slope, residual and i + 1 >= residual_from))
             previous = out
@@ -122,7 +127,10 @@ class CNNEncoder(nn.Module):
         self.feature_dim = channels[-1] * rows
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.blocks(self.compress(x))).flatten(1)  # (B, feature_dim)
+        x = self.compress(x)
+        if self.level_free_copy:  # one mean over all channels: the ratio between muscles stays
+            x = torch.cat([x, x - x.mean(dim=(1, 2, 3), keepdim=True)], dim=1)
+        return self.pool(self.blocks(x)).flatten(1)  # (B, feature_dim)
 
 
 ENCODER_KEYS = tuple(inspect.signature(CNNEncoder).parameters)  # its arguments: the one list of them
