@@ -150,3 +150,21 @@ def test_level_free_copy_sees_the_spectrum_without_the_level_but_keeps_the_chann
         assert not torch.allclose(enc(x), enc(one_channel), atol=1e-5)
     plain = CNNEncoder(2, 32, 4, 3, "batch", 0.2, False, 6)
     assert plain.blocks[0].conv.in_channels == 2 and plain.feature_dim == enc.feature_dim
+
+
+def test_a_level_free_copy_checkpoint_loads_with_the_copy_and_one_written_before_the_key_without(tmp_path):
+    from semg_hht.models import HHTClassifier
+    from semg_hht.models.loading import load_classifier
+    from tests.helpers import HP, write_ckpt
+
+    torch.manual_seed(0)
+    hp = HP | {"level_free_copy": True}
+    model = HHTClassifier(**hp).eval()
+    path = write_ckpt(tmp_path / "copy.ckpt", tmp_path, hp=hp, state_dict=model.state_dict())
+    loaded = load_classifier(path).model
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x))
+    assert loaded.encoder.blocks[0].conv.in_channels == 2
+    old = load_classifier(write_ckpt(tmp_path / "old.ckpt", tmp_path)).model  # HP has no level_free_copy key
+    assert old.encoder.blocks[0].conv.in_channels == 1
