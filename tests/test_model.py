@@ -168,3 +168,39 @@ def test_a_level_free_copy_checkpoint_loads_with_the_copy_and_one_written_before
     assert loaded.encoder.blocks[0].conv.in_channels == 2
     old = load_classifier(write_ckpt(tmp_path / "old.ckpt", tmp_path)).model  # HP has no level_free_copy key
     assert old.encoder.blocks[0].conv.in_channels == 1
+
+
+def test_linear_path_adds_a_linear_map_of_the_pooled_input_to_the_logits():
+    from semg_hht.models import HHTClassifier
+    from tests.helpers import HP
+
+    torch.manual_seed(0)
+    model = HHTClassifier(**(HP | {"linear_path": 8})).eval()
+    assert model.linear_path.fc[-1].in_features == 1 * 8 * 8  # in_channels x 8 x 8 pooled bins
+    x1, x2 = torch.rand(3, 1, 32, 32), torch.rand(3, 1, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(model(x1 + x2) + model(0 * x1), model(x1) + model(x2), atol=1e-4)  # the CNN
+        model.head[-1].weight.zero_()
+        model.head[-1].bias.zero_()  # only the linear path left: the logits are affine in the input
+        assert torch.allclose(model(x1 + x2) + model(0 * x1), model(x1) + model(x2), atol=1e-5)
+        assert not torch.allclose(model(x1), model(x2))
+    plain = HHTClassifier(**HP)
+    assert plain.linear_path is None
+    assert sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in plain.parameters()) == 64 * 3 + 3
+
+
+def test_linear_path_checkpoint_round_trip_and_a_bad_size_is_one_line(tmp_path):
+    from semg_hht.models import HHTClassifier
+    from semg_hht.models.loading import load_classifier
+    from tests.helpers import HP, write_ckpt
+
+    torch.manual_seed(0)
+    hp = HP | {"linear_path": 16}
+    model = HHTClassifier(**hp).eval()
+    loaded = load_classifier(write_ckpt(tmp_path / "lp.ckpt", tmp_path, hp=hp, state_dict=model.state_dict())).model
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x))
+    assert load_classifier(write_ckpt(tmp_path / "old.ckpt", tmp_path)).model.linear_path is None
+    with pytest.raises(SemgError, match="model.linear_path=64"):
+        HHTClassifier(**(HP | {"linear_path": 64}))  # a 32x32 input cannot pool to 64x64

@@ -216,6 +216,7 @@ MODEL = {
     "model.label_smoothing": Float(lo=0, hi=1, hi_open=True),
     "model.mixup_alpha": Float(lo=0),
     "model.level_free_copy": Bool(),
+    "model.linear_path": Int(lo=0),
 }
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 TRAIN = {

@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from semg_hht.errors import SemgError
 from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
-from semg_hht.models.head import build_head
+from semg_hht.models.head import LinearPath, build_head
 from semg_hht.models.schedule import WarmupCosinePlateau
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class HHTClassifier(L.LightningModule):
         pool: str = "global",  # default: checkpoints written before the key existed
         mixup_alpha: float = 0.0,  # 0 = off; default: checkpoints written before the key existed
         level_free_copy: bool = False,  # default: checkpoints written before the key existed
+        linear_path: int = 0,  # 0 = off; default: checkpoints written before the key existed
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
@@ -68,6 +69,9 @@ class HHTClassifier(L.LightningModule):
             raise SemgError(f"model.mixup_alpha={mixup_alpha} must be >= 0", fix="0 = off, e.g. 0.2")
         self.encoder = CNNEncoder(**{key: self.hparams[key] for key in ENCODER_KEYS})
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
+        self.linear_path = (
+            LinearPath(in_channels, input_size, linear_path, num_classes, dropout) if linear_path else None
+        )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=torch_label_smoothing(label_smoothing, num_classes))
         # Metric objects accumulate on the device; nothing syncs to the host per step: no NaN check of
         # the loss (a NaN loss shows as a NaN epoch mean) and no argument checks on the training side.
@@ -81,7 +85,10 @@ class HHTClassifier(L.LightningModule):
         self.last_confusion: torch.Tensor | None = None  # read by the confusion-matrix callbacks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
+        logits = self.head(self.encoder(x))
+        if self.linear_path is None:
+            return logits
+        return logits + self.linear_path(self.encoder.compress(x))  # the input as the encoder sees it
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch

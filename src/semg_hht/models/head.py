@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from semg_hht.errors import SemgError
@@ -37,3 +38,23 @@ def build_head(kind: str, feature_dim: int, num_classes: int, dropout: float, hi
     if kind == "linear":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
     raise SemgError(f"unknown model.head '{kind}'", fix=f"use one of {list(HEADS)}")
+
+
+class LinearPath(nn.Module):
+    """A linear classifier on the model's input, average-pooled to ``size`` x ``size``, whose logits
+    are added to the CNN's ("wide and deep"). Once each person is standardised (data.person_norm) a
+    linear map of the whole matrix is already a strong model (the linear control of evaluate.py);
+    beside it the CNN only has to learn what a linear map misses."""
+
+    def __init__(self, in_channels: int, input_size: int, size: int, num_classes: int, dropout: float):
+        super().__init__()
+        if not 1 <= size <= input_size:
+            raise SemgError(
+                f"model.linear_path={size} must pool a {input_size}x{input_size} input to 1..{input_size}",
+                fix="e.g. 16, or 0 for no linear path",
+            )
+        self.pool = nn.AdaptiveAvgPool2d(size)
+        self.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_channels * size * size, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(x).flatten(1))
