@@ -202,5 +202,8 @@ def test_linear_path_checkpoint_round_trip_and_a_bad_size_is_one_line(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x))
     assert load_classifier(write_ckpt(tmp_path / "old.ckpt", tmp_path)).model.linear_path is None
+    without = {k: v for k, v in model.state_dict().items() if not k.startswith("linear_path.")}
+    with pytest.raises(SemgError, match="do not fit its own architecture"):  # weights the model needs are gone
+        load_classifier(write_ckpt(tmp_path / "cut.ckpt", tmp_path, hp=hp, state_dict=without))
     with pytest.raises(SemgError, match="model.linear_path=64"):
         HHTClassifier(**(HP | {"linear_path": 64}))  # a 32x32 input cannot pool to 64x64

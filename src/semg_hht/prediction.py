@@ -27,7 +27,7 @@ from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
-from semg_hht.models.inference import extract_features, pick_device, run_batched
+from semg_hht.models.inference import extract_features, pick_device
 from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_encoder
 from semg_hht.reporting.plots import confusion_figure
 from semg_hht.reporting.report import recording_metrics
@@ -256,8 +256,8 @@ def cnn_output(
     for loaded in models:
         model = loaded.model.to(device)
         inputs = reading_of([loaded], None).prepare(x, recordings)
-        features = extract_features(model.encoder, inputs, cfg.batch_size, device, cfg.bf16)
-        probs.append(torch.softmax(run_batched(model.head, features, cfg.batch_size, device), dim=1).numpy())
+        logits = extract_features(model, inputs, cfg.batch_size, device, cfg.bf16)  # the whole forward pass
+        probs.append(torch.softmax(logits, dim=1).numpy())
     target = models[0].data_hparams.get("target", "movement")
     source = str(models[0].path) if len(models) == 1 else f"mean of {len(models)} checkpoints"
     return Output(target, target, list(models[0].hparams["class_names"]), np.mean(probs, axis=0), source)

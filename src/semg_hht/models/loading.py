@@ -22,7 +22,7 @@ from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.classifier import HHTClassifier
 from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
 
-NETWORK = ("encoder.", "head.")  # the weights that compute features and logits
+NETWORK = ("encoder.", "head.", "linear_path.")  # the weights that compute features and logits
 
 
 @dataclass(frozen=True)

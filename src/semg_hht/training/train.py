@@ -121,10 +121,12 @@ def log_hyperparameters(trainer: L.Trainer, cfg: DictConfig, model: HHTClassifie
 def describe(model: HHTClassifier) -> str:
     """One line on what is trained (instead of Lightning's table of every module, metrics included)."""
     hp, count = model.hparams, lambda module: sum(p.numel() for p in module.parameters())
+    path = model.linear_path
     return (
         f"{hp.num_layers} conv blocks from {hp.base_channels} channels ({hp.norm} norm, {hp.pool} pooling) + "
         f"{hp.head} head on {hp.in_channels}x{hp.input_size}x{hp.input_size} matrices, {len(hp.class_names)} classes: "
         f"{count(model.encoder):,} + {count(model.head):,} parameters"
+        + (f" + a linear path on {hp.linear_path}x{hp.linear_path} inputs ({count(path):,})" if path else "")
     )
 
 
