@@ -68,11 +68,13 @@ clean-demo:
 # linear control; and the per-person calibrated rows (data.person_norm: each person standardised by their
 # own unlabelled recordings) of the CNN, the classic features and the linear control. GPU machines add the seed-config CNN (256x256, base 64): make eval-real REAL_GPU=1 HARDWARE="1x H100"
 REAL_RAW ?= ../shared/data/muscletracker/manifest.csv
-REAL_HHT ?= data/muscletracker_hht64
+REAL_HHT ?= data/muscletracker_hht64_log
 REAL_HHT256 ?= data/muscletracker_hht256
 REAL_GPU ?=
 HARDWARE ?= 2-core CPU
 HHT_REAL := filter.notch_hz=60 filter.notch_harmonics=3 layout.stack_channels=true progress=false
+# the tuned recipe's axis: 64 rows evenly spaced in log frequency over each recording's band-pass
+HHT_LOG := spectrum.size=64 spectrum.freq_range=band spectrum.freq_scale=log
 EVAL_RUN := logs/eval_real/$(shell date +%Y-%m-%d_%H-%M-%S)
 FOLDS := data.fold=0,1,2,3,4
 JOB := hydra.sweep.subdir='$${hydra.job.num}'
@@ -104,7 +106,7 @@ SEED_256 := trainer=gpu data.input_size=256 model.input_log_ref=null paths.data_
 SVM_RANDOM = ckpt=null data=muscletracker_$(1) model=cnn_small target=$(1) paths.data_dir=$(REAL_HHT)
 
 eval-real: venv
-	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT) $(HHT_REAL) spectrum.size=64
+	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT) $(HHT_REAL) $(HHT_LOG)
 	for t in movement gender; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_$$t $(JOB) && \

@@ -1,5 +1,6 @@
 """Augmentations: label-preserving, seeded, train-only, and each one really does its job."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.errors import SemgError
+from tests.helpers import copy_data
 
 OFF = dict(p=1.0, time_shift=0.0, time_mask=0.0, n_time_masks=1, freq_mask=0.0, n_freq_masks=1, scale=0.0, noise=0.0)
 
@@ -148,3 +150,45 @@ def test_datamodule_augments_training_batches_only(synthetic_dir, train_cfg):
     dm.trainer = SimpleNamespace(training=True)
     out_x, out_y = dm.on_after_batch_transfer((x, y), 0)
     assert not torch.equal(out_x, x) and torch.equal(out_y, y)  # labels preserved
+
+
+def test_freq_warp_on_a_log_axis_shifts_every_row_by_the_same_amount():
+    warp = aug(freq_warp=0.2)
+    warp.use_log_axis(64, 20.0, 20.0 * 2**4)  # four octaves over 64 rows: 63 / ln 16 rows per factor e
+    x = torch.zeros(32, 1, 64, 4)
+    x[:, :, 10] = 1.0
+    x[:, :, 40] = 1.0  # two lines three octaves apart
+    y = warp(x)[:, 0, :, 0]
+    rows = torch.arange(64.0)
+    low = (y[:, :25] * rows[:25]).sum(1) / y[:, :25].sum(1)
+    high = (y[:, 25:] * rows[25:]).sum(1) / y[:, 25:].sum(1)
+    torch.testing.assert_close(high - low, torch.full_like(low, 30.0), atol=1e-4, rtol=0)  # a shift, not a stretch
+    shift = low - 10  # rows: ln(factor) * rows per factor e, the factor in U(0.8, 1.2)
+    rows_per_e = 63 / math.log(16)
+    assert (shift >= rows_per_e * math.log(0.8) - 1e-4).all() and (shift <= rows_per_e * math.log(1.2) + 1e-4).all()
+    assert shift.max() > 2 and shift.min() < -2  # up and down, each sample its own
+    ones = warp(torch.ones(64, 1, 64, 2))[:, 0, :, 0]
+    assert ((ones[:, 0] == 0) | (ones[:, -1] == 0)).all()  # rows shifted in from beyond either end are zero
+
+
+def test_datamodule_shifts_on_a_log_axis_and_refuses_mixed_axes(synthetic_dir, train_cfg, tmp_path):
+    import numpy as np
+
+    from semg_hht.training.train import build_datamodule
+
+    data = copy_data(synthetic_dir, tmp_path / "log")
+    files = sorted(data.glob("*.npz"))
+    for path in files:
+        with np.load(path) as archive:
+            arrays = dict(archive)
+        np.savez(path, **arrays, freq_scale=np.str_("log"), freq_range=np.array([20.0, 320.0]))
+    dm = build_datamodule(train_cfg("data.augment.enabled=true", "data.augment.freq_warp=0.1", data_dir=data))
+    dm.setup("fit")
+    assert dm.augment.rows_per_e == pytest.approx((dm.hparams.input_size - 1) / math.log(16))
+    labelled = next(p for p in files if not p.name.startswith("Test"))
+    with np.load(labelled) as archive:
+        arrays = dict(archive)
+    arrays.pop("freq_scale")  # a linear file among log ones: its rows mean other frequencies
+    np.savez(labelled, **arrays)
+    with pytest.raises(SemgError, match="frequency axes differ"):
+        build_datamodule(train_cfg(data_dir=data)).setup("fit")

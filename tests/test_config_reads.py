@@ -107,7 +107,7 @@ def hht_runs(tmp_path: Path) -> dict[str, list[str]]:
                      "emd.method=eemd", "normalise.scope=window", *fast],
         "folder": [f"input={folder}", "reader.fs=1000", "reader.time_column=0", "reader.delimiter=semicolon",
                    "reader.channels=[0]", "emd.method=ceemdan", r"inputs.subject_regex='^(S\d+)_'",
-                   "spectrum.freq_range=band", *fast],
+                   "spectrum.freq_range=band", "spectrum.freq_scale=log", *fast],
         "segments": [f"input={labels / 'manifest.csv'}", "preset=ninapro", "segment.keep_rest=true",
                      "segment.max_duration_s=10", "segment.pad_s=0.1", "filter.bandpass=[20,90]", *fast],
         "marker": [f"input={marker}", "preset=ninapro", "reader.fs=200", "segment.mode=marker",

@@ -184,6 +184,7 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
         hht_cfg(
             f"input={RAW}", f"output={out}", "filter.notch_hz=60", "filter.notch_harmonics=3",
             "layout.stack_channels=true", "spectrum.size=64", "progress=false",
+            "spectrum.freq_range=band", "spectrum.freq_scale=log",
         )
     )  # fmt: skip
     assert not summary["failed"]

@@ -309,17 +309,17 @@ def test_band_axis_and_channel_scales_keep_the_ratio_between_muscles(raw, tmp_pa
         w.writeheader()
         w.writerow(first)
     out = tmp_path / "hht"
-    cfg = hht_cfg(
-        f"input={src / 'manifest.csv'}",
-        f"output={out}",
-        "layout.stack_channels=true",
-        "spectrum.size=32",
-        "spectrum.freq_range=band",
-    )
-    assert make_hht(cfg)["written"] == 1
+    overrides = [f"input={src / 'manifest.csv'}", "layout.stack_channels=true", "spectrum.size=32"]
+    assert make_hht(hht_cfg(*overrides, f"output={out}", "spectrum.freq_range=band"))["written"] == 1
     path = next(out.glob("*.npz"))
     with np.load(path) as z:
         assert z["freq_range"].tolist() == z["band"].tolist() == [20.0, 237.5]  # 500 Hz: clipped below Nyquist
+        assert str(z["freq_scale"]) == "linear"
+    log_out = tmp_path / "log"
+    log_axis = ["spectrum.freq_range=band", "spectrum.freq_scale=log"]
+    assert make_hht(hht_cfg(*overrides, f"output={log_out}", *log_axis))["written"] == 1
+    with np.load(next(log_out.glob("*.npz"))) as z:
+        assert str(z["freq_scale"]) == "log" and z["freq_range"].tolist() == [20.0, 237.5]
         np.testing.assert_allclose(z["hht"][0], z["hht"][1], atol=1e-6)
     from semg_hht.data.matrices import read_matrix
 

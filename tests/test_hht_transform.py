@@ -103,3 +103,41 @@ def test_ensemble_methods_are_seeded(method):
     c, _, _ = hht_matrix(x, 1000, make_decomposer(es), spec, seed=6)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_log_frequency_axis_spaces_rows_by_ratio_and_drops_the_rest():
+    fs, n = 1000, 2000
+    t = np.arange(n) / fs
+    tones = (40.0, 80.0, 160.0)  # octaves: evenly spaced rows on a log axis, not on a linear one
+    imfs = np.stack([np.sin(2 * np.pi * f * t) for f in (*tones, 5.0)])  # 5 Hz lies outside the range
+    log_axis = hilbert_spectrum(imfs, fs, size=64, freq_range=(20.0, 320.0), freq_scale="log")
+    profile = log_axis[:, 20:-20].sum(axis=1)
+    expected = [np.log(f / 20.0) / np.log(320.0 / 20.0) * 63 for f in tones]
+    peaks = sorted(np.argsort(profile)[-3:])
+    assert all(abs(p - e) <= 1 for p, e in zip(peaks, expected, strict=True))
+    assert abs((peaks[1] - peaks[0]) - (peaks[2] - peaks[1])) <= 1  # one octave, the same number of rows
+    assert profile[: int(expected[0]) - 2].sum() < 0.01 * profile.sum()  # 5 Hz dropped, not piled on row 0
+    same = hilbert_spectrum(imfs, fs, size=64, freq_range=(20.0, 320.0))
+    assert not np.array_equal(same, log_axis)  # linear stays the default
+    with pytest.raises(ValueError, match="above 0 Hz"):
+        hilbert_spectrum(imfs, fs, size=64, freq_range=(0.0, 320.0), freq_scale="log")
+
+
+def test_log_axis_settings_need_a_lower_edge_above_zero():
+    from semg_hht.hht.settings import settings_from_cfg
+    from tests.helpers import hht_cfg
+
+    def settings(*overrides):
+        return settings_from_cfg(hht_cfg("input=a", "output=b", *overrides))
+
+    with pytest.raises(SemgError, match="freq_scale=log needs a frequency range starting above 0 Hz"):
+        settings("spectrum.freq_scale=log")
+    with pytest.raises(SemgError, match="freq_scale=log needs"):
+        settings("spectrum.freq_scale=log", "spectrum.freq_range=[0,450]")
+    band_log = settings("spectrum.freq_range=band", "spectrum.freq_scale=log")
+    band = settings("spectrum.freq_range=band")
+    assert band_log.signature() != band.signature()  # a rerun does not mix the two axes in one folder
+    # matrices converted before freq_scale existed keep their signature, so reruns still reuse them
+    assert band.signature() == settings("spectrum.freq_range=band", "spectrum.freq_scale=linear").signature()
+    with pytest.raises(SemgError, match="freq_scale"):
+        settings("spectrum.freq_scale=mel")

@@ -7,6 +7,8 @@ saved in checkpoints, so a resumed run continues the same sequence.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from semg_hht.errors import SemgError
@@ -35,7 +37,8 @@ class TimeFrequencyAugment:
         every movement; unlike ``scale``, whole decades: g=1 is a factor of 0.1 to 10).
     freq_warp: the frequency axis stretched by a factor U(1 - w, 1 + w) about its first row (0 Hz
         on make_hht's default 0..fs/2 axis; conduction velocity and fibre make-up move a person's
-        whole spectrum up or down); bins that come from beyond the axis are zero.
+        whole spectrum up or down); bins that come from beyond the axis are zero. On a log-frequency
+        axis (``use_log_axis``) the same factor is a shift by the same number of rows everywhere.
     """
 
     def __init__(
@@ -73,6 +76,12 @@ class TimeFrequencyAugment:
         self.freq_mask, self.n_freq_masks = freq_mask, n_freq_masks
         self.channel_gain, self.freq_warp, self.level_gain = channel_gain, freq_warp, level_gain
         self.generator = torch.Generator().manual_seed(seed)
+        self.rows_per_e: float | None = None  # set by use_log_axis: rows per factor e on a log axis
+
+    def use_log_axis(self, bins: int, low_hz: float, high_hz: float) -> None:
+        """The matrices' rows are evenly spaced in log frequency from low_hz to high_hz (make_hht's
+        spectrum.freq_scale=log): freq_warp then shifts rows instead of stretching them about row 0."""
+        self.rows_per_e = (bins - 1) / math.log(high_hz / low_hz)
 
     def _hit(self, n: int) -> torch.Tensor:
         return torch.rand(n, generator=self.generator) < self.p
@@ -101,14 +110,19 @@ class TimeFrequencyAugment:
         return x.gather(-1, index[:, None, None, :].expand(*x.shape[:-1], length))
 
     def _warp(self, x: torch.Tensor) -> torch.Tensor:
-        """Row f of the result is row f / factor of x, linearly interpolated (factor > 1: higher)."""
+        """Row f of the result is the row of x at frequency f / factor, linearly interpolated (factor > 1:
+        higher): row f / factor on a linear axis from 0 Hz, row f - ln(factor) * rows_per_e on a log axis."""
         batch, bins = x.shape[0], x.shape[2]
         factor = torch.where(self._hit(batch), self._uniform(batch, 1 - self.freq_warp, 1 + self.freq_warp), 1.0)
-        source = torch.arange(bins, dtype=torch.float32)[None] / factor[:, None]  # (B, F)
-        low = source.floor().long().clamp(max=bins - 1)
+        rows = torch.arange(bins, dtype=torch.float32)[None]
+        if self.rows_per_e is None:
+            source = rows / factor[:, None]  # (B, F)
+        else:
+            source = rows - torch.log(factor)[:, None] * self.rows_per_e
+        low = source.floor().long().clamp(0, bins - 1)
         high = (low + 1).clamp(max=bins - 1)
         weight = (source - low).to(x.device, x.dtype)[:, None, :, None]
-        inside = (source <= bins - 1).to(x.device, x.dtype)[:, None, :, None]
+        inside = ((source >= 0) & (source <= bins - 1)).to(x.device, x.dtype)[:, None, :, None]
 
         def rows(index: torch.Tensor) -> torch.Tensor:
             return x.gather(2, index.to(x.device)[:, None, :, None].expand(-1, x.shape[1], -1, x.shape[3]))

@@ -23,7 +23,7 @@ from semg_hht.data.labels import (
     target_value,
 )
 from semg_hht.data.loaders import batch_loader
-from semg_hht.data.matrices import dataset_reference, npz_files, to_reference
+from semg_hht.data.matrices import dataset_reference, frequency_axis, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.data.splits import SPLITS, group_split, no_split, split_rows, stratified_split, write_split
 from semg_hht.errors import SemgError
@@ -300,6 +300,9 @@ class HHTDataModule(L.LightningDataModule):
                 fix="check names/manifest",
             )
         self.recordings, self.test_recordings, self.n_extra = labelled + extra, test, len(extra)
+        scale, span = frequency_axis([r.path for r in self.recordings + test])
+        if scale == "log" and self.augment is not None:
+            self.augment.use_log_axis(hp.input_size, *span)
         y = self._targets(self.recordings)
         # the split is drawn over the data.filter rows alone: the validation people are the same with or
         # without data.extra_train, whose rows then join the training side only

@@ -109,6 +109,26 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
     return gain
 
 
+def frequency_axis(paths: Sequence[Path]) -> tuple[str, tuple[float, float] | None]:
+    """The frequency axis the files share: ("linear", None), or ("log", (lo, hi) Hz) for make_hht's
+    spectrum.freq_scale=log. Files of both kinds, or log files of different ranges, are an error: their
+    rows would mean different frequencies. Files written before freq_scale existed are linear."""
+    axes: dict[tuple[str, tuple[float, float] | None], Path] = {}
+    for path in paths:
+        with np.load(path, allow_pickle=False) as archive:
+            scale = str(archive["freq_scale"]) if "freq_scale" in archive.files else "linear"
+            span = tuple(float(v) for v in archive["freq_range"]) if scale == "log" else None
+        axes.setdefault((scale, span), path)
+        if len(axes) > 1:
+            (first, a), (second, b) = axes.items()
+            raise SemgError(
+                f"frequency axes differ: {first[0]} {first[1] or ''} in {a.name} and {second[0]} {second[1] or ''}",
+                path=b,
+                fix="convert every recording with the same spectrum.freq_scale and freq_range (make_hht.py)",
+            )
+    return next(iter(axes), ("linear", None))
+
+
 def scale_(x: np.ndarray, method: str) -> np.ndarray:
     """In place, per sample: min-max each channel to [0, 1] as the seed does; `recording` (x already
     in the recording's units) divides all channels by the sample's one maximum, so the ratio between

@@ -303,6 +303,7 @@ def _convert_part(
                 spectrum_peak=np.array(peaks, dtype=np.float64),
                 emd_method=np.str_(s.emd.method),
                 weighting=np.str_(s.spectrum.weighting),
+                freq_scale=np.str_(s.spectrum.freq_scale),
                 settings_signature=np.str_(cm.signature),
                 versions=np.str_(json.dumps(cm.vers, sort_keys=True)),
                 **{k: np.asarray(v) for k, v in info.items()},

@@ -127,6 +127,8 @@ class SpectrumSettings(_Group):
     # null | [lo, hi] Hz | band (the band-pass actually applied)
     freq_range: Any = field(default=None, metadata={"hz": True})
     weighting: str = _rule("amplitude", one_of=("amplitude", "energy"))
+    # log: rows evenly spaced in log frequency (a factor between two people's spectra is then a shift)
+    freq_scale: str = _rule("linear", one_of=("linear", "log"))
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,10 @@ class Settings(_Group):
         if self.spectrum.freq_range == "band" and self.filter.bandpass is None:
             fix = "set filter.bandpass"
             raise SemgError("spectrum.freq_range=band needs a band-pass (filter.bandpass is null)", fix=fix)
+        span = self.filter.bandpass if self.spectrum.freq_range == "band" else self.spectrum.freq_range
+        if self.spectrum.freq_scale == "log" and not (span and span[0] > 0):
+            fix = "set spectrum.freq_range=band or e.g. spectrum.freq_range=[20,450]"
+            raise SemgError("spectrum.freq_scale=log needs a frequency range starting above 0 Hz", fix=fix)
         check_scheme(self.filename_scheme)
 
     def signature(self) -> str:
@@ -203,6 +209,8 @@ class Settings(_Group):
         relevant = {k: v for k, v in asdict(self).items() if k not in _NOT_HASHED}
         if not self.segment.enabled:  # outputs made before segmenting existed stay reusable
             relevant.pop("segment")
+        if self.spectrum.freq_scale == "linear":  # outputs made before the log axis existed stay reusable
+            relevant["spectrum"].pop("freq_scale")
         relevant.pop("preview")  # a picture of the outputs, not part of them: changing it reuses every matrix
         relevant["emd"]["options"] = sorted(self.emd.options.items())  # as when they were (key, value) pairs
         return hashlib.sha1(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]

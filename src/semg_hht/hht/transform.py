@@ -72,13 +72,15 @@ def hilbert_spectrum(
     size: int = 256,
     freq_range: tuple[float, float] | None = None,
     weighting: str = "amplitude",
+    freq_scale: str = "linear",
 ) -> np.ndarray:
     """(size, size) frequency x time matrix of instantaneous amplitude, max-normalised, float32.
 
     freq_range=None is the seed: instantaneous frequency clipped to [0, fs/2] over the full axis.
-    A [lo, hi] range maps lo..hi onto the axis and drops samples outside it.
+    A [lo, hi] range maps lo..hi onto the axis and drops samples outside it; freq_scale="log"
+    spaces the rows evenly in log frequency over that range (lo > 0).
     """
-    return hilbert_spectrum_and_peak(imfs, fs, size, freq_range, weighting)[0]
+    return hilbert_spectrum_and_peak(imfs, fs, size, freq_range, weighting, freq_scale)[0]
 
 
 def hilbert_spectrum_and_peak(
@@ -87,6 +89,7 @@ def hilbert_spectrum_and_peak(
     size: int = 256,
     freq_range: tuple[float, float] | None = None,
     weighting: str = "amplitude",
+    freq_scale: str = "linear",
 ) -> tuple[np.ndarray, float]:
     """`hilbert_spectrum` and the peak it was divided by (the bin total of the largest bin, in the
     EMD input's units): the scale that the normalisation drops and `data.scaling=recording` restores."""
@@ -106,8 +109,12 @@ def hilbert_spectrum_and_peak(
         keep = None
     else:
         lo, hi = freq_range
+        if freq_scale == "log" and not lo > 0:
+            raise ValueError(f"a log frequency axis needs a range starting above 0 Hz, not {freq_range}")
         keep = (inst_freq >= lo) & (inst_freq <= hi)
-        f_idx = np.clip(((np.clip(inst_freq, lo, hi) - lo) / (hi - lo) * (size - 1)).astype(np.intp), 0, size - 1)
+        axis = np.log if freq_scale == "log" else (lambda f: f)
+        position = (axis(np.clip(inst_freq, lo, hi)) - axis(lo)) / (axis(hi) - axis(lo))
+        f_idx = np.clip((position * (size - 1)).astype(np.intp), 0, size - 1)
 
     weights = amplitude if weighting == "amplitude" else amplitude * amplitude
     flat = f_idx * size + t_idx  # IMF-major, then time: the seed's order of additions into each bin
@@ -133,7 +140,7 @@ def hht_matrix(
     imfs = np.atleast_2d(decompose(x, seed))
     if imfs.shape[0] == 0 or not np.any(imfs):
         raise SemgError(f"{what}: EMD found no IMFs", path=path, fix="check the signal is not flat or tiny")
-    matrix, peak = hilbert_spectrum_and_peak(imfs, fs, spec.size, spec.freq_range, spec.weighting)
+    matrix, peak = hilbert_spectrum_and_peak(imfs, fs, spec.size, spec.freq_range, spec.weighting, spec.freq_scale)
     if not matrix.any():
         raise SemgError(
             f"{what}: empty Hilbert spectrum (no energy inside spectrum.freq_range)",
