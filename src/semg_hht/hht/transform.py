@@ -66,21 +66,15 @@ def make_decomposer(es: EMDSettings):
     raise ValueError(f"unknown EMD method {es.method!r}")
 
 
-def hilbert_spectrum(
-    imfs: np.ndarray,
-    fs: float,
-    size: int = 256,
-    freq_range: tuple[float, float] | None = None,
-    weighting: str = "amplitude",
-    freq_scale: str = "linear",
-) -> np.ndarray:
+def hilbert_spectrum(imfs: np.ndarray, fs: float, size: int = 256, **axis) -> np.ndarray:
     """(size, size) frequency x time matrix of instantaneous amplitude, max-normalised, float32.
 
-    freq_range=None is the seed: instantaneous frequency clipped to [0, fs/2] over the full axis.
-    A [lo, hi] range maps lo..hi onto the axis and drops samples outside it; freq_scale="log"
-    spaces the rows evenly in log frequency over that range (lo > 0).
+    ``axis``: freq_range, weighting and freq_scale of `hilbert_spectrum_and_peak`. freq_range=None
+    is the seed: instantaneous frequency clipped to [0, fs/2] over the full axis. A [lo, hi] range
+    maps lo..hi onto the axis and drops samples outside it; freq_scale="log" spaces the rows evenly
+    in log frequency over that range (lo > 0).
     """
-    return hilbert_spectrum_and_peak(imfs, fs, size, freq_range, weighting, freq_scale)[0]
+    return hilbert_spectrum_and_peak(imfs, fs, size, **axis)[0]
 
 
 def hilbert_spectrum_and_peak(
