@@ -185,6 +185,8 @@ def test_datamodule_shifts_on_a_log_axis_and_refuses_mixed_axes(synthetic_dir, t
     dm = build_datamodule(train_cfg("data.augment.enabled=true", "data.augment.freq_warp=0.1", data_dir=data))
     dm.setup("fit")
     assert dm.augment.rows_per_e == pytest.approx((dm.hparams.input_size - 1) / math.log(16))
+    # saved in every checkpoint (Lightning stores the data module's state_dict): predict.py checks it
+    assert dm.state_dict()["frequency_axis"] == {"scale": "log", "range": [20.0, 320.0]}
     labelled = next(p for p in files if not p.name.startswith("Test"))
     with np.load(labelled) as archive:
         arrays = dict(archive)

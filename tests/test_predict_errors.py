@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,3 +144,22 @@ def test_a_checkpoint_of_an_older_version_with_data_normalize_reads_it_as_data_s
     assert loaded["scaling"] == "none" and "normalize" not in loaded
     assert run_predict(tmp_path / "a", f"ckpt={old}") == run_predict(tmp_path / "b", f"ckpt={new}")
     assert renamed_data_keys({"normalize": "none", "scaling": "recording"}) == {"scaling": "recording"}  # today's wins
+
+
+def test_matrices_on_another_frequency_axis_than_the_model_was_trained_on_are_refused(tmp_path, data_dir):
+    log_axis = {"frequency_axis": {"scale": "log", "range": [20.0, 450.0]}}
+    trained_on_log = write_ckpt(tmp_path / "log.ckpt", data_dir, HHTDataModule=log_axis)
+    assert load_classifier(trained_on_log).frequency_axis == ("log", (20.0, 450.0))
+    with pytest.raises(SemgError, match=r"linear frequency axis.*trained on log.*spectrum.freq_scale=log"):
+        run_predict(tmp_path, f"ckpt={trained_on_log}")  # the folder's Test* files: the default linear axis
+    linear = write_ckpt(
+        tmp_path / "linear.ckpt", data_dir, HHTDataModule={"frequency_axis": {"scale": "linear", "range": None}}
+    )
+    with pytest.raises(SemgError, match="different frequency axes"):
+        run_predict(tmp_path, f"ckpt=[{trained_on_log},{linear}]")
+    assert len(run_predict(tmp_path, f"ckpt={linear}")) == 3
+    for i, path in enumerate(sorted(data_dir.glob("Test_*.npz"))):
+        save_npz(path, hht=matrix(seed=i), freq_scale=np.str_("log"), freq_range=np.array([20.0, 450.0]))
+    assert len(run_predict(tmp_path, f"ckpt={trained_on_log}", "overwrite=true")) == 3
+    older = write_ckpt(tmp_path / "old.ckpt", data_dir)  # written before the axis was recorded: no check
+    assert len(run_predict(tmp_path, f"ckpt={older}", "overwrite=true")) == 3

@@ -118,6 +118,7 @@ class HHTDataModule(L.LightningDataModule):
         self.test_x: torch.Tensor | None = None
         self.test_y: torch.Tensor | None = None
         self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # device -> (x, y) there
+        self.frequency_axis: tuple[str, tuple[float, float] | None] | None = None  # the files' (setup)
 
     # ---------------------------------------------------------------- discovery
     def _find_recordings(self) -> list[Recording]:
@@ -300,7 +301,8 @@ class HHTDataModule(L.LightningDataModule):
                 fix="check names/manifest",
             )
         self.recordings, self.test_recordings, self.n_extra = labelled + extra, test, len(extra)
-        scale, span = frequency_axis([r.path for r in self.recordings + test])
+        self.frequency_axis = frequency_axis([r.path for r in self.recordings + test])
+        scale, span = self.frequency_axis
         if scale == "log" and self.augment is not None:
             self.augment.use_log_axis(hp.input_size, *span)
         y = self._targets(self.recordings)
@@ -499,7 +501,13 @@ class HHTDataModule(L.LightningDataModule):
         return write_split(path, self.split_rows())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"augment": self.augment.state_dict()} if self.augment else {}
+        """Saved in every checkpoint: the augmentation's random state, and the frequency axis of the
+        training matrices, which predict.py checks new matrices against."""
+        state = {"augment": self.augment.state_dict()} if self.augment else {}
+        if self.frequency_axis is not None:
+            scale, span = self.frequency_axis
+            state["frequency_axis"] = {"scale": scale, "range": list(span) if span else None}
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.augment and "augment" in state_dict:

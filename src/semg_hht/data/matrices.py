@@ -122,11 +122,17 @@ def frequency_axis(paths: Sequence[Path]) -> tuple[str, tuple[float, float] | No
         if len(axes) > 1:
             (first, a), (second, b) = axes.items()
             raise SemgError(
-                f"frequency axes differ: {first[0]} {first[1] or ''} in {a.name} and {second[0]} {second[1] or ''}",
+                f"frequency axes differ: {axis_text(first)} in {a.name} and {axis_text(second)} here",
                 path=b,
                 fix="convert every recording with the same spectrum.freq_scale and freq_range (make_hht.py)",
             )
     return next(iter(axes), ("linear", None))
+
+
+def axis_text(axis: tuple[str, tuple[float, float] | None]) -> str:
+    """("log", (20.0, 450.0)) -> "log 20-450 Hz"; ("linear", None) -> "linear"."""
+    scale, span = axis
+    return f"{scale} {span[0]:g}-{span[1]:g} Hz" if span else scale
 
 
 def scale_(x: np.ndarray, method: str) -> np.ndarray:

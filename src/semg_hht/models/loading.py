@@ -32,6 +32,9 @@ class LoadedCheckpoint:
     model: HHTClassifier  # eval mode, frozen, on the CPU
     hparams: dict[str, Any]  # the model's
     data_hparams: dict[str, Any]  # HHTDataModule kwargs the model was trained with
+    # the training matrices' frequency axis, as semg_hht.data.matrices.frequency_axis gives it;
+    # None for checkpoints written before it was recorded
+    frequency_axis: tuple[str, tuple[float, float] | None] | None = None
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -72,7 +75,11 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
     if absent or foreign:
         detail = f"missing {absent[:3]}" if absent else f"unexpected {foreign[:3]}"
         raise SemgError(f"checkpoint weights do not fit its own architecture ({detail})", path=path, fix=fix)
-    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, renamed_data_keys(data_hparams))
+    axis = (checkpoint.get("HHTDataModule") or {}).get("frequency_axis")
+    if axis is not None:
+        axis = (axis["scale"], tuple(axis["range"]) if axis["range"] else None)
+    data_hparams = renamed_data_keys(data_hparams)
+    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, data_hparams, axis)
 
 
 def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:
