@@ -134,6 +134,17 @@ def test_moved_data_folder_still_matches_but_changed_one_is_refused(trained, dat
         fit_svm(svm_cfg(tmp_path / "bad", f"ckpt={trained}", f"data_dir={moved}"))
 
 
+def test_a_data_folder_on_another_frequency_axis_is_refused(trained, data_dir, tmp_path):
+    log_axis = tmp_path / "log"
+    shutil.copytree(data_dir, log_axis)
+    for path in log_axis.glob("*.npz"):  # the same matrices, said to be on a log axis
+        with np.load(path) as archive:
+            arrays = dict(archive)
+        np.savez(path, **arrays, freq_scale=np.str_("log"), freq_range=np.array([20.0, 450.0]))
+    with pytest.raises(SemgError, match="log 20-450 Hz frequency axis, the model was trained on linear"):
+        fit_svm(svm_cfg(tmp_path / "svm", f"ckpt={trained}", f"data_dir={log_axis}"))
+
+
 def test_predict_writes_movement_and_gender_for_test_files(fitted, trained, tmp_path, capsys):
     out, _ = fitted
     rows = predict(predict_cfg(tmp_path, f"ckpt={trained}", f"svm={out / 'svm.skops'}", "batch_size=2"))

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.data.labels import Recording, read_manifest, row_filter, row_matches, target_value
-from semg_hht.data.matrices import axis_text, frequency_axis, load_matrices, npz_files, to_reference
+from semg_hht.data.matrices import axis_text, check_trained_axis, frequency_axis, load_matrices, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
@@ -225,23 +225,10 @@ def read_inputs(recordings: list[Recording], reading: Reading, workers: int, bad
             log.warning("skipped: %s", err)
         keep = np.setdiff1d(np.arange(len(files)), list(errors))
         x, recordings = x[keep], [recordings[i] for i in keep]
-    check_axis(recordings, reading.frequency_axis)
+    check_trained_axis(frequency_axis([r.path for r in recordings]), reading.frequency_axis, recordings[0].path)
     if (reading.person_norm or {}).get("enabled"):
         log.info("person_norm: %d people standardised by their own statistics", len({r.subject for r in recordings}))
     return torch.from_numpy(x), recordings
-
-
-def check_axis(recordings: Sequence[Recording], trained: tuple[str, tuple[float, float] | None] | None) -> None:
-    """The input matrices share the frequency axis the model was trained on (unknown for older checkpoints)."""
-    axis = frequency_axis([r.path for r in recordings])
-    if trained is not None and axis != trained:
-        scale, span = trained
-        settings = f"spectrum.freq_scale={scale}" + (f" spectrum.freq_range=[{span[0]:g},{span[1]:g}]" if span else "")
-        raise SemgError(
-            f"these matrices have a {axis_text(axis)} frequency axis, the model was trained on {axis_text(trained)}",
-            path=recordings[0].path,
-            fix=f"convert the recordings with the model's make_hht settings ({settings})",
-        )
 
 
 def true_labels(recordings: Sequence[Recording], target: str, class_names: Sequence[str]) -> np.ndarray | None:

@@ -135,6 +135,20 @@ def axis_text(axis: tuple[str, tuple[float, float] | None]) -> str:
     return f"{scale} {span[0]:g}-{span[1]:g} Hz" if span else scale
 
 
+def check_trained_axis(found: tuple, trained: tuple | None, path: Path) -> None:
+    """Matrices on the frequency axis a model was trained on (``trained`` None: an older checkpoint that
+    did not record it); else one line naming the make_hht settings to convert with."""
+    if trained is None or found == trained:
+        return
+    scale, span = trained
+    settings = f"spectrum.freq_scale={scale}" + (f" spectrum.freq_range=[{span[0]:g},{span[1]:g}]" if span else "")
+    raise SemgError(
+        f"these matrices have a {axis_text(found)} frequency axis, the model was trained on {axis_text(trained)}",
+        path=path,
+        fix=f"convert the recordings with the model's make_hht settings ({settings})",
+    )
+
+
 def scale_(x: np.ndarray, method: str) -> np.ndarray:
     """In place, per sample: min-max each channel to [0, 1] as the seed does; `recording` (x already
     in the recording's units) divides all channels by the sample's one maximum, so the ratio between

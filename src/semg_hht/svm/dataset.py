@@ -20,6 +20,7 @@ import torch
 
 from semg_hht.data import HHTDataModule
 from semg_hht.data.labels import Recording, target_classes, target_value
+from semg_hht.data.matrices import check_trained_axis
 from semg_hht.data.splits import split_rows
 from semg_hht.errors import SemgError
 
@@ -152,8 +153,11 @@ def _for_target(dm: HHTDataModule, target: str, train: np.ndarray, val: np.ndarr
     )
 
 
-def data_from_checkpoint(ckpt: Path, data_hparams: Mapping[str, Any], target: str, data_dir: str | None) -> SvmData:
-    """The checkpoint's recordings and split (split.csv of its run when present)."""
+def data_from_checkpoint(
+    ckpt: Path, data_hparams: Mapping[str, Any], target: str, data_dir: str | None, axis: tuple | None = None
+) -> SvmData:
+    """The checkpoint's recordings and split (split.csv of its run when present); ``axis``: the frequency
+    axis the checkpoint was trained on, which the folder's matrices must have."""
     trained_dir = data_hparams["data_dir"]
     folder = Path(data_dir or trained_dir)
     if not folder.is_dir():
@@ -164,6 +168,7 @@ def data_from_checkpoint(ckpt: Path, data_hparams: Mapping[str, Any], target: st
         )
     dm = datamodule_from_settings({**data_hparams, "data_dir": str(folder)}, ckpt)
     dm.setup("fit")
+    check_trained_axis(dm.frequency_axis, axis, folder)
     split_csv = ckpt.resolve().parent.parent / "split.csv"
     if split_csv.is_file():
         train, val = recorded_split(split_csv, trained_dir, dm)

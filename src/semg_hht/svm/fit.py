@@ -41,7 +41,7 @@ def fit_svm(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt:
         loaded = load_classifier(cfg.ckpt)
         encoder = loaded.model.encoder
-        data = data_from_checkpoint(loaded.path, loaded.data_hparams, cfg.target, cfg.data_dir)
+        data = data_from_checkpoint(loaded.path, loaded.data_hparams, cfg.target, cfg.data_dir, loaded.frequency_axis)
         source = {
             "kind": "checkpoint",
             "checkpoint": str(loaded.path.resolve()),
