@@ -163,3 +163,4 @@ def test_matrices_on_another_frequency_axis_than_the_model_was_trained_on_are_re
     assert len(run_predict(tmp_path, f"ckpt={trained_on_log}", "overwrite=true")) == 3
     older = write_ckpt(tmp_path / "old.ckpt", data_dir)  # written before the axis was recorded: no check
     assert len(run_predict(tmp_path, f"ckpt={older}", "overwrite=true")) == 3
+    assert len(run_predict(tmp_path, f"ckpt=[{trained_on_log},{older}]", "overwrite=true")) == 3  # unknown: no clash

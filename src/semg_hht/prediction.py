@@ -84,10 +84,11 @@ def check_ensemble(models: Sequence[LoadedCheckpoint]) -> None:
                     path=other.path,
                     fix="average checkpoints of one recipe only (e.g. the k fold models of one sweep)",
                 )
-        if first.frequency_axis != other.frequency_axis:
-            axes = [axis_text(m.frequency_axis) if m.frequency_axis else "unknown" for m in (first, other)]
+        axes = (first.frequency_axis, other.frequency_axis)
+        if None not in axes and axes[0] != axes[1]:  # None: a checkpoint older than the record, unknown
             raise SemgError(
-                f"ensemble members were trained on different frequency axes: {axes[0]} vs {axes[1]}",
+                f"ensemble members were trained on different frequency axes: {axis_text(axes[0])} vs "
+                f"{axis_text(axes[1])}",
                 path=other.path,
                 fix="average checkpoints of one recipe only",
             )
