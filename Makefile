@@ -77,10 +77,16 @@ HHT_REAL := filter.notch_hz=60 filter.notch_harmonics=3 layout.stack_channels=tr
 HHT_LOG := spectrum.size=64 spectrum.freq_range=band spectrum.freq_scale=log
 EVAL_RUN := logs/eval_real/$(shell date +%Y-%m-%d_%H-%M-%S)
 FOLDS := data.fold=0,1,2,3,4
+# Every final model is trained once per seed and its test figure is their mean ± std: on 60 test recordings
+# one model's figure moves with the seed by several points (README "Results on real sEMG")
+FINAL_SEEDS ?= 0,1,2
+FINAL := seed=$(FINAL_SEEDS)
 JOB := hydra.sweep.subdir='$${hydra.job.num}'
 comma := ,
-# The gender SVM reads each fold's last-epoch encoder: nothing in it was chosen on the validation fold.
-CKPTS = $(subst $() ,$(comma),$(foreach i,0 1 2 3 4,$(EVAL_RUN)/$(1)/$(i)/checkpoints/last.ckpt))
+FINAL_JOBS := $(shell seq 0 $$(( $(words $(subst $(comma), ,$(FINAL_SEEDS))) - 1 )))
+# The gender SVM reads each fold's (each final model's) last-epoch encoder: nothing in it was chosen on the
+# validation fold.
+CKPTS = $(subst $() ,$(comma),$(foreach i,$(2),$(EVAL_RUN)/$(1)/$(i)/checkpoints/last.ckpt))
 TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input$(comma) time pooling)
 # one table row: target, label, the fold sweep, the final model's run (its test figure); MIX: and its
 # CNN + classic row (evaluate.py's ensemble.*: the CNN's probabilities averaged with the windowed classic SVM's)
@@ -110,33 +116,33 @@ eval-real: venv
 	for t in movement gender; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_$$t $(JOB) && \
-	  $(BIN)/python train.py "experiment=[muscletracker_$$t$(REAL_TUNED),final_model]" paths.data_dir=$(REAL_HHT) \
-	    hydra.run.dir=$(EVAL_RUN)/cnn_tuned_$${t}_final && \
+	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t$(REAL_TUNED),final_model]" $(FINAL) \
+	    paths.data_dir=$(REAL_HHT) hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_$${t}_final $(JOB) && \
 	  $(BIN)/python fit_svm.py -m $(call SVM_RANDOM,$$t) $(FOLDS) hydra.sweep.dir=$(EVAL_RUN)/random_encoder_svm_$$t $(JOB) && \
-	  $(BIN)/python fit_svm.py $(call SVM_RANDOM,$$t) data.split=none \
-	    hydra.run.dir=$(EVAL_RUN)/random_encoder_svm_$${t}_final || exit 1; \
+	  $(BIN)/python fit_svm.py -m $(call SVM_RANDOM,$$t) data.split=none $(FINAL) \
+	    hydra.sweep.dir=$(EVAL_RUN)/random_encoder_svm_$${t}_final $(JOB) || exit 1; \
 	done
 	for e in movement mio_movement; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$e,person_norm]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_calibrated_$$e $(JOB) && \
-	  $(BIN)/python train.py "experiment=[muscletracker_$$e,person_norm,final_model]" paths.data_dir=$(REAL_HHT) \
-	    hydra.run.dir=$(EVAL_RUN)/cnn_calibrated_$${e}_final || exit 1; \
+	  $(BIN)/python train.py -m "experiment=[muscletracker_$$e,person_norm,final_model]" $(FINAL) \
+	    paths.data_dir=$(REAL_HHT) hydra.sweep.dir=$(EVAL_RUN)/cnn_calibrated_$${e}_final $(JOB) || exit 1; \
 	done
 	$(BIN)/python train.py -m "experiment=[muscletracker_mio_movement$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
 		hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_mio_movement $(JOB)
-	$(BIN)/python train.py "experiment=[muscletracker_mio_movement$(REAL_TUNED),final_model]" paths.data_dir=$(REAL_HHT) \
-		hydra.run.dir=$(EVAL_RUN)/cnn_tuned_mio_movement_final
-	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender) target=gender \
+	$(BIN)/python train.py -m "experiment=[muscletracker_mio_movement$(REAL_TUNED),final_model]" $(FINAL) \
+		paths.data_dir=$(REAL_HHT) hydra.sweep.dir=$(EVAL_RUN)/cnn_tuned_mio_movement_final $(JOB)
+	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender,0 1 2 3 4) target=gender \
 		hydra.sweep.dir=$(EVAL_RUN)/cnn_encoder_svm_gender $(JOB)
-	$(BIN)/python fit_svm.py ckpt=$(EVAL_RUN)/cnn_tuned_gender_final/checkpoints/last.ckpt target=gender \
-		hydra.run.dir=$(EVAL_RUN)/cnn_encoder_svm_gender_final
+	$(BIN)/python fit_svm.py -m ckpt=$(call CKPTS,cnn_tuned_gender_final,$(FINAL_JOBS)) target=gender \
+		hydra.sweep.dir=$(EVAL_RUN)/cnn_encoder_svm_gender_final $(JOB)
 ifeq ($(REAL_GPU),1)
 	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT256) $(HHT_REAL) spectrum.size=256
 	for t in movement gender; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t,seed_cnn]" $(SEED_256) $(FOLDS) \
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$$t $(JOB) && \
-	  $(BIN)/python train.py "experiment=[muscletracker_$$t,seed_cnn,final_model]" $(SEED_256) \
-	    hydra.run.dir=$(EVAL_RUN)/cnn_seed_$${t}_final || exit 1; \
+	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t,seed_cnn,final_model]" $(SEED_256) $(FINAL) \
+	    hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$${t}_final $(JOB) || exit 1; \
 	done
 endif
 	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \

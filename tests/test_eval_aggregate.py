@@ -7,8 +7,9 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
+from semg_hht.errors import SemgError
 from semg_hht.evaluation.run import evaluate
-from semg_hht.evaluation.table import markdown, sweep_folds, table_row, write_table
+from semg_hht.evaluation.table import final_runs, markdown, sweep_folds, table_row, write_table
 from semg_hht.reporting.aggregate import aggregate, leakage_check
 from semg_hht.reporting.sweep import SweepSummary, fold_summary
 from tests.helpers import compose_cfg
@@ -112,3 +113,46 @@ def test_evaluate_tables_the_sweeps_and_records_the_command(tmp_path):
     assert f"| movement | {label} | group | 3 | 0.700 ± 0.200 |" in text
     assert f"| movement | {label} | stratified | 1 | 0.950 |" in text and "LEAKAGE" in text
     assert [w.startswith(f"movement / {label}: LEAKAGE") for w in result["warnings"]] == [True]
+
+
+def fake_final(run_dir, acc, seed=None):
+    """A final model's run: its test figures, and with ``seed`` the .hydra record of a multirun job."""
+    run_dir.mkdir(parents=True)
+    people = ["P1", "P2"]
+    (run_dir / "metrics.json").write_text(json.dumps({"test/acc": acc, "test/chance": 0.2, "test/subjects": people}))
+    if seed is not None:
+        (run_dir / ".hydra").mkdir()
+        (run_dir / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n")
+        OmegaConf.save(OmegaConf.create({"seed": seed}), run_dir / ".hydra" / "config.yaml")
+
+
+def test_the_test_figure_of_several_final_models_is_their_mean_and_spread(tmp_path):
+    """final: one run (its figure as it is), or a multirun of final models, one per training seed (their
+    mean ± std, and every model's figure in folds.csv named by its seed)."""
+    for i, fold in enumerate(FOLDS):
+        fake_job(tmp_path / "cv", i, "group", fold)
+    fake_final(tmp_path / "one", 0.4)
+    for job, (seed, acc) in enumerate([(0, 0.4), (1, 0.5), (2, 0.6)]):
+        fake_final(tmp_path / "seeds" / str(job), acc, seed)
+    sweeps = ",".join(
+        f'{{target:movement,label:"{label}",dir:{tmp_path / "cv"},final:{tmp_path / final}}}'
+        for label, final in (("CNN one", "one"), ("CNN seeds", "seeds"))
+    )
+    cfg = compose_cfg(["experiments=[]", f"sweeps=[{sweeps}]", f"paths.output_dir={tmp_path / 'out'}"], "evaluate")
+    result = evaluate(cfg)
+    one, seeds = result["rows"]
+    assert one["test_acc"] == pytest.approx(0.4) and one["test_acc_std"] is None and one["test_runs"] == 1
+    assert seeds["test_acc"] == pytest.approx(0.5) and seeds["test_acc_std"] == pytest.approx(0.1)
+    assert seeds["test_runs"] == 3 and seeds["test_subjects"] == 2
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "| 0.400 |" in text and "| 0.500 ± 0.100 (3 runs) |" in text
+    with open(tmp_path / "out" / "folds.csv", newline="") as f:
+        written = [(r["method"], r["fold"], float(r["acc"])) for r in csv.DictReader(f)]
+    assert written[:4] == [("CNN one", str(i), FOLDS[i]["acc"]) for i in range(3)] + [("CNN one", "test", 0.4)]
+    assert written[-3:] == [("CNN seeds", f"test (seed {s})", a) for s, a in [(0, 0.4), (1, 0.5), (2, 0.6)]]
+
+
+def test_a_final_folder_without_runs_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SemgError, match="nor finished jobs of a multirun there"):
+        final_runs(tmp_path / "empty")

@@ -93,7 +93,7 @@ def test_the_mixture_is_the_weighted_mean_of_both_sides(tmp_path, weight):
     folds, held_out = ensemble_scores(
         fs, None, {"dir": str(sweep)}, "lda", {}, DATA, (tmp_path / "raw", None), settings
     )
-    assert [f["fold"] for f in folds] == [0, 1, 2] and held_out is None
+    assert [f["fold"] for f in folds] == [0, 1, 2] and held_out == []
     assert sorted(s for f in folds for s in f["val_subjects"]) == sorted(set(fs.subjects))
     accs = [f["acc"] for f in folds]
     if weight == 1.0:
@@ -103,25 +103,54 @@ def test_the_mixture_is_the_weighted_mean_of_both_sides(tmp_path, weight):
     assert np.mean(accs) >= np.mean([f["acc"] for f in alone])
 
 
-def test_an_svm_gets_probabilities_and_a_test_set_is_scored(tmp_path):
-    fs = feature_set(tmp_path)
-    test = feature_set(tmp_path / "t", people=2)
-    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3))  # an undecided CNN: the SVM decides
-    final, hht = tmp_path / "final", tmp_path / "t" / "hht"
+def final_run(run_dir, test, hht, right: bool, seed: int | None = None):
+    """A final model's run as train.py leaves it: metrics.json, test_predictions.csv (certain of every
+    test recording's class, or of the next class), and with ``seed`` the .hydra record of it."""
     ty, _ = test.recordings()
+    rows = [
+        {"file": str(hht / f"T_{i}.npz")}
+        | {f"p_{c}": float(c == CLASSES[(t + (0 if right else 1)) % 3]) for c in CLASSES}
+        for i, t in enumerate(ty)
+    ]
+    write_csv(run_dir / "test_predictions.csv", rows, ["file", *(f"p_{c}" for c in CLASSES)])
+    write_text(run_dir / "metrics.json", json.dumps({"test/acc": float(right)}))
+    if seed is not None:
+        write_text(run_dir / ".hydra" / "overrides.yaml", f"- seed={seed}\n")
+        write_text(run_dir / ".hydra" / "config.yaml", f"seed: {seed}\n")
+
+
+def held_out_people(tmp_path):
+    """Two test people and the manifest of their matrices (tmp_path/t/hht)."""
+    test, hht = feature_set(tmp_path / "t", people=2), tmp_path / "t" / "hht"
     sources = [str(p.relative_to(tmp_path / "t" / "raw")) for p in test.paths]
     write_csv(
         hht / "manifest.csv", [{"file": f"T_{i}.npz", "source": s} for i, s in enumerate(sources)], ["file", "source"]
     )
-    certain = [
-        {"file": str(hht / f"T_{i}.npz")} | {f"p_{c}": float(c == CLASSES[t]) for c in CLASSES}
-        for i, t in enumerate(ty)
-    ]
-    write_csv(final / "test_predictions.csv", certain, ["file", *(f"p_{c}" for c in CLASSES)])
-    folds, held_out = score(tmp_path, fs, sweep, 0.5, "svm", {"C": 1.0}, test, final)
+    return test, hht
+
+
+def test_an_svm_gets_probabilities_and_a_test_set_is_scored(tmp_path):
+    fs = feature_set(tmp_path)
+    test, hht = held_out_people(tmp_path)
+    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3))  # an undecided CNN: the SVM decides
+    final_run(tmp_path / "final", test, hht, right=True)
+    folds, held_out = score(tmp_path, fs, sweep, 0.5, "svm", {"C": 1.0}, test, tmp_path / "final")
     assert len(folds) == 3 and all(0 <= f["acc"] <= 1 for f in folds)
-    assert held_out["fold"] == "test" and held_out["acc"] == 1.0  # the final CNN is certain and right there
-    assert held_out["val_subjects"] == ["S0", "S1"]
+    [only] = held_out
+    assert only["fold"] == "test" and only["acc"] == 1.0  # the final CNN is certain and right there
+    assert only["val_subjects"] == ["S0", "S1"]
+
+
+def test_each_final_model_of_a_seed_multirun_is_mixed_and_named_by_its_seed(tmp_path):
+    """final: a train.py -m run of final models (one per seed): one mixture figure per model, in job order."""
+    fs = feature_set(tmp_path)
+    test, hht = held_out_people(tmp_path)
+    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3))
+    finals = tmp_path / "finals"
+    final_run(finals / "0", test, hht, right=True, seed=3)
+    final_run(finals / "1", test, hht, right=False, seed=7)
+    _, held_out = score(tmp_path, fs, sweep, 1.0, "lda", {}, test, finals)  # weight 1: the CNN side alone
+    assert [(h["fold"], h["acc"]) for h in held_out] == [("test (seed 3)", 1.0), ("test (seed 7)", 0.0)]
 
 
 def test_a_sweep_of_other_folds_is_refused(tmp_path):

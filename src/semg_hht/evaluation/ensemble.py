@@ -21,6 +21,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from semg_hht.data.splits import group_split
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.classic import FeatureSet, make_classifier
+from semg_hht.evaluation.table import final_name, final_runs
 from semg_hht.reporting.report import classification_metrics
 from semg_hht.reporting.sweep import collect_jobs
 
@@ -127,8 +128,9 @@ def ensemble_scores(
     raw_roots: tuple[Path, Path | None],
     cfg: Mapping[str, Any],
 ) -> tuple[list[dict], dict | None]:
-    """Fold score dicts of the sweep's CNN mixed with the classic method, and the test-set figure of
-    its final model mixed with the classic method fitted on every development recording."""
+    """Fold score dicts of the sweep's CNN mixed with the classic method, and the test-set figures of
+    its final models (one, or one per training seed) mixed with the classic method fitted on every
+    development recording (empty without a test set or a final run)."""
     y, subjects = fs.recordings()
     folds = []
     for job in collect_jobs(Path(sweep["dir"]), ["fold"]):
@@ -139,11 +141,13 @@ def ensemble_scores(
         cnn = cnn_probabilities(job_dir / "val_predictions.csv", fs.class_names, raw_roots[0])
         classic = classic_probabilities(fs, train, fs, method, params, cfg)
         folds.append(combined_scores(cnn, classic, fs, val, cfg["cnn_weight"]) | {"fold": fold})
-    held_out = None
+    held_out = []
     if test is not None and sweep.get("final"):
         root = raw_roots[1] or raw_roots[0]
-        cnn = cnn_probabilities(Path(sweep["final"]) / "test_predictions.csv", fs.class_names, root)
         classic = classic_probabilities(fs, np.unique(fs.unit), test, method, params, cfg)
         everyone = np.arange(len(test.paths))
-        held_out = combined_scores(cnn, classic, test, everyone, cfg["cnn_weight"]) | {"fold": "test"}
+        for run in final_runs(Path(sweep["final"])):  # one final model, or one per training seed
+            cnn = cnn_probabilities(run / "test_predictions.csv", fs.class_names, root)
+            scores = combined_scores(cnn, classic, test, everyone, cfg["cnn_weight"])
+            held_out.append(scores | {"fold": final_name(run)})
     return folds, held_out

@@ -42,7 +42,15 @@ from semg_hht.evaluation.classic import (
 from semg_hht.evaluation.ensemble import ensemble_scores, sweep_calibrated
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
-from semg_hht.evaluation.table import display_rows, sweep_folds, table_row, write_table
+from semg_hht.evaluation.table import (
+    display_rows,
+    final_name,
+    final_runs,
+    held_out_summary,
+    sweep_folds,
+    table_row,
+    write_table,
+)
 from semg_hht.hht.settings import FilterSettings, ManifestColumns, settings_from_cfg
 from semg_hht.io import write_csv
 from semg_hht.reporting.aggregate import METRICS, leakage_check
@@ -50,7 +58,8 @@ from semg_hht.reporting.table import print_table
 
 log = logging.getLogger("semg_hht.evaluation")
 SWEEP_KEYS = ("target", "label", "dir")
-# optional: final (a run whose metrics.json has test figures), ensemble (true: also a CNN + classic row)
+# optional: final (a run whose metrics.json has test figures, or a multirun of such runs, e.g. one per training
+# seed: the row's test figure is then their mean), ensemble (true: also a CNN + classic row)
 SWEEP_OPTIONAL = ("final", "ensemble")
 MOVEMENT_NOTE = (
     "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement target, "
@@ -243,8 +252,8 @@ def mixture_rows(
     for sweep in (s for s in sweeps if s["target"] == target):
         folds, held_out = ensemble_scores(fs, test, sweep, method, params, data, roots, settings)
         label = f"{sweep['label']} + classic {method.upper()}{windows}, mean probability"
-        rows.append(table_row(target, label, "group", folds, test=held_out))
-        fold_rows += fold_table_rows(target, label, folds + ([held_out] if held_out else []))
+        rows.append(table_row(target, label, "group", folds, test=held_out_summary(held_out) if held_out else None))
+        fold_rows += fold_table_rows(target, label, folds + held_out)
         sweep["used"] = True
     return rows, fold_rows
 
@@ -259,16 +268,20 @@ def fold_table_rows(target: str, label: str, folds: Sequence[Mapping[str, Any]])
     ]
 
 
-def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[list[dict], list[str]]:
-    rows, warnings = [], []
+def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[list[dict], list[dict], list[str]]:
+    """A row per sweep (its folds; its final models' mean test figure), folds.csv's rows of each (every
+    fold and every final model), and the leakage warnings of methods run on both splits."""
+    rows, fold_rows, warnings = [], [], []
     for sweep in sweeps:
         path = Path(sweep["dir"])
         folds, split = sweep_folds(path)
         if not folds:
             log.warning("no finished jobs in %s: left out of the table", path)
             continue
-        test = final_scores(Path(sweep["final"])) if sweep.get("final") else None
+        finals = [final_scores(run) for run in final_runs(Path(sweep["final"]))] if sweep.get("final") else []
+        test = held_out_summary(finals) if finals else None
         rows.append(table_row(sweep["target"], sweep["label"], split, folds, note=path.name, test=test))
+        fold_rows += fold_table_rows(sweep["target"], sweep["label"], folds + finals)
     for row in rows:  # the same method on both splits: the leakage check
         twin = next(
             (
@@ -286,21 +299,23 @@ def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[l
             if warning:
                 row["note"] = f"{row['note']} {warning}".strip()
                 warnings.append(f"{row['target']} / {row['method']}: {warning}")
-    return rows, warnings
+    return rows, fold_rows, warnings
 
 
 def final_scores(run_dir: Path) -> dict[str, Any]:
-    """The test-set figures of a final model: a train.py run's test/* metrics, or a predict.py run's
-    (labelled input) scores."""
+    """The test-set figures of one final model: a train.py run's test/* metrics, or a predict.py run's
+    (labelled input) scores; folds.csv names them by the run's seed."""
     path = run_dir / "metrics.json"
     if not path.is_file():
         raise SemgError("no metrics.json in the final model's run folder", path=run_dir, fix="point final at a run")
     metrics = json.loads(path.read_text())
+    fold = {"fold": final_name(run_dir)}
     if "test/acc" in metrics:
-        return {m: metrics.get(f"test/{m}") for m in METRICS} | {"val_subjects": metrics.get("test/subjects") or []}
+        people = metrics.get("test/subjects") or []
+        return {m: metrics.get(f"test/{m}") for m in METRICS} | {"val_subjects": people} | fold
     if "targets" in metrics:
         first = next(iter(metrics["targets"].values()))
-        return {m: first.get(m) for m in METRICS} | {"val_subjects": first.get("subjects") or []}
+        return {m: first.get(m) for m in METRICS} | {"val_subjects": first.get("subjects") or []} | fold
     raise SemgError("metrics.json holds no test figures", path=path, fix="run train.py with a test set, or predict.py")
 
 
@@ -389,8 +404,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "person_norm.enabled is false)",
             fix="add the sweep's experiment to experiments (and person_norm.enabled=true for calibrated sweeps)",
         )
-    r, w = sweep_rows(sweeps, cfg.leakage_tolerance)
-    rows, warnings = rows + r, warnings + w
+    r, f, w = sweep_rows(sweeps, cfg.leakage_tolerance)
+    rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
     out = Path(cfg.out)
     header = "\n".join(
         [

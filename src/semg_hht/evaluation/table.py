@@ -8,30 +8,70 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from semg_hht.errors import SemgError
 from semg_hht.io import write_csv, write_text
 from semg_hht.reporting.aggregate import METRICS, aggregate
 from semg_hht.reporting.sweep import collect_jobs
 from semg_hht.reporting.table import cell
 
-# the figure on the held-out test people (a model fitted on every development person), beside the folds
+# the figure on the held-out test people (a model fitted on every development person), beside the folds;
+# with several final models (one per training seed) their mean, and test_acc_std their spread
 TEST_METRICS = ("acc", "balanced_acc", "subject_vote_acc", "chance")
 COLUMNS = [
     "target", "method", "split", "n_folds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
-    *(f"test_{m}" for m in TEST_METRICS), "test_subjects", "note",
+    *(f"test_{m}" for m in TEST_METRICS), "test_acc_std", "test_runs", "test_subjects", "note",
 ]  # fmt: skip
 
 
 def sweep_folds(sweep_dir: Path) -> tuple[list[dict[str, Any]], str]:
     """The finished jobs of a train.py / fit_svm.py multirun as fold score dicts (val/ prefix
     dropped), and the split they used (group or stratified, from each job's .hydra/config.yaml)."""
-    rows = collect_jobs(sweep_dir, [f"val/{m}" for m in METRICS])
+    rows = collect_jobs(sweep_dir, [*(f"val/{m}" for m in METRICS), "val/per_subject_acc"])
     folds, splits = [], set()
     for row in rows:
         if row["status"] != "ok":
             continue
-        folds.append({m: row[f"val/{m}"] for m in METRICS})
+        fold = next((o.split("=", 1)[1] for o in row["overrides"].split() if o.startswith("data.fold=")), row["job"])
+        people = sorted(row["val/per_subject_acc"] or {})
+        folds.append({m: row[f"val/{m}"] for m in METRICS} | {"fold": fold, "val_subjects": people})
         splits.add(_job_split(sweep_dir / row["job"]))
     return folds, "/".join(sorted(splits)) or "?"
+
+
+def final_runs(path: Path) -> list[Path]:
+    """The final model runs behind a table row's test figure: ``path`` itself when it is one run (its
+    metrics.json), else the finished jobs of the multirun at ``path`` in job order (e.g. one final model
+    per training seed: ``train.py -m experiment=[...,final_model] seed=0,1,2``)."""
+    path = Path(path)
+    if (path / "metrics.json").is_file():
+        return [path]
+    jobs = [path / job["job"] for job in collect_jobs(path, []) if job["status"] == "ok"]
+    if not jobs:
+        raise SemgError(
+            "no metrics.json in the final model's run folder, nor finished jobs of a multirun there",
+            path=path,
+            fix="point final at a train.py / predict.py run, or at a train.py -m run of final models",
+        )
+    return jobs
+
+
+def final_name(run_dir: Path) -> str:
+    """folds.csv's name for a final model's test figure: ``test``, or ``test (seed N)`` when its
+    .hydra/config.yaml records the seed it trained with (one of several final models)."""
+    config = Path(run_dir) / ".hydra" / "config.yaml"
+    seed = OmegaConf.select(OmegaConf.load(config), "seed", default=None) if config.is_file() else None
+    return "test" if seed is None else f"test (seed {seed})"
+
+
+def held_out_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One test figure from the test scores of several final models of one method (one per training
+    seed): the mean of each metric, the accuracy's spread (``acc_std``) and the number of ``runs``."""
+    row = aggregate(runs, TEST_METRICS)
+    return (
+        {m: row[f"{m}_mean"] for m in TEST_METRICS}
+        | {"acc_std": row["acc_std"] if len(runs) > 1 else None, "runs": len(runs)}
+        | {"val_subjects": runs[0].get("val_subjects") or []}
+    )
 
 
 def _job_split(job_dir: Path) -> str:
@@ -56,7 +96,7 @@ def table_row(
     test: Mapping[str, Any] | None = None,
 ) -> dict:
     test = test or {}
-    scores = {f"test_{m}": test.get(m) for m in TEST_METRICS}
+    scores = {f"test_{m}": test.get(m) for m in (*TEST_METRICS, "acc_std", "runs")}
     people = len(test.get("val_subjects") or []) or None
     return (
         {"target": target, "method": method, "split": split}
@@ -82,6 +122,8 @@ def display_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, str]
             else:  # one fold (or one random split) has no spread to show
                 cells[m] = f"{mean:.3f}" if r["n_folds"] == 1 else f"{mean:.3f} ± {std:.3f}"
         cells |= {f"test {m}": cell(r.get(f"test_{m}"), digits=3) for m in TEST_METRICS}
+        if r.get("test_acc_std") is not None:  # several final models: their mean ± spread, and how many
+            cells["test acc"] += f" ± {r['test_acc_std']:.3f} ({r['test_runs']} runs)"
         cells["note"] = str(r.get("note") or "")
         shown.append(cells)
     return shown, cols
