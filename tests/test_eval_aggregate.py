@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.run import evaluate
-from semg_hht.evaluation.table import final_runs, markdown, sweep_folds, table_row, write_table
+from semg_hht.evaluation.table import final_name, final_runs, markdown, sweep_folds, table_row, write_table
 from semg_hht.reporting.aggregate import aggregate, leakage_check
 from semg_hht.reporting.sweep import SweepSummary, fold_summary
 from tests.helpers import compose_cfg
@@ -156,3 +156,19 @@ def test_a_final_folder_without_runs_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SemgError, match="nor finished jobs of a multirun there"):
         final_runs(tmp_path / "empty")
+
+
+def test_an_svm_on_a_trained_encoder_is_named_by_the_encoders_seed(tmp_path):
+    """fit_svm's own seed is the SVM's (the same for every final model): folds.csv names each gender SVM
+    by the seed of the final model whose encoder it reads, so the three rows stay apart."""
+    fake_final(tmp_path / "cnn" / "1", 0.6, seed=1)
+    svm = tmp_path / "svm" / "0"
+    fake_final(svm, 0.5, seed=42)
+    OmegaConf.save(
+        OmegaConf.create({"seed": 42, "ckpt": str(tmp_path / "cnn/1/checkpoints/last.ckpt")}),
+        svm / ".hydra/config.yaml",
+    )
+    assert final_name(svm) == "test (seed 1)"
+    assert final_name(tmp_path / "cnn" / "1") == "test (seed 1)"
+    (tmp_path / "bare").mkdir()
+    assert final_name(tmp_path / "bare") == "test"

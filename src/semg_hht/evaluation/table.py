@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.errors import SemgError
 from semg_hht.io import write_csv, write_text
@@ -56,10 +56,9 @@ def final_runs(path: Path) -> list[Path]:
 
 
 def final_name(run_dir: Path) -> str:
-    """folds.csv's name for a final model's test figure: ``test``, or ``test (seed N)`` when its
-    .hydra/config.yaml records the seed it trained with (one of several final models)."""
-    config = Path(run_dir) / ".hydra" / "config.yaml"
-    seed = OmegaConf.select(OmegaConf.load(config), "seed", default=None) if config.is_file() else None
+    """folds.csv's name for a final model's test figure: ``test``, or ``test (seed N)`` with the seed
+    its model trained with (for an SVM on a trained encoder, the encoder's: one of several final models)."""
+    seed = OmegaConf.select(_training_config(Path(run_dir)), "seed", default=None)
     return "test" if seed is None else f"test (seed {seed})"
 
 
@@ -74,17 +73,21 @@ def held_out_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     )
 
 
-def _job_split(job_dir: Path) -> str:
-    """data.split of the job; for fit_svm with a checkpoint, that of the checkpoint's training run."""
+def _training_config(job_dir: Path) -> DictConfig:
+    """The config of the run that trained the job's model: the job's own, or for fit_svm with a
+    checkpoint that of the checkpoint's training run (empty when it cannot be found)."""
     config = job_dir / ".hydra" / "config.yaml"
-    if not config.is_file():
-        return "?"
-    cfg = OmegaConf.load(config)
+    cfg = OmegaConf.load(config) if config.is_file() else OmegaConf.create({})
     ckpt = OmegaConf.select(cfg, "ckpt", default=None)
     if ckpt:
         run_config = Path(str(ckpt)).parent.parent / ".hydra" / "config.yaml"
         cfg = OmegaConf.load(run_config) if run_config.is_file() else OmegaConf.create({})
-    return str(OmegaConf.select(cfg, "data.split", default="?"))
+    return cfg
+
+
+def _job_split(job_dir: Path) -> str:
+    """data.split of the job; for fit_svm with a checkpoint, that of the checkpoint's training run."""
+    return str(OmegaConf.select(_training_config(job_dir), "data.split", default="?"))
 
 
 def table_row(
