@@ -60,7 +60,7 @@ clean-demo:
 # Results on real sEMG (../shared/data/muscletracker, a development subset): the whole table as
 # Markdown + CSV in $(EVAL_RUN)/table. movement = 5 hand movements (a stand-in for the movement target),
 # on Biopac (the recipe was chosen on its CV folds 0-2; the augmentations on folds 0-2 of both devices) and on MioTracker with the same recipe unchanged.
-# 15-26 minutes on a 2-core AMD EPYC (AVX2 only; 2026-12-04: 20 min 29 s with three final models per row, 15 training, 5 evaluate.py) plus the 64x64 conversion (~2 min) on first use.
+# 15-26 minutes on a 2-core AMD EPYC (AVX2 only; 2026-12-04: 23 min 11 s with four final models per row, 17.5 training, 5.7 evaluate.py) plus the 64x64 conversion (~2 min) on first use.
 # The experiments hold people out as a test set (4 of 24 Biopac, 3 of 14 MioTracker: data.test_filter):
 # every method cross-validates on the others (subject folds), then its final model, fitted on all of
 # them (data.split=none), is scored once on the test people. CPU: the tuned CPU-sized CNN (model=cnn_small
