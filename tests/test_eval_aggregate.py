@@ -160,7 +160,7 @@ def test_a_final_folder_without_runs_is_refused(tmp_path):
 
 def test_an_svm_on_a_trained_encoder_is_named_by_the_encoders_seed(tmp_path):
     """fit_svm's own seed is the SVM's (the same for every final model): folds.csv names each gender SVM
-    by the seed of the final model whose encoder it reads, so the three rows stay apart."""
+    by the seed of the final model whose encoder it reads, so its rows stay apart."""
     fake_final(tmp_path / "cnn" / "1", 0.6, seed=1)
     svm = tmp_path / "svm" / "0"
     fake_final(svm, 0.5, seed=42)
