@@ -167,3 +167,42 @@ def error_lines(entry: str, overrides: list[str], tmp_path: Path, synthetic_dir:
         run_guarded(fn, cfg)
     assert exit_info.value.code == 1
     return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- people whose electrodes differ (adaptation)
+
+CLASSES = ("full", "half", "invalid")
+
+
+def two_channel_matrix(movement: str, swapped: bool, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """(2, size, size): each class is a pair of frequency tracks, one per electrode. full: channel 1 low
+    and channel 2 high; half: the other way round; invalid: both in the middle. Swapping the electrodes
+    turns a full into a half for any model of the others."""
+    rows = {"full": (6, 24), "half": (24, 6), "invalid": (15, 15)}[movement]
+    out = 0.05 * rng.random((2, size, size))
+    for channel, row in enumerate(rows):
+        row = row * size // 32 + int(rng.integers(-1, 2))
+        out[channel, row - 1 : row + 2] += 0.6 + 0.4 * rng.random(size)
+    return (out[::-1] if swapped else out).astype(np.float32).copy()
+
+
+def swapped_people(folder: Path, people: int = 6, swapped: tuple[int, ...] = (6,)) -> Path:
+    """people x 3 classes x 3 repetitions of two_channel_matrix (the people numbered in ``swapped`` with
+    their electrodes swapped), manifest.csv (file, subject, movement, repetition), train.csv (all but the
+    last two people) and new.csv (the last two)."""
+    from semg_hht.io import save_npz, write_csv
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(1, people + 1):
+        for rep in (1, 2, 3):
+            for movement in CLASSES:
+                name = f"S{s:02d}_{movement}_{rep}.npz"
+                save_npz(folder / name, hht=two_channel_matrix(movement, s in swapped, rng))
+                rows.append({"file": name, "subject": f"S{s:02d}", "movement": movement, "repetition": rep})
+    columns = list(rows[0])
+    write_csv(folder / "manifest.csv", rows, columns)
+    newcomers = {f"S{s:02d}" for s in (people - 1, people)}
+    write_csv(folder / "train.csv", [r for r in rows if r["subject"] not in newcomers], columns)
+    write_csv(folder / "new.csv", [r for r in rows if r["subject"] in newcomers], columns)
+    return folder

@@ -1,4 +1,4 @@
-"""Every scalar key of train.yaml, hht.yaml, fit_svm.yaml, predict.yaml and evaluate.yaml set to a
+"""Every scalar key of train.yaml, hht.yaml, fit_svm.yaml, predict.yaml, evaluate.yaml and adapt.yaml set to a
 string, 0 and -1: either a value the key accepts, or exit 1 with one line naming the key, never a
 traceback. In-process on the checks each entry point runs first; a few real subprocesses below."""
 
@@ -11,13 +11,13 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from semg_hht.config_check import EVALUATE, FIT_SVM, PREDICT, TRAIN, check_config, rule_for, scalar_keys
+from semg_hht.config_check import ADAPT, EVALUATE, FIT_SVM, PREDICT, TRAIN, check_config, rule_for, scalar_keys
 from semg_hht.errors import run_guarded
 from semg_hht.hht.settings import settings_from_cfg
 from tests.helpers import ROOT, compose_cfg
 
 WRONG = ("abc", 0, -1)
-TABLES = {"train": TRAIN, "fit_svm": FIT_SVM, "predict": PREDICT, "evaluate": EVALUATE}
+TABLES = {"train": TRAIN, "fit_svm": FIT_SVM, "predict": PREDICT, "evaluate": EVALUATE, "adapt": ADAPT}
 
 
 def _base(name: str, tmp_path):
@@ -31,13 +31,13 @@ def _check(name: str):
     return lambda cfg: check_config(cfg, TABLES[name])
 
 
-@pytest.mark.parametrize("name", ["train", "fit_svm", "predict", "evaluate"])
+@pytest.mark.parametrize("name", ["train", "fit_svm", "predict", "evaluate", "adapt"])
 def test_every_scalar_key_has_a_rule(name, tmp_path):
     missing = [k for k in scalar_keys(_base(name, tmp_path)) if rule_for(k, TABLES[name]) is None]
     assert missing == [], f"add these keys to semg_hht.config_check.{name.upper()}"
 
 
-@pytest.mark.parametrize("name", ["train", "hht", "fit_svm", "predict", "evaluate"])
+@pytest.mark.parametrize("name", ["train", "hht", "fit_svm", "predict", "evaluate", "adapt"])
 def test_every_scalar_key_set_wrong_is_one_line_naming_it(name, tmp_path, capsys):
     base = _base(name, tmp_path)
     check = _check(name)

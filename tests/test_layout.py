@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "src" / "semg_hht"
-USERS = {"training", "svm", "evaluation", "prediction"}
+USERS = {"training", "svm", "evaluation", "prediction", "adaptation"}
 RULES = {"data": USERS | {"reporting"}, "hht": USERS | {"reporting"}, "models": USERS | {"reporting"}}
 RULES["reporting"] = USERS
 

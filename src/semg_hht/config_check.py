@@ -327,8 +327,40 @@ PREDICT = {
     "bad_files": OneOf("error", "skip"),
     "show_rows": Int(lo=0),
 }
+ADAPT_SETTINGS = {
+    "adapt.method": Str(),  # one of adaptation.methods.METHODS, checked by AdaptSettings (that package uses this one)
+    "adapt.steps": Int(lo=0),
+    "adapt.lr": Float(lo=0, lo_open=True),
+    "adapt.weight_decay": Float(lo=0),
+    "adapt.batch_size": Int(lo=1),
+    "adapt.last_blocks": Int(lo=1),
+    "adapt.augment": Bool(),
+    "adapt.prototype_weight": Float(lo=0, hi=1),
+    "adapt.prototype_init": Bool(),
+}
+ADAPT = {
+    **PATHS,
+    **ADAPT_SETTINGS,
+    "ckpt": Str(optional=True),
+    "input": Str(optional=True),
+    "filter": Mapping_(),
+    "filter.*": Either(AnyStr(), Float()),
+    "support": Mapping_(),
+    "support.*": Either(AnyStr(), Float()),
+    "seed": Int(),
+    "out": Str(),
+    "overwrite": Bool(),
+    "batch_size": Int(lo=1),
+    "load_workers": Int(lo=0),
+}
 EVALUATE = {
     **PATHS,
+    **ADAPT_SETTINGS,
+    "adaptation.column": Str(),
+    "adaptation.batch_size": Int(lo=1),
+    "adaptation.n_jobs": Int(lo=-1),
+    "adaptation.compare": Mapping_(),
+    "adaptation.compare.*": Either(AnyStr(), Float(), Bool()),
     "raw": Str(optional=True),
     "out": Str(),
     "hardware": Str(),

@@ -54,12 +54,15 @@ class Reading:
     scale_reference: float | None = None  # data.scaling=dataset: the training set's number
     frequency_axis: tuple[str, tuple[float, float] | None] | None = None  # the training matrices' (None: unknown)
 
-    def prepare(self, x: torch.Tensor, recordings: Sequence[Recording]) -> torch.Tensor:
+    def prepare(
+        self, x: torch.Tensor, recordings: Sequence[Recording], calibration: np.ndarray | None = None
+    ) -> torch.Tensor:
         """Loaded matrices -> this model's input: the dataset scale, then each new person calibrated
-        on all of their input recordings (data.person_norm), as in training."""
+        (data.person_norm) on all of their input recordings, as in training, or on the rows marked in
+        ``calibration`` (adapt.py: the support rows alone)."""
         x = to_reference(x, self.scaling, self.scale_reference)
         if (self.person_norm or {}).get("enabled"):
-            x = person_standardize(x, [r.subject for r in recordings], self.person_norm.get("log_ref"))
+            x = person_standardize(x, [r.subject for r in recordings], self.person_norm.get("log_ref"), calibration)
         return x
 
 

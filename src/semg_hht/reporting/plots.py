@@ -65,6 +65,26 @@ def per_person_figure(accuracy: Mapping[str, float], chance: float, title: str):
     return fig
 
 
+def before_after_figure(before: Mapping[str, float], after: Mapping[str, float], chance: float, title: str):
+    """Each person's accuracy on their query rows before (the model as trained) and after adaptation,
+    side by side with the value on each bar, and chance."""
+    people = list(before)
+    positions = np.arange(len(people))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(people) + 2.0), 4.0))
+    for offset, (values, label, colour) in zip(
+        (-0.2, 0.2), ((before, "before (k=0)", "tab:gray"), (after, "adapted", "tab:blue")), strict=True
+    ):
+        bars = ax.bar(positions + offset, [values[p] for p in people], 0.4, label=label, color=colour)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.axhline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.2f}")
+    ax.set(xticks=positions, ylim=(0, 1.12), ylabel="accuracy on the query rows", title=title)
+    ax.set_xticklabels(people, rotation=45, ha="right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def class_mean_differences(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
     """(K, C, F, T): each class's mean matrix minus the mean of the class means (0 for an absent class)."""
     x = np.asarray(x, dtype=np.float64)  # (N, C, F, T)

@@ -1,0 +1,162 @@
+"""Few-shot adaptation of a trained classifier to one new person from a few labelled recordings (the
+support rows): a copy of the model, changed by one of METHODS, the original left as it was.
+
+head       the output layer(s) (the head, and the linear path when the model has one) trained on the
+           support rows; the encoder stays as trained
+last       the last ``last_blocks`` encoder blocks too
+full       every weight (with the small learning rate and the few steps of the settings)
+prototype  no gradient step: the head's output layer becomes a blend of the trained one and the person's
+           class prototypes (the mean of each class's support rows as that layer reads them: the encoder's
+           features for the linear head). A nearest-prototype rule on
+           squared distances is itself a linear map of the embedding, logit_c = 2 p_c.f - |p_c|^2 (the
+           |f|^2 term is the same for every class), so the adapted model is an ordinary checkpoint.
+
+The gradient methods start from the prototype blend when ``prototype_init`` is set (a linear probe first,
+then fine-tuning: Kumar et al. 2022, "LP-FT"), take a fixed number of steps (nothing is chosen on the
+query rows: there is no early stop on them), draw ``batch_size`` support rows per step (with replacement),
+and pass them through the training recipe's own augmentation. BatchNorm keeps the running statistics it
+was trained with and dropout is off: a handful of rows gives neither a usable batch statistic nor a
+reason to thin the head further.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from semg_hht.data.augment import TimeFrequencyAugment
+from semg_hht.errors import SemgError
+from semg_hht.models.classifier import HHTClassifier
+
+METHODS = ("head", "last", "full", "prototype")
+
+
+@dataclass(frozen=True)
+class AdaptSettings:
+    """conf/adaptation/*.yaml (the adapt.* keys of adapt.py and evaluate.py)."""
+
+    method: str
+    steps: int  # optimizer steps of the gradient methods
+    lr: float
+    weight_decay: float
+    batch_size: int  # support rows per step, drawn with replacement
+    last_blocks: int  # method=last: how many encoder blocks from the end are trained
+    augment: bool  # the checkpoint's training augmentation on the support rows
+    prototype_weight: float  # share of the prototype logits in the blended head (1 = nearest prototype alone)
+    prototype_init: bool  # the gradient methods start from the prototype blend
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SemgError(f"unknown adapt.method '{self.method}'", fix=f"use one of {list(METHODS)}")
+        if not 0.0 <= self.prototype_weight <= 1.0:
+            raise SemgError(f"adapt.prototype_weight={self.prototype_weight} must be in [0, 1]", fix="e.g. 0.5")
+        if self.steps < 0 or self.batch_size < 1 or self.last_blocks < 1 or not self.lr > 0:
+            raise SemgError(
+                "adapt.steps >= 0, adapt.batch_size >= 1, adapt.last_blocks >= 1 and adapt.lr > 0",
+                fix="see conf/adaptation/default.yaml",
+            )
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> AdaptSettings:
+        unknown = sorted(set(settings) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise SemgError(f"unknown adapt keys {unknown}", fix=f"use {sorted(cls.__dataclass_fields__)}")
+        return cls(**settings)
+
+    @property
+    def uses_prototypes(self) -> bool:
+        return self.method == "prototype" or self.prototype_init
+
+
+def output_layer(model: HHTClassifier) -> nn.Linear:
+    """The head's last layer: a Linear for every head (build_head)."""
+    return model.head[-1]
+
+
+def embed(model: HHTClassifier, x: torch.Tensor) -> torch.Tensor:
+    """What the output layer reads: the encoder's features through the head's other layers (none but
+    dropout for the linear head), in eval mode."""
+    return model.head[:-1](model.encoder(x))
+
+
+def trainable(model: HHTClassifier, settings: AdaptSettings) -> list[nn.Parameter]:
+    """The weights a gradient method changes (the rest are frozen)."""
+    modules: list[nn.Module] = [model.head]
+    if model.linear_path is not None:
+        modules.append(model.linear_path)
+    if settings.method == "full":
+        modules = [model]
+    elif settings.method == "last":
+        blocks = model.encoder.blocks
+        if settings.last_blocks > len(blocks):
+            raise SemgError(
+                f"adapt.last_blocks={settings.last_blocks} but the encoder has {len(blocks)} blocks",
+                fix=f"use 1..{len(blocks)} (or adapt.method=full)",
+            )
+        modules += list(blocks[-settings.last_blocks :])
+    return [p for m in modules for p in m.parameters()]
+
+
+@torch.no_grad()
+def prototype_head(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor, weight: float) -> None:
+    """Blend the linear head with the nearest-prototype rule of the support rows (x, y), in place.
+    The prototype logits are scaled to the spread of the trained head's logits on the same rows, so
+    ``weight`` is a share between two maps of like size (nothing else is fitted)."""
+    layer = output_layer(model)
+    features = embed(model, x)
+    prototypes = torch.stack([features[y == c].mean(0) for c in range(layer.out_features)])
+    proto_w, proto_b = 2.0 * prototypes, -(prototypes**2).sum(1)
+    head_logits = features @ layer.weight.T + layer.bias
+    proto_logits = features @ proto_w.T + proto_b
+
+    def spread(logits: torch.Tensor) -> torch.Tensor:  # per-row spread across classes, averaged
+        return (logits - logits.mean(1, keepdim=True)).std(1).mean().clamp_min(1e-12)
+
+    scale = spread(head_logits) / spread(proto_logits)
+    layer.weight.mul_(1.0 - weight).add_(weight * scale * proto_w)
+    layer.bias.mul_(1.0 - weight).add_(weight * scale * proto_b)
+
+
+def adapted_copy(
+    model: HHTClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: AdaptSettings,
+    augment: TimeFrequencyAugment | None,
+    seed: int,
+) -> HHTClassifier:
+    """A copy of ``model`` adapted to the support rows (x: prepared matrices, y: class indices), in eval
+    mode with no gradients, as load_classifier gives models. Every class must have a support row."""
+    missing = sorted(set(range(model.hparams.num_classes)) - set(y.tolist()))
+    if missing:
+        names = [model.hparams.class_names[i] for i in missing]
+        raise SemgError(f"no support row of class {names}", fix="give every class at least one support recording")
+    model = copy.deepcopy(model).eval()
+    model.requires_grad_(False)
+    if settings.uses_prototypes:
+        prototype_head(model, x, y, settings.prototype_weight)
+    if settings.method == "prototype" or settings.steps == 0:
+        return model
+    params = trainable(model, settings)
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the augmentation's noise draws from the global generator
+        torch.manual_seed(seed)
+        for _ in range(settings.steps):
+            rows = torch.randint(len(y), (settings.batch_size,), generator=generator)
+            batch = x[rows]
+            if settings.augment and augment is not None:
+                batch = augment(batch)
+            loss = model.criterion(model(batch), y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    model.requires_grad_(False)
+    return model
