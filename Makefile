@@ -20,15 +20,18 @@ $(BIN)/.installed: pyproject.toml
 venv: $(BIN)/.installed
 
 # The main job on built-in, deterministic synthetic demo data: raw sEMG -> HHT matrices -> movement
-# CNN (subject-disjoint validation) -> gender SVM on its frozen encoder -> predictions for recordings
-# of two people the models have never seen. Reruns skip matrices that already exist.
+# CNN (subject-disjoint validation) -> gender SVM on its frozen encoder -> the CNN adapted to two people it
+# has never seen (one repetition of each class) -> predictions for their recordings. Reruns skip matrices
+# that already exist.
 train: venv
 	$(BIN)/python -m semg_hht.synth --out $(DEMO)/raw --subjects 8 --reps 8 --overwrite
 	$(BIN)/python make_hht.py input=$(DEMO)/raw/manifest.csv output=$(DEMO)/hht progress=false
-	$(BIN)/python -m semg_hht.synth --out $(DEMO)/new_raw --subjects 2 --reps 1 --seed 1 --overwrite
+	$(BIN)/python -m semg_hht.synth --out $(DEMO)/new_raw --subjects 2 --reps 3 --seed 1 --overwrite
 	$(BIN)/python make_hht.py input=$(DEMO)/new_raw/manifest.csv output=$(DEMO)/new progress=false
 	$(BIN)/python train.py experiment=demo hydra.run.dir=$(DEMO_RUN)
 	$(BIN)/python fit_svm.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt hydra.run.dir=$(DEMO_RUN)/svm
+	$(BIN)/python adapt.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt input=$(DEMO)/new/manifest.csv \
+		'support={repetition:[1]}' hydra.run.dir=$(DEMO_RUN)/adapt
 	$(BIN)/python predict.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt svm=$(DEMO_RUN)/svm/svm.skops \
 		input=$(DEMO)/new/manifest.csv hydra.run.dir=$(DEMO_RUN)/predict
 
@@ -72,10 +75,16 @@ REAL_HHT ?= data/muscletracker_hht64_log
 REAL_HHT256 ?= data/muscletracker_hht256
 REAL_GPU ?=
 HARDWARE ?= 2-core CPU
+# the CPU a time was measured on: its model, cores and widest vector unit (this project's machines change)
+CPU = $(shell lscpu | sed -n 's/^Model name: *//p' | head -1), $(shell nproc) cores, \
+	$(shell grep -qw amx_tile /proc/cpuinfo && echo AMX || (grep -qw avx512_bf16 /proc/cpuinfo && echo avx512_bf16 || echo AVX2 only))
 HHT_REAL := filter.notch_hz=60 filter.notch_harmonics=3 layout.stack_channels=true progress=false
 # the tuned recipe's axis: 64 rows evenly spaced in log frequency over each recording's band-pass
 HHT_LOG := spectrum.size=64 spectrum.freq_range=band spectrum.freq_scale=log
 EVAL_RUN := logs/eval_real/$(shell date +%Y-%m-%d_%H-%M-%S)
+# the adaptation rows' second recipe, beside adapt.* (conf/adaptation/default.yaml): the naive head refit (the
+# linear head alone, no augmentation, from the trained head), the baseline issue 30 measured outside the tool
+ADAPT_COMPARE := {naive head refit:{method:head,augment:false,prototype_init:false}}
 FOLDS := data.fold=0,1,2,3,4
 # Every final model is trained once per seed and its test figure is their mean ± std: on 60 test recordings
 # one model's figure moves with the seed by several points (README "Results on real sEMG"). 42 is the seed
@@ -93,13 +102,16 @@ TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input$(comma) time pooli
 # CNN + classic row (evaluate.py's ensemble.*: the CNN's probabilities averaged with the windowed classic SVM's)
 ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final$(4)}
 MIX = $(call ROW,$(1),$(2),$(3),$(comma)ensemble:true)
+# ... and its few-shot adaptation rows (evaluate.py's adaptation.*: every fold model adapted to each validation
+# person on k=1 and k=2 of their repetitions, every final model to each test person; classic twins on the same splits)
+ADAPTED = $(call ROW,$(1),$(2),$(3),$(comma)ensemble:true$(comma)adapt:true)
 BIOPAC := "movement (biopac)"
 MIO := "movement (miotracker)"
 GENDER := "gender (miotracker)"
-EVAL_SWEEPS := $(call MIX,$(BIOPAC),$(TUNED),cnn_tuned_movement), \
+EVAL_SWEEPS := $(call ADAPTED,$(BIOPAC),$(TUNED),cnn_tuned_movement), \
 	$(call MIX,$(BIOPAC),$(TUNED)$(comma) per-person standardised,cnn_calibrated_movement), \
 	$(call ROW,$(BIOPAC),SVM on random frozen encoder,random_encoder_svm_movement), \
-	$(call MIX,$(MIO),$(TUNED)$(comma) the Biopac recipe unchanged,cnn_tuned_mio_movement), \
+	$(call ADAPTED,$(MIO),$(TUNED)$(comma) the Biopac recipe unchanged,cnn_tuned_mio_movement), \
 	$(call MIX,$(MIO),$(TUNED)$(comma) per-person standardised,cnn_calibrated_mio_movement), \
 	$(call ROW,$(GENDER),$(TUNED),cnn_tuned_gender), \
 	$(call ROW,$(GENDER),gender SVM on the tuned CNN encoder,cnn_encoder_svm_gender), \
@@ -113,6 +125,7 @@ SEED_256 := trainer=gpu data.input_size=256 model.input_log_ref=null paths.data_
 SVM_RANDOM = ckpt=null data=muscletracker_$(1) model=cnn_small target=$(1) paths.data_dir=$(REAL_HHT)
 
 eval-real: venv
+	@mkdir -p $(dir $(EVAL_RUN)) && date +%s > $(EVAL_RUN).start
 	$(BIN)/python make_hht.py input=$(REAL_RAW) output=$(REAL_HHT) $(HHT_REAL) $(HHT_LOG)
 	for t in movement gender; do \
 	  $(BIN)/python train.py -m "experiment=[muscletracker_$$t$(REAL_TUNED)]" $(FOLDS) paths.data_dir=$(REAL_HHT) \
@@ -147,4 +160,10 @@ ifeq ($(REAL_GPU),1)
 	done
 endif
 	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
-		experiments=[muscletracker_movement,muscletracker_mio_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]'
+		experiments=[muscletracker_movement,muscletracker_mio_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]' \
+		'adaptation.compare=$(ADAPT_COMPARE)'
+	@# docs/results.md: the table as evaluate.py wrote it, and how long this whole target took (never edited by hand)
+	@{ cat $(EVAL_RUN)/table/results.md; echo; \
+	  echo "make eval-real took $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) / 60 )) min $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) % 60 )) s on $(CPU) ($(HARDWARE)); run folder $(EVAL_RUN)."; \
+	} > docs/.results.md.tmp && mv docs/.results.md.tmp docs/results.md && rm -f $(EVAL_RUN).start
+	@tail -n 1 docs/results.md

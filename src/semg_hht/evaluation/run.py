@@ -28,6 +28,9 @@ from omegaconf import DictConfig, OmegaConf
 from semg_hht.config_check import EVALUATE, check_config
 from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.errors import SemgError
+from semg_hht.evaluation.adaptation import Context as AdaptationContext
+from semg_hht.evaluation.adaptation import adaptation_rows
+from semg_hht.evaluation.adaptation import row_settings as adaptation_settings
 from semg_hht.evaluation.classic import (
     METHODS,
     FeatureSet,
@@ -46,6 +49,7 @@ from semg_hht.evaluation.table import (
     display_rows,
     final_name,
     final_runs,
+    fold_table_rows,
     held_out_summary,
     sweep_folds,
     table_row,
@@ -59,8 +63,9 @@ from semg_hht.reporting.table import print_table
 log = logging.getLogger("semg_hht.evaluation")
 SWEEP_KEYS = ("target", "label", "dir")
 # optional: final (a run whose metrics.json has test figures, or a multirun of such runs, e.g. one per training
-# seed: the row's test figure is then their mean), ensemble (true: also a CNN + classic row)
-SWEEP_OPTIONAL = ("final", "ensemble")
+# seed: the row's test figure is then their mean), ensemble (true: also a CNN + classic row), adapt (true: also
+# the few-shot adaptation rows, evaluation/adaptation.py)
+SWEEP_OPTIONAL = ("final", "ensemble", "adapt")
 MOVEMENT_NOTE = (
     "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement target, "
     "not the full/half/invalid range-of-motion classes)"
@@ -102,11 +107,16 @@ def experiment_data(experiment: str, overrides: Sequence[str] = (), conf_dir: st
 
 
 def classic_rows(
-    cfg: DictConfig, experiment: str, filters: FilterSettings, sweeps: Sequence[Mapping[str, Any]] = ()
+    cfg: DictConfig,
+    experiment: str,
+    filters: FilterSettings,
+    sweeps: Sequence[Mapping[str, Any]] = (),
+    adapting: Sequence[dict] = (),
 ) -> tuple[list[dict], list[dict], list[str]]:
     """Classic features (whole recordings, and windows voted per recording) and the linear control
-    on the HHT matrices, each on the experiment's subject folds and, with a test set, on it; and the
-    CNN + classic rows of the ``sweeps`` marked ensemble whose target is this experiment's."""
+    on the HHT matrices, each on the experiment's subject folds and, with a test set, on it; the
+    CNN + classic rows of the ``sweeps`` marked ensemble whose target is this experiment's, and the
+    adaptation rows of the ``adapting`` sweeps (evaluation/adaptation.py) with their classic twins."""
     data = experiment_data(experiment, list(cfg.overrides), config_dir(cfg))
     target = data["target"]
     features = OmegaConf.to_container(cfg.features, resolve=True)
@@ -129,6 +139,14 @@ def classic_rows(
                 rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
             if bool(window) == cfg.ensemble.window:
                 r, f = mixture_rows(fs, test_fs, data, cfg, [s for s in sweeps if s["calibrated"] == calibrated])
+                rows, fold_rows = rows + r, fold_rows + f
+            if bool(window) == cfg.window.enabled and not calibrated:  # (read with no adapt sweep too)
+                settings = adaptation_settings(cfg)
+                ctx = AdaptationContext(
+                    row_target(data), fs, [str(r.get(settings.column) or "") for r in dev[0]], test_fs,
+                    [str(r.get(settings.column) or "") for r in test[0]] if test else [], suffix.removesuffix(", vote"),
+                )  # fmt: skip
+                r, f = adaptation_rows(ctx, settings, adapting)
                 rows, fold_rows = rows + r, fold_rows + f
     if cfg.hht_dir is not None:
         for calibrated in calibrations(cfg, fs):
@@ -258,16 +276,6 @@ def mixture_rows(
     return rows, fold_rows
 
 
-def fold_table_rows(target: str, label: str, folds: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """folds.csv's rows of one method."""
-    return [
-        {"target": target, "method": label, "fold": f["fold"]}
-        | {m: f[m] for m in METRICS}
-        | {"val_subjects": " ".join(f["val_subjects"])}
-        for f in folds
-    ]
-
-
 def sweep_rows(sweeps: Sequence[Mapping[str, str]], tolerance: float) -> tuple[list[dict], list[dict], list[str]]:
     """A row per sweep (its folds; its final models' mean test figure), folds.csv's rows of each (every
     fold and every final model), and the leakage warnings of methods run on both splits."""
@@ -369,8 +377,9 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
                 path=sweep["dir"],
                 fix="point dir at a train.py / fit_svm.py -m run (its hydra.sweep.dir)",
             )
-        if sweep.get("ensemble") not in (None, True, False):
-            raise SemgError(f"sweeps[{i}].ensemble={sweep['ensemble']!r} must be true or false", fix="ensemble:true")
+        for flag in ("ensemble", "adapt"):
+            if sweep.get(flag) not in (None, True, False):
+                raise SemgError(f"sweeps[{i}].{flag}={sweep[flag]!r} must be true or false", fix=f"{flag}:true")
     if any(s.get("ensemble") for s in sweeps):
         if cfg.ensemble.method not in cfg.classifiers:
             raise SemgError(f"ensemble.method={cfg.ensemble.method} has no classifier", fix="use a key of classifiers")
@@ -378,9 +387,14 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
             raise SemgError("ensemble.n_jobs=0 runs nothing", fix="use 1 (one process), 2, ... or -1 (every core)")
         if cfg.ensemble.window and not cfg.window.enabled:
             raise SemgError("ensemble.window=true needs the windowed features", fix="window.enabled=true")
+    if any(s.get("adapt") for s in sweeps):
+        if not cfg.experiments:
+            raise SemgError("adaptation rows need the experiment of their sweep", fix="list it in experiments")
+        adaptation_settings(cfg)  # a bad setting fails now, not after the features
     return [
-        {k: str(v) for k, v in sweep.items() if v is not None and k != "ensemble"}
+        {k: str(v) for k, v in sweep.items() if v is not None and k not in ("ensemble", "adapt")}
         | ({"calibrated": sweep_calibrated(Path(sweep["dir"]))} if sweep.get("ensemble") else {})
+        | ({"adapt": True} if sweep.get("adapt") else {})
         for sweep in sweeps
     ]
 
@@ -394,14 +408,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     command = command_line(cfg)
     rows, fold_rows, warnings = [], [], []
     mixtures = [s for s in sweeps if "calibrated" in s]
+    adapting = [{**s, "used": False} for s in sweeps if s.get("adapt")]
     for experiment in cfg.experiments:
-        r, f, w = classic_rows(cfg, experiment, filters, mixtures)
+        r, f, w = classic_rows(cfg, experiment, filters, mixtures, adapting)
         rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
-    unused = [s["label"] for s in mixtures if not s.get("used")]
+    unused = [s["label"] for s in mixtures + adapting if not s.get("used")]
     if unused:  # a row asked for must not go missing quietly
         raise SemgError(
-            f"no CNN + classic row for sweeps {unused}: no experiment has their target (or, calibrated, "
-            "person_norm.enabled is false)",
+            f"no CNN + classic (or adaptation) row for sweeps {unused}: no experiment has their target (or, "
+            "calibrated, person_norm.enabled is false)",
             fix="add the sweep's experiment to experiments (and person_norm.enabled=true for calibrated sweeps)",
         )
     r, f, w = sweep_rows(sweeps, cfg.leakage_tolerance)

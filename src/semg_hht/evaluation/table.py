@@ -31,11 +31,26 @@ def sweep_folds(sweep_dir: Path) -> tuple[list[dict[str, Any]], str]:
     for row in rows:
         if row["status"] != "ok":
             continue
-        fold = next((o.split("=", 1)[1] for o in row["overrides"].split() if o.startswith("data.fold=")), row["job"])
+        fold = job_fold(row)
         people = sorted(row["val/per_subject_acc"] or {})
         folds.append({m: row[f"val/{m}"] for m in METRICS} | {"fold": fold, "val_subjects": people})
         splits.add(_job_split(sweep_dir / row["job"]))
     return folds, "/".join(sorted(splits)) or "?"
+
+
+def job_fold(row: Mapping[str, Any]) -> str:
+    """The fold of a multirun job (collect_jobs' row): its data.fold override, else the job's folder name."""
+    return next((o.split("=", 1)[1] for o in row["overrides"].split() if o.startswith("data.fold=")), row["job"])
+
+
+def fold_table_rows(target: str, label: str, folds: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """folds.csv's rows of one method."""
+    return [
+        {"target": target, "method": label, "fold": f["fold"]}
+        | {m: f[m] for m in METRICS}
+        | {"val_subjects": " ".join(f["val_subjects"])}
+        for f in folds
+    ]
 
 
 def final_runs(path: Path) -> list[Path]:

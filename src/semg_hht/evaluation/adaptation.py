@@ -1,0 +1,322 @@
+"""evaluate.py's adaptation rows: how much a few labelled repetitions of a new person buy.
+
+For a sweep marked ``adapt: true``, every fold model is adapted to each of its validation people (and
+every final model to each test person), once for every choice of k of the person's repetitions
+(adaptation.column) as the support rows; the person's other rows are the query rows it is scored on.
+Beside it, on exactly the same (person, support repetitions) splits: the same model unadapted (k=0), and
+the classic windowed features with a classifier fitted on the person's support rows alone, or pooled
+with every training person's rows. A fold's figure is over all its query rows of all choices.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from semg_hht.adaptation.methods import AdaptSettings
+from semg_hht.adaptation.people import Split, adapt_person, support_choices
+from semg_hht.data.labels import read_manifest, target_value
+from semg_hht.errors import SemgError
+from semg_hht.evaluation.classic import METHODS, FeatureSet, make_classifier
+from semg_hht.evaluation.table import (
+    final_name,
+    final_runs,
+    fold_table_rows,
+    held_out_summary,
+    job_fold,
+    table_row,
+)
+from semg_hht.models.loading import load_classifier
+from semg_hht.prediction import read_inputs, reading_of, true_labels
+from semg_hht.reporting.report import classification_metrics, recording_vote
+from semg_hht.reporting.sweep import collect_jobs
+
+log = logging.getLogger("semg_hht.evaluation")
+
+
+@dataclass(frozen=True)
+class FoldPeople:
+    """A trained model and the people it never saw: a fold model's validation people, or a final model's
+    test people."""
+
+    fold: str
+    run: Path
+    people: list[str]
+
+
+@dataclass
+class Predictions:
+    """Query rows of many adaptations of one fold, gathered (true class, prediction, person)."""
+
+    y: list[int] = field(default_factory=list)
+    pred: list[int] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+
+    def add(self, y: np.ndarray, pred: np.ndarray, subject: str) -> None:
+        self.y += [int(v) for v in y]
+        self.pred += [int(v) for v in pred]
+        self.subjects += [subject] * len(y)
+
+    def scores(self, fold: str, class_names: Sequence[str]) -> dict[str, Any]:
+        scores = classification_metrics(np.array(self.y), np.array(self.pred), class_names, self.subjects)
+        scores.pop("report")
+        return scores | {"fold": fold, "val_subjects": sorted(set(self.subjects))}
+
+
+def _people(run: Path, subset: str) -> list[str]:
+    path = run / "split.csv"
+    if not path.is_file():
+        raise SemgError("no split.csv in the run folder", path=run, fix="point the sweep at train.py runs")
+    with path.open(newline="") as f:
+        return sorted({row["subject"] for row in csv.DictReader(f) if row["subset"] == subset})
+
+
+def fold_people(sweep: Mapping[str, str]) -> tuple[list[FoldPeople], list[FoldPeople]]:
+    """The sweep's fold models with their validation people, and its final models with their test people."""
+    root = Path(sweep["dir"])
+    folds = [
+        FoldPeople(job_fold(row), root / row["job"], _people(root / row["job"], "val"))
+        for row in collect_jobs(root, [])
+        if row["status"] == "ok"
+    ]
+    if not folds:
+        raise SemgError("no finished fold jobs to adapt", path=root, fix="point dir at a finished train.py -m run")
+    finals = (
+        [FoldPeople(final_name(r), r, _people(r, "test")) for r in final_runs(Path(sweep["final"]))]
+        if sweep.get("final")
+        else []
+    )
+    return folds, finals
+
+
+def episodes(values: Sequence[str], subjects: Sequence[str], people: Sequence[str], ks: Sequence[int]):
+    """(k, person, support values) for every k and every choice of k of the person's values."""
+    for k in ks:
+        for person in people:
+            own = [v for v, s in zip(values, subjects, strict=True) if s == person]
+            for choice in support_choices(own, k):
+                yield k, person, choice
+
+
+def _split(values: np.ndarray, subjects: np.ndarray, person: str, choice: tuple[str, ...]) -> Split:
+    mine = subjects == person
+    chosen = np.isin(values, choice)
+    return Split(person, np.flatnonzero(mine & chosen), np.flatnonzero(mine & ~chosen))
+
+
+def cnn_episodes(
+    fold: FoldPeople,
+    ks: Sequence[int],
+    column: str,
+    recipes: Mapping[str, AdaptSettings],
+    seed: int,
+    batch_size: int,
+) -> tuple[dict[str, dict[int, Predictions]], dict[int, Predictions], list[str]]:
+    """The fold's model adapted in every episode by every recipe: query predictions per recipe and k,
+    unadapted (k=0) on the same query rows per k, and the class names."""
+    loaded = load_classifier(fold.run / "checkpoints" / "last.ckpt")
+    data = loaded.data_hparams
+    if data.get("label_source") != "manifest":
+        raise SemgError("adaptation rows need a model trained from a manifest", path=fold.run, fix="check the sweep")
+    target, class_names = data.get("target", "movement"), list(loaded.hparams["class_names"])
+    manifest = Path(data["data_dir"]) / data["manifest"]
+    recordings = [
+        r
+        for r in read_manifest(manifest, manifest.parent, allow_outside=data.get("allow_outside_paths", False))
+        if r.subject in fold.people and target_value(r, target) is not None
+    ]
+    if {r.subject for r in recordings} != set(fold.people):
+        raise SemgError(f"not every person of {fold.people} is in the model's manifest", path=manifest, fix="check it")
+    if any(not r.labels.get(column) for r in recordings):
+        raise SemgError(f"a row has no {column} value", path=manifest, fix="set adaptation.column to a full column")
+    x, recordings = read_inputs(recordings, reading_of([loaded], None), 2, "error")
+    y = true_labels(recordings, target, class_names)
+    values = np.array([r.labels[column] for r in recordings])
+    subjects = np.array([r.subject for r in recordings], dtype=object)
+    adapted = {name: {k: Predictions() for k in ks} for name in recipes}
+    before = {k: Predictions() for k in ks}
+    jobs = list(episodes(values, subjects, fold.people, ks))
+    for k, person, choice in tqdm(jobs, desc=f"adapt {fold.run.name}", leave=False, mininterval=5):
+        split = _split(values, subjects, person, choice)
+        for name, settings in recipes.items():
+            result = adapt_person(loaded, x, recordings, y, split, settings, seed, batch_size)
+            adapted[name][k].add(y[split.query], result.after.argmax(1), person)
+        before[k].add(y[split.query], result.before.argmax(1), person)
+    return adapted, before, class_names
+
+
+def _episodes_in_worker(fold: FoldPeople, *settings, threads: int | None):
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return cnn_episodes(fold, *settings)
+
+
+@dataclass(frozen=True)
+class RowSettings:
+    """evaluate.py's adapt.* and adaptation.* (conf/evaluate.yaml), read once."""
+
+    ks: list[int]
+    column: str
+    recipes: dict[str, AdaptSettings]  # adapt.* named by its method, then adaptation.compare's
+    seed: int
+    batch_size: int
+    n_jobs: int
+    classic: list[tuple[str, dict[str, Any], bool]]  # (method, its classifier settings, pooled)
+
+
+def row_settings(cfg: DictConfig) -> RowSettings:
+    """The settings of the adaptation rows; a bad one is one line now, before any work."""
+    base = OmegaConf.to_container(cfg.adapt, resolve=True)
+    recipes = {base["method"]: AdaptSettings.of(base)}
+    compare = cfg.adaptation.compare
+    for name, overrides in (OmegaConf.to_container(compare, resolve=True) if compare else {}).items():
+        if name in recipes:
+            raise SemgError(f"adaptation.compare.{name}: the name is taken", fix="name each recipe differently")
+        recipes[name] = AdaptSettings.of(base | dict(overrides or {}))
+    ks = list(cfg.adaptation.ks)
+    if not ks or min(ks) < 1:
+        raise SemgError(f"adaptation.ks={ks}: k counts support repetitions", fix="e.g. adaptation.ks=[1,2]")
+    alone, pooled = list(cfg.adaptation.methods), list(cfg.adaptation.pooled_methods)
+    for method in alone + pooled:
+        if method not in METHODS or method not in cfg.classifiers:
+            raise SemgError(f"adaptation: {method} is not a classifier", fix="use lda and/or svm")
+    classic = [
+        (method, OmegaConf.to_container(cfg.classifiers[method], resolve=True), together)
+        for together, methods in ((False, alone), (True, pooled))
+        for method in methods
+    ]
+    if cfg.adaptation.n_jobs == 0:
+        raise SemgError("adaptation.n_jobs=0 runs nothing", fix="use 1 (this process), 2, ... or -1 (every core)")
+    n_jobs = cfg.adaptation.n_jobs if cfg.adaptation.n_jobs > 0 else os.cpu_count() or 1
+    return RowSettings(ks, cfg.adaptation.column, recipes, cfg.seed, cfg.adaptation.batch_size, n_jobs, classic)
+
+
+def classic_episodes(
+    fs: FeatureSet,
+    values: Sequence[str],
+    train_people: set[str],
+    people: Sequence[str],
+    ks: Sequence[int],
+    method: str,
+    params: Mapping[str, Any],
+    seed: int,
+    pooled: bool,
+) -> dict[int, Predictions]:
+    """The classic classifier per episode, fitted on the person's support recordings alone or pooled with
+    every recording of ``train_people``; windows voted into one prediction per query recording.
+    ``values``: the support column's value per recording of ``fs``."""
+    subjects = np.array(fs.recordings()[1], dtype=object)
+    values = np.asarray(values)
+    base = np.flatnonzero(np.isin(subjects, list(train_people))) if pooled else np.empty(0, dtype=int)
+    out = {k: Predictions() for k in ks}
+    for k, person, choice in episodes(values, subjects, people, ks):
+        split = _split(values, subjects, person, choice)
+        train_rows = fs.rows_of(np.concatenate([base, split.support]))
+        model = make_classifier(method, params, seed).fit(fs.x[train_rows], fs.y[train_rows])
+        rows = fs.rows_of(split.query)
+        one_hot = np.eye(len(fs.class_names))[model.predict(fs.x[rows])]
+        y_true, y_pred = recording_vote(fs.unit[rows], fs.y[rows], one_hot)
+        out[k].add(y_true, y_pred, person)
+    return out
+
+
+def joined(fs: FeatureSet, other: FeatureSet) -> FeatureSet:
+    """Two feature sets as one (the development people and the test people), recordings renumbered."""
+    shift = len(fs.paths)
+    return FeatureSet(
+        np.concatenate([fs.x, other.x]), np.concatenate([fs.y, other.y]), fs.class_names,
+        [*fs.subjects, *other.subjects], [*fs.paths, *other.paths], fs.names,
+        np.concatenate([fs.unit, other.unit + shift]),
+    )  # fmt: skip
+
+
+@dataclass
+class Context:
+    """What the adaptation rows of one experiment need from evaluate.py."""
+
+    target: str  # the table's target column
+    fs: FeatureSet  # windowed classic features of the development people
+    values: list[str]  # the support column per development recording
+    test_fs: FeatureSet | None
+    test_values: list[str]
+    window_label: str  # e.g. " on 250 ms windows"
+
+
+def adaptation_rows(ctx: Context, cfg: RowSettings, sweeps: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """Table rows and folds.csv rows of every sweep marked adapt whose target is ctx.target (its CNN
+    unadapted and adapted by every recipe, per k), then once per target the classic rows on the first
+    such sweep's folds and test people."""
+    rows, fold_rows = [], []
+    mine = [s for s in sweeps if s["target"] == ctx.target]
+    for sweep in mine:
+        for label, cv, held in cnn_rows(sweep, cfg):
+            _add(rows, fold_rows, ctx.target, label, cv, held)
+        sweep["used"] = True
+    if mine:
+        for label, cv, held in classic_rows(ctx, cfg, *fold_people(mine[0])):
+            _add(rows, fold_rows, ctx.target, label, cv, held)
+    return rows, fold_rows
+
+
+def _add(rows: list, fold_rows: list, target: str, label: str, cv: list[dict], held: list[dict]) -> None:
+    rows.append(table_row(target, label, "group", cv, test=held_out_summary(held) if held else None))
+    fold_rows += fold_table_rows(target, label, cv + held)
+
+
+def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings):
+    """(label, fold scores, final models' test scores) of the sweep's CNN: unadapted on the query rows of
+    the smallest k, then adapted by every recipe for every k."""
+    folds, finals = fold_people(sweep)
+    settings = (cfg.ks, cfg.column, cfg.recipes, cfg.seed, cfg.batch_size)
+    # every trained model on its own: side by side in n_jobs processes, one torch thread each (a support
+    # batch is too small to keep two threads busy, two processes are not)
+    jobs = [*folds, *finals]
+    results = Parallel(n_jobs=min(cfg.n_jobs, len(jobs)))(
+        delayed(_episodes_in_worker)(f, *settings, threads=1 if cfg.n_jobs > 1 else None) for f in jobs
+    )
+    cv, test = results[: len(folds)], results[len(folds) :]
+    names = cv[0][2]
+
+    def scores(results, runs, pick) -> list[dict]:
+        return [pick(r).scores(f.fold, names) for r, f in zip(results, runs, strict=True)]
+
+    k0 = min(cfg.ks)
+    yield (
+        f"{sweep['label']}, k=0: unadapted, on the k={k0} query rows",
+        scores(cv, folds, lambda r: r[1][k0]),
+        scores(test, finals, lambda r: r[1][k0]),
+    )
+    for name in cfg.recipes:
+        for k in cfg.ks:
+            pick = lambda r, name=name, k=k: r[0][name][k]  # noqa: E731
+            yield f"{sweep['label']}, adapted ({name}), k={k}", scores(cv, folds, pick), scores(test, finals, pick)
+
+
+def classic_rows(ctx: Context, cfg: RowSettings, folds: list[FoldPeople], finals: list[FoldPeople]):
+    """(label, fold scores, test scores) of every classic method fitted on the person alone (and, for
+    adaptation.pooled_methods, pooled with the training people), per k, on the CNN's folds and test people."""
+    everyone = {s for s in ctx.fs.subjects if s}
+    test = [f for f in finals[:1] if ctx.test_fs is not None]  # one deterministic fit scores the test people
+    both = joined(ctx.fs, ctx.test_fs) if test else None
+    for method, params, pooled in cfg.classic:
+        how = "pooled with the training people" if pooled else "the person alone"
+        settings = {"ks": cfg.ks, "method": method, "params": params, "seed": cfg.seed, "pooled": pooled}
+        cv = [classic_episodes(ctx.fs, ctx.values, everyone - set(f.people), f.people, **settings) for f in folds]
+        held = [classic_episodes(both, ctx.values + ctx.test_values, everyone, f.people, **settings) for f in test]
+        for k in cfg.ks:
+            yield (
+                f"classic features + {method.upper()}{ctx.window_label}, {how}, k={k}",
+                [c[k].scores(f.fold, ctx.fs.class_names) for c, f in zip(cv, folds, strict=True)],
+                [h[k].scores("test", ctx.fs.class_names) for h in held],
+            )

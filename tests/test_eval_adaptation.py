@@ -1,0 +1,98 @@
+"""evaluate.py's adaptation rows: every choice of k repetitions, the CNN adapted per fold on its own
+validation people, and the classic twins (the person alone, pooled) on exactly the same splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from semg_hht.evaluation.adaptation import Context, adaptation_rows, classic_episodes, episodes, row_settings
+from semg_hht.evaluation.classic import FeatureSet
+from semg_hht.io import write_text
+from semg_hht.training import train
+from tests.helpers import CLASSES, TINY, compose_cfg, swapped_people
+
+
+def test_every_choice_of_k_repetitions_is_one_episode():
+    values = ["1", "2", "3", "1", "2", "3"] * 2
+    subjects = ["A"] * 6 + ["B"] * 6
+    got = list(episodes(values, subjects, ["A", "B"], [1, 2]))
+    assert [e for e in got if e[0] == 1 and e[1] == "A"] == [(1, "A", ("1",)), (1, "A", ("2",)), (1, "A", ("3",))]
+    assert [e[2] for e in got if e[0] == 2 and e[1] == "B"] == [("1", "2"), ("1", "3"), ("2", "3")]
+    assert len(got) == 12
+
+
+def features(people: list[str], swapped_person: str) -> tuple[FeatureSet, list[str]]:
+    """people x 3 classes x 3 repetitions, 4 windows each: class c lifts feature c; for the swapped
+    person classes 0 and 1 trade places (as swapped electrodes do)."""
+    rng = np.random.default_rng(0)
+    x, y, subjects, units, paths, values = [], [], [], [], [], []
+    for person in people:
+        for rep in ("1", "2", "3"):
+            for c in range(3):
+                shown = {0: 1, 1: 0}.get(c, c) if person == swapped_person else c
+                for _ in range(4):
+                    x.append(2.0 * np.eye(3)[shown] + 0.3 * rng.standard_normal(3))
+                    y.append(c)
+                    subjects.append(person)
+                    units.append(len(paths))
+                paths.append(f"{person}_{rep}_{c}")
+                values.append(rep)
+    fs = FeatureSet(np.array(x), np.array(y), list(CLASSES), subjects, paths, ["a", "b", "c"], np.array(units))
+    return fs, values
+
+
+def test_the_person_alone_learns_swapped_electrodes_and_pooling_drowns_them():
+    fs, values = features(["S1", "S2", "S3", "S4"], "S4")
+    kwargs = {"ks": [1], "method": "lda", "params": {}, "seed": 0}
+    alone = classic_episodes(fs, values, {"S1", "S2", "S3"}, ["S4"], pooled=False, **kwargs)[1]
+    pooled = classic_episodes(fs, values, {"S1", "S2", "S3"}, ["S4"], pooled=True, **kwargs)[1]
+    assert len(alone.y) == 3 * 6  # 3 choices x 6 query recordings (windows voted into one)
+    assert np.mean(np.array(alone.y) == np.array(alone.pred)) == 1.0
+    assert np.mean(np.array(pooled.y) == np.array(pooled.pred)) < 0.8
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A 3-fold train.py sweep on the swapped-electrode people (S06 swapped), as evaluate.py reads one."""
+    people = swapped_people(tmp_path_factory.mktemp("people"))
+    root = tmp_path_factory.mktemp("sweep")
+    for fold in range(3):
+        job = root / str(fold)
+        train(
+            compose_cfg(
+                [*TINY, f"paths.data_dir={people}", f"paths.output_dir={job}", "model.in_channels=2",
+                 "model.head=linear", "model.pool=time", "optimizer.lr=3e-3", "trainer.max_epochs=20",
+                 "data.label_source=manifest", "data.manifest=manifest.csv", "data.split=group", "data.n_folds=3",
+                 f"data.fold={fold}", "report_on=last", "data.augment.enabled=false", "scheduler=warmup_cosine"]
+            )
+        )  # fmt: skip
+        write_text(job / ".hydra" / "overrides.yaml", f"- data.fold={fold}\n")
+        write_text(job / "metrics.json", '{"val/acc": 0}')  # collect_jobs: a finished job
+    return root
+
+
+def test_the_cnn_and_the_classic_rows_share_folds_people_and_splits(sweep):
+    cfg = compose_cfg(["adaptation.ks=[1,2]", "adaptation.methods=[lda]", "adapt.steps=20"], "evaluate")
+    OmegaConf.set_struct(cfg, False)
+    fs, values = features([f"S{s:02d}" for s in range(1, 7)], "S06")
+    rows, folds = adaptation_rows(
+        Context("movement", fs, values, None, [], " on windows"), row_settings(cfg),
+        [{"target": "movement", "label": "CNN", "dir": str(sweep), "adapt": True}],
+    )  # fmt: skip
+    labels = [r["method"] for r in rows]
+    assert labels[:3] == [
+        "CNN, k=0: unadapted, on the k=1 query rows",
+        "CNN, adapted (full), k=1",
+        "CNN, adapted (full), k=2",
+    ]
+    assert "classic features + LDA on windows, the person alone, k=1" in labels
+    assert "classic features + LDA on windows, pooled with the training people, k=2" in labels
+    assert all(r["n_folds"] == 3 for r in rows)
+    cnn = {f["fold"]: f["val_subjects"] for f in folds if f["method"] == labels[1]}
+    classic = {f["fold"]: f["val_subjects"] for f in folds if f["method"] == labels[-1]}
+    assert cnn == classic and len(cnn) == 3  # the same people in every fold, on both sides
+    assert sorted(" ".join(cnn.values()).split()) == [f"S{s:02d}" for s in range(1, 7)]  # each person once
+    k0, k1 = rows[0], rows[1]
+    assert k1["acc_mean"] >= k0["acc_mean"]  # the swapped person's fold gains most
