@@ -130,6 +130,18 @@ def recordings(folder: Path, names: list[str], seed: int = 0) -> Path:
     return folder
 
 
+def convert_real(output: Path) -> dict:
+    """make_hht in-process on ../shared's MuscleTracker recordings with the real-data recipe's conversion
+    (stacked channels, 64 rows on a log axis over the band-pass), as make eval-real converts them."""
+    return make_hht(
+        hht_cfg(
+            f"input={MUSCLETRACKER / 'manifest.csv'}", f"output={output}", "filter.notch_hz=60",
+            "filter.notch_harmonics=3", "layout.stack_channels=true", "spectrum.size=64", "progress=false",
+            "spectrum.freq_range=band", "spectrum.freq_scale=log",
+        )
+    )  # fmt: skip
+
+
 def run_make_hht(input_path: Path, output: Path, *extra: str) -> dict:
     """make_hht in-process on small, fast settings."""
     return make_hht(hht_cfg(f"input={input_path}", f"output={output}", *FAST_HHT, *extra))

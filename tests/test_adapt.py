@@ -43,6 +43,24 @@ def model(people, tmp_path_factory):
     return out / "checkpoints" / "last.ckpt"
 
 
+def refused(tmp_path, capsys, ckpt, data, *overrides) -> list[str]:
+    """adapt.py run as the script runs it on ``data`` (support: each person's first repetition), expected
+    to exit 1; the non-blank lines it wrote to stderr."""
+    cfg = compose_cfg(
+        [
+            f"paths.output_dir={tmp_path / 'out'}",
+            f"ckpt={ckpt}",
+            f"input={data}",
+            "support={repetition:[1]}",
+            *overrides,
+        ],
+        "adapt",
+    )
+    with pytest.raises(SystemExit):
+        run_guarded(adapt, cfg)
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
 def run_adapt(tmp_path, *overrides):
     return adapt(compose_cfg([f"paths.output_dir={tmp_path / 'out'}", "support={repetition:[1]}", *overrides], "adapt"))
 
@@ -101,25 +119,14 @@ def test_swapped_electrodes_are_fixed_and_the_adapted_checkpoint_serves_predict(
     ],
 )
 def test_refusals_are_one_line(people, model, tmp_path, capsys, overrides, expected):
-    cfg = compose_cfg(
-        [f"paths.output_dir={tmp_path / 'out'}", f"ckpt={model}", f"input={people / 'new.csv'}",
-         "support={repetition:[1]}", *overrides], "adapt"
-    )  # fmt: skip
-    with pytest.raises(SystemExit):
-        run_guarded(adapt, cfg)
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    err = refused(tmp_path, capsys, model, people / "new.csv", *overrides)
     assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "out" / "S05.ckpt").exists()
 
 
 def test_a_missing_class_is_named(people, model, tmp_path, capsys):
-    cfg = compose_cfg(
-        [f"paths.output_dir={tmp_path / 'out'}", f"ckpt={model}", f"input={people / 'new.csv'}",
-         "support={repetition:[1],movement:[full,half]}"], "adapt"
-    )  # fmt: skip
-    with pytest.raises(SystemExit):
-        run_guarded(adapt, cfg)
-    assert "have no ['invalid']" in capsys.readouterr().err
+    err = refused(tmp_path, capsys, model, people / "new.csv", "support={repetition:[1],movement:[full,half]}")
+    assert "have no ['invalid']" in err[0]
 
 
 def test_matrices_of_another_size_are_refused(people, model, tmp_path, capsys):
@@ -131,35 +138,13 @@ def test_matrices_of_another_size_are_refused(people, model, tmp_path, capsys):
             save_npz(other / f"{movement}{rep}.npz", hht=np.zeros((2, 16, 16), np.float32) + 0.1)
             rows.append({"file": f"{movement}{rep}.npz", "subject": "S09", "movement": movement, "repetition": rep})
     write_csv(other / "m.csv", rows, list(rows[0]))
-    cfg = compose_cfg(
-        [
-            f"paths.output_dir={tmp_path / 'out'}",
-            f"ckpt={model}",
-            f"input={other / 'm.csv'}",
-            "support={repetition:[1]}",
-        ],
-        "adapt",
-    )
-    with pytest.raises(SystemExit):
-        run_guarded(adapt, cfg)
-    assert "unusable" in capsys.readouterr().err
+    assert "unusable" in refused(tmp_path, capsys, model, other / "m.csv")[0]
 
 
 def test_an_existing_output_is_not_overwritten(people, model, tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "S05.ckpt").write_text("mine")
-    cfg = compose_cfg(
-        [
-            f"paths.output_dir={tmp_path / 'out'}",
-            f"ckpt={model}",
-            f"input={people / 'new.csv'}",
-            "support={repetition:[1]}",
-        ],
-        "adapt",
-    )
-    with pytest.raises(SystemExit):
-        run_guarded(adapt, cfg)
-    assert "overwrite=true" in capsys.readouterr().err
+    assert "overwrite=true" in refused(tmp_path, capsys, model, people / "new.csv")[0]
     assert (tmp_path / "out" / "S05.ckpt").read_text() == "mine"
 
 

@@ -17,7 +17,7 @@ from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.io import save_npz, write_csv
 from semg_hht.training.train import build_datamodule, train
-from tests.helpers import CONF, MUSCLETRACKER, ROOT, TINY, compose_cfg, hht_cfg
+from tests.helpers import CONF, MUSCLETRACKER, ROOT, TINY, compose_cfg, convert_real, hht_cfg
 
 RAW = MUSCLETRACKER / "manifest.csv"
 pytestmark = pytest.mark.skipif(not RAW.exists(), reason="../shared/data/muscletracker absent")
@@ -180,13 +180,7 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     (frequency warp and time crops) on MioTracker fold 0, all on the log-frequency axis. Measured
     0.87 there (the calibrated CNN, make eval-real); it must stay well clear of chance (0.2)."""
     out = tmp_path / "hht"
-    summary = make_hht(
-        hht_cfg(
-            f"input={RAW}", f"output={out}", "filter.notch_hz=60", "filter.notch_harmonics=3",
-            "layout.stack_channels=true", "spectrum.size=64", "progress=false",
-            "spectrum.freq_range=band", "spectrum.freq_scale=log",
-        )
-    )  # fmt: skip
+    summary = convert_real(out)
     assert not summary["failed"]
     base = ["data.fold=0", f"paths.data_dir={out}", "trainer.enable_progress_bar=false", "~callbacks.rich_progress_bar"]
     calibrated = train(

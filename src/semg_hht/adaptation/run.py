@@ -72,6 +72,10 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
     y = true_labels(labelled, target, class_names)
     splits = person_splits(labelled, y, support, class_names)  # every refusal before any file is read
     outputs = [out / checkpoint_name(s.subject) for s in splits]
+    if len(set(outputs)) < len(outputs):
+        clash = next(p for p in outputs if outputs.count(p) > 1)
+        people = [s.subject for s, p in zip(splits, outputs, strict=True) if p == clash]
+        raise SemgError(f"people {people} would share one file name ({clash.name})", fix="rename them in the manifest")
     for path in [*outputs, *(out / name for name in ("predictions.csv", "metrics.json", "before_after.png"))]:
         refuse_overwrite(path, cfg.overwrite)
     x, kept = read_inputs(labelled, reading, cfg.load_workers, "error")
