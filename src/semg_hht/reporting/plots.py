@@ -70,14 +70,15 @@ def before_after_figure(before: Mapping[str, float], after: Mapping[str, float],
     side by side with the value on each bar, and chance."""
     people = list(before)
     positions = np.arange(len(people))
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(people) + 2.0), 4.0))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.8 * len(people) + 3.0), 4.2))
     for offset, (values, label, colour) in zip(
         (-0.2, 0.2), ((before, "before (k=0)", "tab:gray"), (after, "adapted", "tab:blue")), strict=True
     ):
         bars = ax.bar(positions + offset, [values[p] for p in people], 0.4, label=label, color=colour)
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.axhline(chance, color="tab:red", linestyle="--", label=f"chance {chance:.2f}")
-    ax.set(xticks=positions, ylim=(0, 1.12), ylabel="accuracy on the query rows", title=title)
+    ax.set(xticks=positions, ylim=(0, 1.12), ylabel="accuracy on the query rows")
+    ax.set_title(title, fontsize=10)
     ax.set_xticklabels(people, rotation=45, ha="right", fontsize=8)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
