@@ -127,7 +127,7 @@ class HHTDataModule(L.LightningDataModule):
             raise SemgError(
                 "data folder not found",
                 path=self.data_dir,
-                fix="set paths.data_dir=<folder of .npz matrices> (after make train: experiment=demo reads data/demo/hht)",
+                fix="set paths.data_dir=<folder of .npz> (after make train, experiment=demo reads data/demo/hht)",
             )
         if hp.label_source == "manifest":
             if not hp.manifest:
