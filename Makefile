@@ -74,10 +74,11 @@ REAL_RAW ?= ../shared/data/muscletracker/manifest.csv
 REAL_HHT ?= data/muscletracker_hht64_log
 REAL_HHT256 ?= data/muscletracker_hht256
 REAL_GPU ?=
-HARDWARE ?= 2-core CPU
-# the CPU a time was measured on: its model, cores and widest vector unit (this project's machines change)
+# the machine a table was measured on (results.md's header): by default this CPU's model, cores and widest
+# vector unit (this project's machines change between sessions); on a GPU machine e.g. HARDWARE="1x H100"
 CPU = $(shell lscpu | sed -n 's/^Model name: *//p' | head -1), $(shell nproc) cores, \
 	$(shell grep -qw amx_tile /proc/cpuinfo && echo AMX || (grep -qw avx512_bf16 /proc/cpuinfo && echo avx512_bf16 || echo AVX2 only))
+HARDWARE ?= $(CPU)
 HHT_REAL := filter.notch_hz=60 filter.notch_harmonics=3 layout.stack_channels=true progress=false
 # the tuned recipe's axis: 64 rows evenly spaced in log frequency over each recording's band-pass
 HHT_LOG := spectrum.size=64 spectrum.freq_range=band spectrum.freq_scale=log
@@ -164,6 +165,6 @@ endif
 		'adaptation.compare=$(ADAPT_COMPARE)'
 	@# docs/results.md: the table as evaluate.py wrote it, and how long this whole target took (never edited by hand)
 	@{ cat $(EVAL_RUN)/table/results.md; echo; \
-	  echo "make eval-real took $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) / 60 )) min $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) % 60 )) s on $(CPU) ($(HARDWARE)); run folder $(EVAL_RUN)."; \
+	  echo "make eval-real took $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) / 60 )) min $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) % 60 )) s on $(CPU); run folder $(EVAL_RUN)."; \
 	} > docs/.results.md.tmp && mv docs/.results.md.tmp docs/results.md && rm -f $(EVAL_RUN).start
 	@tail -n 1 docs/results.md

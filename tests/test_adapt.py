@@ -43,7 +43,7 @@ def model(people, tmp_path_factory):
     return out / "checkpoints" / "last.ckpt"
 
 
-def refused(tmp_path, capsys, ckpt, data, *overrides) -> list[str]:
+def refused(tmp_path, capsys, ckpt, data, *overrides, support="{repetition:[1]}") -> list[str]:
     """adapt.py run as the script runs it on ``data`` (support: each person's first repetition), expected
     to exit 1; the non-blank lines it wrote to stderr."""
     cfg = compose_cfg(
@@ -51,7 +51,7 @@ def refused(tmp_path, capsys, ckpt, data, *overrides) -> list[str]:
             f"paths.output_dir={tmp_path / 'out'}",
             f"ckpt={ckpt}",
             f"input={data}",
-            "support={repetition:[1]}",
+            f"support={support}",
             *overrides,
         ],
         "adapt",
@@ -125,7 +125,7 @@ def test_refusals_are_one_line(people, model, tmp_path, capsys, overrides, expec
 
 
 def test_a_missing_class_is_named(people, model, tmp_path, capsys):
-    err = refused(tmp_path, capsys, model, people / "new.csv", "support={repetition:[1],movement:[full,half]}")
+    err = refused(tmp_path, capsys, model, people / "new.csv", support="{repetition:[1],movement:[full,half]}")
     assert "have no ['invalid']" in err[0]
 
 

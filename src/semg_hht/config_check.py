@@ -337,6 +337,7 @@ ADAPT_SETTINGS = {
     "adapt.augment": Bool(),
     "adapt.prototype_weight": Float(lo=0, hi=1),
     "adapt.prototype_init": Bool(),
+    "adapt.batchnorm": Str(),  # one of adaptation.methods.BATCHNORM, checked by AdaptSettings
 }
 ADAPT = {
     **PATHS,

@@ -34,6 +34,7 @@ from semg_hht.errors import SemgError
 from semg_hht.models.classifier import HHTClassifier
 
 METHODS = ("head", "last", "full", "prototype")
+BATCHNORM = ("trained", "support")
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,15 @@ class AdaptSettings:
     augment: bool  # the checkpoint's training augmentation on the support rows
     prototype_weight: float  # share of the prototype logits in the blended head (1 = nearest prototype alone)
     prototype_init: bool  # the gradient methods start from the prototype blend
+    batchnorm: str = "trained"  # trained: BatchNorm statistics as trained; support: re-estimated on the support rows
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise SemgError(f"unknown adapt.method '{self.method}'", fix=f"use one of {list(METHODS)}")
         if not 0.0 <= self.prototype_weight <= 1.0:
             raise SemgError(f"adapt.prototype_weight={self.prototype_weight} must be in [0, 1]", fix="e.g. 0.5")
+        if self.batchnorm not in BATCHNORM:
+            raise SemgError(f"unknown adapt.batchnorm '{self.batchnorm}'", fix=f"use one of {list(BATCHNORM)}")
         if self.steps < 0 or self.batch_size < 1 or self.last_blocks < 1 or not self.lr > 0:
             raise SemgError(
                 "adapt.steps >= 0, adapt.batch_size >= 1, adapt.last_blocks >= 1 and adapt.lr > 0",
@@ -103,6 +107,23 @@ def trainable(model: HHTClassifier, settings: AdaptSettings) -> list[nn.Paramete
 
 
 @torch.no_grad()
+def support_statistics(model: HHTClassifier, x: torch.Tensor) -> None:
+    """Every BatchNorm layer's running statistics re-estimated from the support rows alone, in place
+    (AdaBN, Li et al. 2018; Du et al. 2017 for sEMG across sessions): electrodes placed elsewhere shift
+    every feature's mean and spread, which the normalisation can take back without a label."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the (one) batch
+    model.train()
+    model(x)
+    model.eval()
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+
+
+@torch.no_grad()
 def prototype_head(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor, weight: float) -> None:
     """Blend the linear head with the nearest-prototype rule of the support rows (x, y), in place.
     The prototype logits are scaled to the spread of the trained head's logits on the same rows, so
@@ -138,6 +159,8 @@ def adapted_copy(
         raise SemgError(f"no support row of class {names}", fix="give every class at least one support recording")
     model = copy.deepcopy(model).eval()
     model.requires_grad_(False)
+    if settings.batchnorm == "support":
+        support_statistics(model, x)
     if settings.uses_prototypes:
         prototype_head(model, x, y, settings.prototype_weight)
     if settings.method == "prototype" or settings.steps == 0:

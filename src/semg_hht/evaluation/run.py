@@ -412,12 +412,18 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for experiment in cfg.experiments:
         r, f, w = classic_rows(cfg, experiment, filters, mixtures, adapting)
         rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
-    unused = [s["label"] for s in mixtures + adapting if not s.get("used")]
+    unused = [s["label"] for s in mixtures if not s.get("used")]
     if unused:  # a row asked for must not go missing quietly
         raise SemgError(
-            f"no CNN + classic (or adaptation) row for sweeps {unused}: no experiment has their target (or, "
-            "calibrated, person_norm.enabled is false)",
+            f"no CNN + classic row for sweeps {unused}: no experiment has their target (or, calibrated, "
+            "person_norm.enabled is false)",
             fix="add the sweep's experiment to experiments (and person_norm.enabled=true for calibrated sweeps)",
+        )
+    unused = [s["label"] for s in adapting if not s.get("used")]
+    if unused:
+        raise SemgError(
+            f"no adaptation rows for sweeps {unused}: no experiment has their target (or window.enabled is false)",
+            fix="add the sweep's experiment to experiments",
         )
     r, f, w = sweep_rows(sweeps, cfg.leakage_tolerance)
     rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
