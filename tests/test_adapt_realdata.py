@@ -31,7 +31,8 @@ def test_the_adapted_recipe_on_one_fold(tmp_path):
     adapted = adapt(
         compose_cfg(
             [f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"input={out / 'manifest.csv'}",
-             f"filter={{subject:[{','.join(people)}]}}", f"paths.output_dir={tmp_path / 'adapt'}"],
+             f"filter={{subject:[{','.join(people)}]}}", "support={repetition:[1]}",
+             f"paths.output_dir={tmp_path / 'adapt'}"],
             "adapt",
         )
     )  # fmt: skip
