@@ -19,7 +19,7 @@ from semg_hht.data.labels import target_value
 from semg_hht.errors import SemgError
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
 from semg_hht.models.checkpoint import read_checkpoint
-from semg_hht.models.loading import NETWORK, LoadedCheckpoint, load_classifier
+from semg_hht.models.loading import NETWORK, load_classifier
 from semg_hht.prediction import Output, input_recordings, prediction_table, read_inputs, reading_of, true_labels
 from semg_hht.reporting.plots import before_after_figure
 from semg_hht.reporting.report import recording_metrics
@@ -38,14 +38,12 @@ def scores(y: np.ndarray, probs: np.ndarray, class_names, recordings) -> dict[st
     return {k: v for k, v in recording_metrics(y, probs, class_names, recordings).items() if k in SCORES}
 
 
-def write_adapted(loaded: LoadedCheckpoint, adapted: Adapted, path: Path, record: dict[str, Any]) -> None:
+def write_adapted(original: dict[str, Any], adapted: Adapted, path: Path, record: dict[str, Any]) -> None:
     """The original checkpoint file with the adapted network weights and a record of the adaptation:
     everything else (hyperparameters, data settings, frequency axis) as trained, so predict.py reads it
     like any checkpoint, and the file keeps its size."""
-    checkpoint = read_checkpoint(loaded.path)
     weights = {k: v for k, v in adapted.model.state_dict().items() if k.startswith(NETWORK)}
-    checkpoint["state_dict"] = {**checkpoint["state_dict"], **weights}
-    checkpoint["adaptation"] = record
+    checkpoint = original | {"state_dict": {**original["state_dict"], **weights}, "adaptation": record}
     SafeCheckpointIO(min_free_mb=0, headroom=0).save_checkpoint(checkpoint, path)
 
 
@@ -80,6 +78,7 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         refuse_overwrite(path, cfg.overwrite)
     x, kept = read_inputs(labelled, reading, cfg.load_workers, "error")
 
+    original = read_checkpoint(loaded.path)  # the file every adapted checkpoint is written from, read once
     people, query_rows, before, after = {}, [], [], []
     for split, path in zip(splits, outputs, strict=True):
         adapted = adapt_person(loaded, x, kept, y, split, settings, cfg.seed, cfg.batch_size)
@@ -93,7 +92,7 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
             "source_checkpoint": str(loaded.path),
             "source_sha256": loaded.sha256,
         }
-        write_adapted(loaded, adapted, path, record)
+        write_adapted(original, adapted, path, record)
         people[split.subject] = {
             "k0": scores(y[split.query], adapted.before, class_names, rows),
             "adapted": scores(y[split.query], adapted.after, class_names, rows),
