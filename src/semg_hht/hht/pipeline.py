@@ -218,7 +218,10 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
         p.join(timeout=10)
         if p.is_alive():  # pragma: no cover - stuck in C code
             p.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
+    # wait=True joins the pool's manager thread (it exits at once, its workers gone): left running, it
+    # closes its wake-up pipe while the interpreter's exit hook writes to it (a CPython 3.11 race that
+    # printed "OSError: Bad file descriptor" with a traceback after the one-line message)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
