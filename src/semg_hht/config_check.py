@@ -16,13 +16,10 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from semg_hht.choices import ADAPT_BATCHNORM, ADAPT_METHODS, DEVICES, HEADS, POOLS, SPLITS
 from semg_hht.data.labels import TARGETS
 from semg_hht.data.matrices import SCALINGS
-from semg_hht.data.splits import SPLITS
 from semg_hht.errors import SemgError
-from semg_hht.models.encoder import POOLS
-from semg_hht.models.head import HEADS
-from semg_hht.models.inference import DEVICES
 
 Check = Callable[[Any], bool]
 
@@ -328,7 +325,7 @@ PREDICT = {
     "show_rows": Int(lo=0),
 }
 ADAPT_SETTINGS = {
-    "adapt.method": Str(),  # one of adaptation.methods.METHODS, checked by AdaptSettings (that package uses this one)
+    "adapt.method": OneOf(*ADAPT_METHODS),
     "adapt.steps": Int(lo=0),
     "adapt.lr": Float(lo=0, lo_open=True),
     "adapt.weight_decay": Float(lo=0),
@@ -337,7 +334,7 @@ ADAPT_SETTINGS = {
     "adapt.augment": Bool(),
     "adapt.prototype_weight": Float(lo=0, hi=1),
     "adapt.prototype_init": Bool(),
-    "adapt.batchnorm": Str(),  # one of adaptation.methods.BATCHNORM, checked by AdaptSettings
+    "adapt.batchnorm": OneOf(*ADAPT_BATCHNORM),
 }
 ADAPT = {
     **PATHS,

@@ -29,12 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from semg_hht.choices import ADAPT_BATCHNORM as BATCHNORM
+from semg_hht.choices import ADAPT_METHODS as METHODS
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.errors import SemgError
 from semg_hht.models.classifier import HHTClassifier
-
-METHODS = ("head", "last", "full", "prototype")
-BATCHNORM = ("trained", "support")
 
 
 @dataclass(frozen=True)

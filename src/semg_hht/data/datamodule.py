@@ -12,6 +12,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from semg_hht.choices import SPLITS
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.data.cache import load_matrices_cached
 from semg_hht.data.labels import (
@@ -25,7 +26,7 @@ from semg_hht.data.labels import (
 from semg_hht.data.loaders import batch_loader
 from semg_hht.data.matrices import dataset_reference, frequency_axis, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
-from semg_hht.data.splits import SPLITS, group_split, no_split, split_rows, stratified_split, write_split
+from semg_hht.data.splits import group_split, no_split, split_rows, stratified_split, write_split
 from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
 

@@ -18,7 +18,6 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from semg_hht.errors import SemgError
 from semg_hht.io import write_csv
 
-SPLITS = ("stratified", "group", "none")
 SPLIT_COLUMNS = ["file", "subset", "label", "subject"]  # split.csv (train.py and fit_svm.py runs)
 
 

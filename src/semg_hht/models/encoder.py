@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from semg_hht.choices import POOLS
 from semg_hht.errors import SemgError
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,6 @@ log = logging.getLogger(__name__)
 MAX_LAYERS = 8
 CHANNEL_CAP_DOUBLINGS = 5  # base * 2**5 = 32 x base, the seed's 2048 for base 64
 NORMS = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d}
-POOLS = ("global", "time")
 
 
 def encoder_channels(base_channels: int, num_layers: int) -> list[int]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from semg_hht.choices import HEADS
 from semg_hht.errors import SemgError
-
-HEADS = ("adaptive", "mlp", "linear")
 
 
 def build_head(kind: str, feature_dim: int, num_classes: int, dropout: float, hidden: int) -> nn.Sequential:

@@ -10,11 +10,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from semg_hht.choices import DEVICES
 from semg_hht.errors import SemgError
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def pick_device(name: str) -> torch.device:
