@@ -5,13 +5,15 @@
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.adaptation.run import adapt
-from semg_hht.errors import run_guarded
+from semg_hht import cli
+from semg_hht.config_check import ADAPT
+
+cli.check_overrides(__file__, "adapt")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="adapt")
 def main(cfg: DictConfig) -> float:
-    metrics = run_guarded(adapt, cfg)
+    metrics = cli.run("semg_hht.adaptation.run:adapt", cfg, ADAPT, cli.adapt_files)
     return metrics["adapted"]["acc"]  # for Hydra sweepers that optimise
 
 

@@ -6,13 +6,15 @@ All settings live in conf/evaluate.yaml; see semg_hht.evaluation.run for what ha
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.errors import run_guarded
-from semg_hht.evaluation.run import evaluate
+from semg_hht import cli
+from semg_hht.config_check import EVALUATE
+
+cli.check_overrides(__file__, "evaluate")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run_guarded(evaluate, cfg)
+    cli.run("semg_hht.evaluation.run:evaluate", cfg, EVALUATE, cli.evaluate_files)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ All settings live in conf/hht.yaml; see semg_hht.conversion for what happens.
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.conversion import convert
-from semg_hht.errors import run_guarded
+from semg_hht import cli
+
+cli.check_overrides(__file__, "hht")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="hht")
 def main(cfg: DictConfig) -> None:
-    run_guarded(convert, cfg)
+    cli.run("semg_hht.conversion:convert", cfg)  # hht/settings.py checks its keys (its dataclasses)
 
 
 if __name__ == "__main__":

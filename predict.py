@@ -4,13 +4,15 @@ svm=<fit_svm run>/svm.skops [input=<folder>]` -> predictions.csv in the run fold
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.errors import run_guarded
-from semg_hht.prediction import predict
+from semg_hht import cli
+from semg_hht.config_check import PREDICT
+
+cli.check_overrides(__file__, "predict")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    run_guarded(predict, cfg)
+    cli.run("semg_hht.prediction:predict", cfg, PREDICT, cli.predict_files)
 
 
 if __name__ == "__main__":

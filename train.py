@@ -4,13 +4,15 @@
 import hydra
 from omegaconf import DictConfig
 
-from semg_hht.errors import run_guarded
-from semg_hht.training import train
+from semg_hht import cli
+from semg_hht.config_check import TRAIN
+
+cli.check_overrides(__file__, "train")  # a misspelt key: one line naming the closest, before Hydra's advice
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = run_guarded(train, cfg)
+    metrics = cli.run("semg_hht.training:train", cfg, TRAIN, cli.train_files)  # torch loads after the checks
     return metrics.get(cfg.optimized_metric)  # for Hydra sweepers that optimise
 
 

@@ -3,7 +3,7 @@
     python -m bench.all [--quick]
 
 Runs bench.train, bench.load, bench.predict (each prints its own detailed table as it
-goes) and bench.hht's seed-vs-make_hht comparison for one configuration, then prints every row
+goes) and bench.hht's seed-vs-make_hht comparison for one configuration and bench.fail_fast, then prints every row
 together. --quick: 3 layers, fp32, one step (a smoke run in a minute or two).
 """
 
@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import common, hht, load, predict, train
+from bench import common, fail_fast, hht, load, predict, train
 
 
 def hht_rows(n: int) -> list[dict]:
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += load.main(["--n", "120" if a.quick else "500", "--table", table])
         rows += predict.main(["--layers", "5", "--n", "16" if a.quick else "64"])
         rows += hht_rows(2 if a.quick else 4)
+        rows += fail_fast.main(["--repeats", "1" if a.quick else "3"])
     print("\n==== all benchmarks ====")
     common.print_table(rows)
 

@@ -50,14 +50,24 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except SemgError as err:
         if debug_enabled():
             raise
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        _say(f"error: {err}")
         raise SystemExit(1) from None
     except Exception as err:
         line = _outside_error(err)
         if line is None or debug_enabled():
             raise
-        print(f"error: {line}", file=sys.stderr, flush=True)
+        _say(f"error: {line}")
         raise SystemExit(1) from None
+
+
+def _say(line: str) -> None:
+    """The line on stderr, and in the run's log file (Hydra's <task>.log), which would otherwise end
+    without a word on why the run stopped."""
+    print(line, file=sys.stderr, flush=True)
+    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _outside_error(err: Exception) -> str | None:
