@@ -195,6 +195,21 @@ def test_existing_outputs_from_other_settings_are_not_reused(raw, converted, tmp
     assert np.array_equal(np.load(tmp_path / first)["hht"], np.load(out / first)["hht"])  # untouched
 
 
+def test_a_changed_out_of_range_is_refused_like_any_spectrum_change(raw, converted, tmp_path):
+    out, _ = converted  # the full 0..fs/2 axis, out_of_range null: clipped, as the seed
+    name = npz_files(out)[0]
+    for value, folder in (("drop", tmp_path / "drop"), ("clip", tmp_path / "clip")):
+        folder.mkdir()
+        (folder / name).write_bytes((out / name).read_bytes())
+        cfg = hht_cfg(f"input={raw / 'manifest.csv'}", f"output={folder}", f"spectrum.out_of_range={value}")
+        if value == "drop":  # other matrices than the folder holds: refused, the file untouched
+            with pytest.raises(SemgError, match="1 of 12 recordings failed"):
+                make_hht(cfg)
+            assert np.array_equal(np.load(folder / name)["hht"], np.load(out / name)["hht"])
+        else:  # naming what null already does changes nothing: the matrix is reused
+            assert make_hht(cfg)["skipped"] == 1
+
+
 def test_refuses_to_write_into_the_input_folder(raw):
     with pytest.raises(SemgError, match=r"input manifest would be replaced by the output manifest"):
         make_hht(hht_cfg(f"input={raw / 'manifest.csv'}", f"output={raw}"))

@@ -7,7 +7,14 @@ from PyEMD import EMD
 from reference.seed_hht import compute_hht_matrix
 from semg_hht.errors import SemgError
 from semg_hht.hht.settings import EMDSettings, SpectrumSettings
-from semg_hht.hht.transform import check_scale, hht_matrix, hilbert_spectrum, make_decomposer, normalise_scale
+from semg_hht.hht.transform import (
+    check_scale,
+    hht_matrix,
+    hilbert_spectrum,
+    hilbert_spectrum_and_peak,
+    make_decomposer,
+    normalise_scale,
+)
 from tests.helpers import emg_like
 
 
@@ -141,3 +148,61 @@ def test_log_axis_settings_need_a_lower_edge_above_zero():
     assert band.signature() == settings("spectrum.freq_range=band", "spectrum.freq_scale=linear").signature()
     with pytest.raises(SemgError, match="freq_scale"):
         settings("spectrum.freq_scale=mel")
+
+
+def _tones(fs: float, n: int, freqs) -> np.ndarray:
+    """IMFs that are whole numbers of cycles of pure tones: their instantaneous frequencies are exact."""
+    t = np.arange(n) / fs
+    return np.stack([np.sin(2 * np.pi * f * t) for f in freqs])
+
+
+@pytest.mark.parametrize("freq_scale", ["linear", "log"])
+def test_drop_leaves_the_edge_rows_free_of_out_of_range_frequencies_and_clip_piles_them_there(freq_scale):
+    fs, n, size = 1000, 1000, 64
+    imfs = _tones(fs, n, (5.0, 100.0, 400.0))  # 5 Hz below the axis, 400 Hz above it
+    axis = {"freq_range": (20.0, 320.0), "freq_scale": freq_scale}
+    drop, drop_peak = hilbert_spectrum_and_peak(imfs, fs, size, **axis, out_of_range="drop")
+    clip, clip_peak = hilbert_spectrum_and_peak(imfs, fs, size, **axis, out_of_range="clip")
+    assert not drop[0].any() and not drop[size - 1].any()  # only the 100 Hz tone, in its own row
+    assert np.count_nonzero(drop.sum(axis=1)) == 1
+    assert clip[0].min() > 0 and clip[size - 1].min() > 0  # every time bin of both edge rows holds a tone
+    inner = slice(1, size - 1)
+    assert np.allclose(clip[inner] * clip_peak, drop[inner] * drop_peak)  # the rows between are the same
+    # null (the default) is what a [lo, hi] range always did: drop, to the bit
+    assert np.array_equal(hilbert_spectrum(imfs, fs, size, **axis), drop)
+
+
+def test_on_the_full_axis_drop_removes_only_what_clip_moved_into_the_edge_rows(monkeypatch):
+    fs = 1000
+    imfs = EMD()(emg_like(3000, fs, seed=7), max_imf=10)  # noisy IMFs: some instantaneous frequencies < 0
+    clip, clip_peak = hilbert_spectrum_and_peak(imfs, fs, 64, out_of_range="clip")
+    drop, drop_peak = hilbert_spectrum_and_peak(imfs, fs, 64, out_of_range="drop")
+    moved = clip * clip_peak - drop * drop_peak
+    assert moved[1:-1].max() < 1e-9 * clip_peak and moved.min() > -1e-9 * clip_peak
+    assert moved[0].sum() > 0  # negative frequencies were clipped into row 0
+    # clip is the seed's binning, and what null means on the full axis: today's matrices, bit for bit
+    import PyEMD
+
+    monkeypatch.setattr(PyEMD, "EMD", FixedIMFs)
+    FixedIMFs.imfs = imfs
+    seed = compute_hht_matrix(np.zeros(imfs.shape[1]), fs, matrix_size=64)
+    assert np.array_equal(hilbert_spectrum(imfs, fs, 64), clip)
+    assert np.array_equal(seed, clip)
+
+
+def test_out_of_range_is_in_the_signature_where_it_changes_the_matrices():
+    from semg_hht.hht.settings import settings_from_cfg
+    from tests.helpers import hht_cfg
+
+    def signature(*overrides):
+        return settings_from_cfg(hht_cfg("input=a", "output=b", *overrides)).signature()
+
+    full, band = signature(), signature("spectrum.freq_range=band")
+    # null is clip on the full axis and drop on a range: the same matrices, the signature of older outputs
+    assert signature("spectrum.out_of_range=clip") == full
+    assert signature("spectrum.freq_range=band", "spectrum.out_of_range=drop") == band
+    # the other choice makes other matrices: a rerun into the folder is refused
+    assert signature("spectrum.out_of_range=drop") != full
+    assert signature("spectrum.freq_range=band", "spectrum.out_of_range=clip") != band
+    with pytest.raises(SemgError, match=r"spectrum\.out_of_range.*not one of clip, drop"):
+        signature("spectrum.out_of_range=keep")

@@ -37,7 +37,7 @@ class _Group:
                 raise SemgError(f"config key '{key}'={value} must be > 0")
             if "below" in rule and not value < rule["below"]:
                 raise SemgError(f"config key '{key}'={value} must be below {rule['below']}")
-            if "one_of" in rule and value not in rule["one_of"]:
+            if "one_of" in rule and value is not None and value not in rule["one_of"]:  # None: typed Optional
                 raise SemgError(f"config key '{key}'={value!r} is not one of {', '.join(rule['one_of'])}")
             if rule.get("hz") and value not in (None, "band"):  # band: spectrum.freq_range only
                 pair = isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)
@@ -129,6 +129,14 @@ class SpectrumSettings(_Group):
     weighting: str = _rule("amplitude", one_of=("amplitude", "energy"))
     # log: rows evenly spaced in log frequency (a factor between two people's spectra is then a shift)
     freq_scale: str = _rule("linear", one_of=("linear", "log"))
+    # instantaneous frequencies off the axis: clip (into its first/last row) | drop (their amplitude left out);
+    # null: what each axis always did, clip on the full 0..fs/2 axis (the seed), drop outside a freq_range
+    out_of_range: str | None = _rule(None, one_of=("clip", "drop"))
+
+    @property
+    def edges(self) -> str:
+        """out_of_range in force: clip or drop."""
+        return self.out_of_range or ("clip" if self.freq_range is None else "drop")
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,11 @@ class Settings(_Group):
             relevant.pop("segment")
         if self.spectrum.freq_scale == "linear":  # outputs made before the log axis existed stay reusable
             relevant["spectrum"].pop("freq_scale")
+        # out_of_range only where it changes what the axis always did (null, or the value null means), so
+        # outputs made before it existed stay reusable and a changed value is refused like any spectrum key
+        relevant["spectrum"].pop("out_of_range")
+        if self.spectrum.edges != ("clip" if self.spectrum.freq_range is None else "drop"):
+            relevant["spectrum"]["out_of_range"] = self.spectrum.edges
         relevant.pop("preview")  # a picture of the outputs, not part of them: changing it reuses every matrix
         relevant["emd"]["options"] = sorted(self.emd.options.items())  # as when they were (key, value) pairs
         return hashlib.sha1(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -69,10 +69,12 @@ def make_decomposer(es: EMDSettings):
 def hilbert_spectrum(imfs: np.ndarray, fs: float, size: int = 256, **axis) -> np.ndarray:
     """(size, size) frequency x time matrix of instantaneous amplitude, max-normalised, float32.
 
-    ``axis``: freq_range, weighting and freq_scale of `hilbert_spectrum_and_peak`. freq_range=None
-    is the seed: instantaneous frequency clipped to [0, fs/2] over the full axis. A [lo, hi] range
-    maps lo..hi onto the axis and drops samples outside it; freq_scale="log" spaces the rows evenly
-    in log frequency over that range (lo > 0).
+    ``axis``: freq_range, weighting, freq_scale and out_of_range of `hilbert_spectrum_and_peak`.
+    freq_range=None is the seed's full axis 0..fs/2; a [lo, hi] range maps lo..hi onto the axis;
+    freq_scale="log" spaces the rows evenly in log frequency over that range (lo > 0). Samples whose
+    instantaneous frequency lies off the axis are clipped into its first/last row (out_of_range="clip")
+    or left out (="drop"); None is what each axis always did: clip on the full axis (the seed), drop
+    outside a [lo, hi] range.
     """
     return hilbert_spectrum_and_peak(imfs, fs, size, **axis)[0]
 
@@ -84,6 +86,7 @@ def hilbert_spectrum_and_peak(
     freq_range: tuple[float, float] | None = None,
     weighting: str = "amplitude",
     freq_scale: str = "linear",
+    out_of_range: str | None = None,
 ) -> tuple[np.ndarray, float]:
     """`hilbert_spectrum` and the peak it was divided by (the bin total of the largest bin, in the
     EMD input's units): the scale that the normalisation drops and `data.scaling=recording` restores."""
@@ -97,15 +100,17 @@ def hilbert_spectrum_and_peak(
 
     t = np.arange(n_samples) / fs
     t_idx = np.clip((t / t[-1] * (size - 1)).astype(np.intp), 0, size - 1)
+    if out_of_range not in (None, "clip", "drop"):
+        raise ValueError(f"out_of_range is clip, drop or None, not {out_of_range!r}")
     if freq_range is None:
+        keep = (inst_freq >= 0) & (inst_freq <= fs / 2) if out_of_range == "drop" else None
         inst_freq = np.clip(inst_freq, 0, fs / 2)
         f_idx = np.clip((inst_freq / (fs / 2) * (size - 1)).astype(np.intp), 0, size - 1)
-        keep = None
     else:
         lo, hi = freq_range
         if freq_scale == "log" and not lo > 0:
             raise ValueError(f"a log frequency axis needs a range starting above 0 Hz, not {freq_range}")
-        keep = (inst_freq >= lo) & (inst_freq <= hi)
+        keep = None if out_of_range == "clip" else (inst_freq >= lo) & (inst_freq <= hi)
         axis = np.log if freq_scale == "log" else (lambda f: f)
         position = (axis(np.clip(inst_freq, lo, hi)) - axis(lo)) / (axis(hi) - axis(lo))
         f_idx = np.clip((position * (size - 1)).astype(np.intp), 0, size - 1)
@@ -134,7 +139,8 @@ def hht_matrix(
     imfs = np.atleast_2d(decompose(x, seed))
     if imfs.shape[0] == 0 or not np.any(imfs):
         raise SemgError(f"{what}: EMD found no IMFs", path=path, fix="check the signal is not flat or tiny")
-    matrix, peak = hilbert_spectrum_and_peak(imfs, fs, spec.size, spec.freq_range, spec.weighting, spec.freq_scale)
+    axis = (spec.freq_range, spec.weighting, spec.freq_scale, spec.out_of_range)
+    matrix, peak = hilbert_spectrum_and_peak(imfs, fs, spec.size, *axis)
     if not matrix.any():
         raise SemgError(
             f"{what}: empty Hilbert spectrum (no energy inside spectrum.freq_range)",
