@@ -27,6 +27,7 @@ from semg_hht.data.person_norm import person_standardize
 from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
+from semg_hht.models.calibration import scaled
 from semg_hht.models.inference import extract_features, pick_device
 from semg_hht.models.loading import LoadedCheckpoint, load_classifier, random_encoder
 from semg_hht.reporting.plots import confusion_figure
@@ -265,13 +266,18 @@ class Output:
 def cnn_output(
     models: Sequence[LoadedCheckpoint], x: torch.Tensor, recordings: Sequence[Recording], cfg: DictConfig, device
 ) -> Output:
-    """Mean class probabilities over the checkpoints (one checkpoint: its own)."""
+    """Mean class probabilities over the checkpoints (one checkpoint: its own), each the softmax of its
+    logits over its temperature (calibration; 1 for a checkpoint without one)."""
     probs = []
     for loaded in models:
         model = loaded.model.to(device)
         inputs = reading_of([loaded], None).prepare(x, recordings)
         logits = extract_features(model, inputs, cfg.batch_size, device, cfg.bf16)  # the whole forward pass
-        probs.append(torch.softmax(logits, dim=1).numpy())
+        probs.append(scaled(logits, loaded.temperature).numpy())
+        if loaded.temperature == 1.0:
+            log.info("%s: no calibration temperature (T = 1): plain softmax confidences", loaded.path.name)
+        else:
+            log.info("%s: probabilities calibrated with temperature %.4g", loaded.path.name, loaded.temperature)
     target = models[0].data_hparams.get("target", "movement")
     source = str(models[0].path) if len(models) == 1 else f"mean of {len(models)} checkpoints"
     return Output(target, target, list(models[0].hparams["class_names"]), np.mean(probs, axis=0), source)
@@ -363,7 +369,10 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         first = next(iter(scores.values()))
         summary = {k: first[k] for k in ("acc", "balanced_acc", "f1_macro", "chance", "recording_acc")}
         write_json(
-            metrics_path, summary | {"targets": scores, "checkpoints": paths, "svm": cfg.svm, "input": cfg.input}
+            metrics_path,
+            summary
+            | {"targets": scores, "checkpoints": paths, "temperatures": [m.temperature for m in models]}
+            | {"svm": cfg.svm, "input": cfg.input},
         )
         for column, s in scores.items():
             print(summary_line(column, s), flush=True)

@@ -17,6 +17,7 @@ from semg_hht.adaptation.methods import AdaptSettings, adapted_copy
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.data.labels import Recording, row_filter, row_matches
 from semg_hht.errors import SemgError
+from semg_hht.models.calibration import scaled
 from semg_hht.models.classifier import HHTClassifier
 from semg_hht.models.inference import run_batched
 from semg_hht.models.loading import LoadedCheckpoint
@@ -99,9 +100,10 @@ def training_augment(loaded: LoadedCheckpoint, seed: int) -> TimeFrequencyAugmen
     return augment
 
 
-def probabilities(model: HHTClassifier, x: torch.Tensor, batch_size: int) -> np.ndarray:
-    """Class probabilities of a frozen model (the whole forward pass), on the CPU."""
-    return torch.softmax(run_batched(model, x, batch_size, "cpu"), dim=1).numpy()
+def probabilities(model: HHTClassifier, x: torch.Tensor, batch_size: int, temperature: float) -> np.ndarray:
+    """Class probabilities of a frozen model (the whole forward pass), on the CPU, at the checkpoint's
+    calibration temperature (as predict.py reads them; the adapted copy keeps the source's)."""
+    return scaled(run_batched(model, x, batch_size, "cpu"), temperature).numpy()
 
 
 @dataclass
@@ -136,5 +138,8 @@ def adapt_person(
     )
     seconds = time.perf_counter() - start
     return Adapted(
-        model, probabilities(loaded.model, query, batch_size), probabilities(model, query, batch_size), seconds
+        model,
+        probabilities(loaded.model, query, batch_size, loaded.temperature),
+        probabilities(model, query, batch_size, loaded.temperature),
+        seconds,
     )

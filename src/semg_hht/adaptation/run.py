@@ -40,8 +40,8 @@ def scores(y: np.ndarray, probs: np.ndarray, class_names, recordings) -> dict[st
 
 def write_adapted(original: dict[str, Any], adapted: Adapted, path: Path, record: dict[str, Any]) -> None:
     """The original checkpoint file with the adapted network weights and a record of the adaptation:
-    everything else (hyperparameters, data settings, frequency axis) as trained, so predict.py reads it
-    like any checkpoint, and the file keeps its size."""
+    everything else (hyperparameters, data settings, frequency axis, the calibration temperature) as
+    trained, so predict.py reads it like any checkpoint, and the file keeps its size."""
     weights = {k: v for k, v in adapted.model.state_dict().items() if k.startswith(NETWORK)}
     checkpoint = original | {"state_dict": {**original["state_dict"], **weights}, "adaptation": record}
     SafeCheckpointIO(min_free_mb=0, headroom=0).save_checkpoint(checkpoint, path)
@@ -127,6 +127,7 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         "method": settings.method,
         "support": support,
         "checkpoint": str(loaded.path),
+        "temperature": loaded.temperature,  # the source's calibration, kept by every adapted checkpoint
         "input": str(cfg.input),
         "seconds_per_person": float(np.mean([p["seconds"] for p in people.values()])),
     }

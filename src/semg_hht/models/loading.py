@@ -18,6 +18,7 @@ from torch import nn
 from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.errors import SemgError
 from semg_hht.io import file_sha256
+from semg_hht.models.calibration import temperature_of
 from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.classifier import HHTClassifier
 from semg_hht.models.encoder import ENCODER_KEYS, CNNEncoder
@@ -35,6 +36,9 @@ class LoadedCheckpoint:
     # the training matrices' frequency axis, as semg_hht.data.matrices.frequency_axis gives it;
     # None for checkpoints written before it was recorded
     frequency_axis: tuple[str, tuple[float, float] | None] | None = None
+    # the probabilities' temperature, softmax(logits / T) (models/calibration.py); 1.0 for checkpoints
+    # without one (older, or trained with calibration.enabled=false)
+    temperature: float = 1.0
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -79,7 +83,8 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
     if axis is not None:
         axis = (axis["scale"], tuple(axis["range"]) if axis["range"] else None)
     data_hparams = renamed_data_keys(data_hparams)
-    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, data_hparams, axis)
+    temperature = temperature_of(checkpoint, path)
+    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, data_hparams, axis, temperature)
 
 
 def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:
