@@ -225,6 +225,11 @@ TRAIN = {
     "ckpt_path": Str(optional=True),
     "optimized_metric": Str(),
     "report_on": OneOf("best", "last"),  # train(): the best checkpoint (ckpt_path) or the final weights
+    "calibration.enabled": Bool(),
+    "calibration.temperature": Float(lo=0, lo_open=True, optional=True),
+    "calibration.bins": Int(lo=1),
+    "calibration.min_temperature": Float(lo=0, lo_open=True),
+    "calibration.max_temperature": Float(lo=0, lo_open=True),
     "optimizer.name": Str(),
     "optimizer.lr": Float(lo=0, lo_open=True),
     "optimizer.weight_decay": Float(lo=0),

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,6 +47,13 @@ def fold_summary(rows: list[dict[str, Any]], metrics: list[str]) -> dict[str, An
     return aggregate([{name: r.get(m) for m, name in names.items()} for r in ok], list(names.values()))
 
 
+def median_temperature(rows: list[dict[str, Any]]) -> tuple[float, int] | None:
+    """(median, count) of the finished jobs' fitted calibration temperatures: the value to give a final
+    model trained without a validation split (calibration.temperature); None when no job has one."""
+    values = [float(r["temperature"]) for r in rows if r["status"] == "ok" and r.get("temperature") is not None]
+    return (float(np.median(values)), len(values)) if values else None
+
+
 class SweepSummary(Callback):
     """Prints and writes ``summary.csv`` in the sweep folder when a multirun ends."""
 
@@ -72,3 +80,10 @@ class SweepSummary(Callback):
                 if k.endswith("_mean") and v is not None
             )
             print(f"Over {folds['n_folds']} folds ({path}): {means}\n", flush=True)
+            median = median_temperature(rows) if "temperature" in self.metrics else None
+            if median is not None:  # one recipe's folds: its final model's temperature
+                print(
+                    f"Calibration: median temperature {median[0]:.4g} over {median[1]} folds; the final model of "
+                    f"this recipe (data.split=none) takes it as calibration.temperature={median[0]:.4g}\n",
+                    flush=True,
+                )

@@ -21,8 +21,10 @@ from semg_hht.data import HHTDataModule
 from semg_hht.errors import SemgError
 from semg_hht.io import save_figure, write_csv, write_json
 from semg_hht.models import HHTClassifier
-from semg_hht.reporting.plots import class_means_figure
+from semg_hht.models.calibration import CalibrationSettings
+from semg_hht.reporting.plots import channel_names, class_means_figure
 from semg_hht.reporting.report import prediction_rows, recording_metrics, write_history, write_split_report
+from semg_hht.training.calibration import calibrate, store_record
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
 from semg_hht.training.quiet import quiet_third_party
 from semg_hht.training.resume import adopt_checkpoint
@@ -134,6 +136,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg, TRAIN)  # types and ranges (report_on too) before an hour of training, not after
     quiet_third_party()
     check_stages(cfg)
+    calibration = CalibrationSettings.of(OmegaConf.to_container(cfg.calibration, resolve=True))
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
@@ -212,13 +215,37 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics |= score_validation(probs["val"], datamodule, out_dir, scored_model)
     if run_test:
         metrics |= run_test_stage(trainer, model, probs["test"], datamodule, scored_model, out_dir)
-    write_history(out_dir, history_rows)
+    # the file of the scored weights: best.ckpt, or last.ckpt when it holds the final epoch's
+    scored_file = (Path(best_path), None) if ckpt_path else (last, trainer.current_epoch - 1)
+    metrics |= calibrate_scored(calibration, probs, datamodule, *scored_file)
+    write_history(out_dir, history_rows, len(datamodule.class_names))
     x_train = datamodule.x[torch.from_numpy(datamodule.train_index)].numpy()
     y_train = datamodule.y[torch.from_numpy(datamodule.train_index)].numpy()
     title = "class-mean spectra minus their mean (training recordings, as the model sees them)"
-    save_figure(class_means_figure(x_train, y_train, datamodule.class_names, title), out_dir / "class_mean_spectra.png")
+    cells = [datamodule.recordings[i].labels.get("channel") for i in datamodule.train_index]
+    names = channel_names(cells, x_train.shape[1])
+    figure = class_means_figure(x_train, y_train, datamodule.class_names, title, names)
+    save_figure(figure, out_dir / "class_mean_spectra.png")
     write_json(out_dir / "metrics.json", metrics)
     log.info("wrote metrics.json, reports and plots to %s", out_dir)  # rank zero only (tests/test_reliability.py)
+    return metrics
+
+
+def calibrate_scored(
+    settings: CalibrationSettings,
+    probs: dict[str, torch.Tensor],
+    dm: HHTDataModule,
+    path: Path,
+    final_epoch: int | None,
+) -> dict[str, Any]:
+    """The scored model's temperature and calibration errors (training/calibration.py), and the
+    temperature stored for predict.py in ``path``, the checkpoint of the scored weights (when it holds
+    ``final_epoch``, if given). The report files (val/test_predictions.csv) keep the plain softmax."""
+    labels = {"val": dm.y[torch.from_numpy(dm.val_index)]} | ({"test": dm.test_y} if "test" in probs else {})
+    people = [dm.recordings[i].subject or "" for i in dm.val_index.tolist()]
+    metrics, record = calibrate(settings, probs, labels, people)
+    if record is not None:
+        metrics["calibrated_checkpoint"] = str(path) if store_record(path, record, final_epoch) else None
     return metrics
 
 
