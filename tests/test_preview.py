@@ -49,6 +49,7 @@ def test_preview_png_is_written_and_its_class_means_are_the_outputs_means(raw, t
 
     p = read_preview(out, 32, per_class=2, max_classes=8, max_channels=8)
     assert (p.target, p.classes, p.channels) == ("movement", CLASSES, MUSCLES)
+    assert p.freq_axis == (0.0, 250.0, "linear")  # the rows' frequencies as stored (0..fs/2): drawn in Hz
     groups = outputs_by_class_and_channel(out)
     for k, klass in enumerate(CLASSES):
         for c, muscle in enumerate(MUSCLES):

@@ -38,7 +38,7 @@ def write_preview(out_dir: Path, s: Settings) -> str | None:
         log.info("preview.png skipped: no labelled matrix in %s", out_dir)
         return None
     title = f"{out_dir.name}: classes from the manifest's {data.target} column"
-    figure = preview_figure(data.classes, data.channels, data.examples, data.means, data.counts, title)
+    figure = preview_figure(data.classes, data.channels, data.examples, data.means, data.counts, title, data.freq_axis)
     path = save_figure(figure, out_dir / PREVIEW)
     log.info("make_hht: wrote %s", path)
     return str(path)

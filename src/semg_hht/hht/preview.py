@@ -30,6 +30,7 @@ class Preview:
     examples: list[list[list[np.ndarray]]]  # [k][c]: up to per_class (F, T) matrices
     means: np.ndarray  # (K, C, F, T) float64; NaN where a class has no matrix of that channel
     counts: np.ndarray  # (K, C) matrices in each mean
+    freq_axis: tuple[float, float, str] | None = None  # (lo Hz, hi Hz, linear | log) every file shares, else None
 
 
 def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max_channels: int) -> Preview | None:
@@ -52,6 +53,7 @@ def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max
     counts = np.zeros((len(classes), len(channels)), dtype=np.int64)
     examples: list[list[list[np.ndarray]]] = [[[] for _ in channels] for _ in classes]
     bad: list[str] = []
+    axes: set[tuple[float, float, str] | None] = set()
     for i, row in enumerate(shown):
         names = _channels(row)
         try:
@@ -59,6 +61,7 @@ def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max
         except SemgError as err:
             bad.append(str(err))
             continue
+        axes.add(_freq_axis(out_dir / row["file"]))
         k = k_of[row[target]]
         for name, m in zip(names, matrix, strict=True):
             if name in c_of:
@@ -72,7 +75,24 @@ def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max
         return None
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[:, :, None, None]  # 0/0 -> NaN: an empty panel, not a black one
-    return Preview(target, classes, channels, examples, means, counts)
+    if len(axes) > 1:  # e.g. spectrum.freq_range=band over two sampling rates: a row is not one frequency
+        log.info("preview: the files' frequency axes differ (%d kinds): drawn in rows, not Hz", len(axes))
+    freq_axis = next(iter(axes)) if len(axes) == 1 else None
+    return Preview(target, classes, channels, examples, means, counts, freq_axis)
+
+
+def _freq_axis(path: Path) -> tuple[float, float, str] | None:
+    """(lo Hz, hi Hz, linear | log) of a matrix's rows, as make_hht stored them (freq_range: the range its
+    rows span, 0..fs/2 for the full axis); None for a file without them."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "freq_range" not in archive.files:
+                return None
+            lo, hi = (float(v) for v in archive["freq_range"])
+            scale = str(archive["freq_scale"]) if "freq_scale" in archive.files else "linear"
+    except (OSError, ValueError):
+        return None
+    return (lo, hi, scale) if hi > lo >= 0 and scale in ("linear", "log") and (scale == "linear" or lo > 0) else None
 
 
 def _channels(row: dict) -> list[str]:

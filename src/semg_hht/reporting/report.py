@@ -136,9 +136,9 @@ def prediction_rows(
     return rows, columns
 
 
-def write_history(out_dir: Path, history: Sequence[dict[str, float]]) -> None:
-    """history.csv and training_curves.png (the seed's three panels)."""
+def write_history(out_dir: Path, history: Sequence[dict[str, float]], n_classes: int | None = None) -> None:
+    """history.csv and training_curves.png (the seed's three panels; chance 1/n_classes on accuracy)."""
     if history:
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
         write_csv(out_dir / "history.csv", history, keys)
-        save_figure(curves_figure(history), out_dir / "training_curves.png")
+        save_figure(curves_figure(history, n_classes), out_dir / "training_curves.png")

@@ -14,7 +14,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from semg_hht.errors import SemgError
 from semg_hht.io import save_figure
 from semg_hht.models.saliency import class_saliency
-from semg_hht.reporting.plots import confusion_figure, saliency_figure
+from semg_hht.reporting.plots import channel_names, confusion_figure, saliency_figure
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class SaliencyImage(L.Callback):
             pl_module, dm.x[rows], dm.y[rows], len(names), self.batch_size, self.max_per_class, device
         )
         title = f"after epoch {trainer.current_epoch}: validation samples, at most {self.max_per_class} per class"
-        fig = saliency_figure(mean_input, saliency, counts, names, title)
+        channels = channel_names([dm.recordings[i].labels.get("channel") for i in dm.val_index], mean_input.shape[1])
+        fig = saliency_figure(mean_input, saliency, counts, names, title, channels)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(self.tag, fig, global_step=trainer.global_step, close=False)
