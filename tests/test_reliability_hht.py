@@ -167,3 +167,29 @@ def test_a_signal_to_the_parent_alone_stops_the_workers_and_keeps_finished_outpu
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files
     for name in kept:
         assert np.load(out / name)["hht"].shape == (256, 256)
+
+
+def test_kill_9_of_the_parent_leaves_no_worker_writing(tmp_path):
+    """The OOM killer's SIGKILL runs no handler in make_hht: its workers (children of the forkserver,
+    not of make_hht) notice within a second, drop the recording in progress and exit; the forkserver and
+    the resource tracker follow. Without the watch they converted their whole queue, 90 s later."""
+    raw = tmp_path / "raw"
+    generate(raw, SynthConfig(subjects=2, reps=10, duration_s=6.0, fs=1000.0, channels=2, seed=1))
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "make_hht.py"), f"input={raw / 'manifest.csv'}", f"output={out}"]
+    cmd += ["workers=2", "progress=false", "hydra.run.dir=" + str(tmp_path / "hydra")]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while not list(out.glob("*.npz")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=30)
+    time.sleep(4)  # the watch polls every 0.5 s; a recording in progress unwinds
+    assert _session_alive(proc.pid) == []
+    kept = sorted(p.name for p in out.glob("*.npz"))
+    time.sleep(2)
+    assert sorted(p.name for p in out.glob("*.npz")) == kept  # nobody writes any more
+    assert len(kept) < 2 * 3 * 10 * 2
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left behind

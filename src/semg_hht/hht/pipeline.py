@@ -181,7 +181,9 @@ def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
         ctx = _mp_context()
         events = ctx.SimpleQueue() if segments is not None else None
         with _single_threaded_env():  # processes are spawned lazily, on submit: keep it for the pool's life
-            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(events,))
+            pool = ProcessPoolExecutor(
+                workers, mp_context=ctx, initializer=_init_worker, initargs=(events, os.getpid())
+            )
             try:
                 futures = {pool.submit(_convert_in_worker, job, s, str(out_dir), signature, vers): job for job in jobs}
                 for fut in _completed(futures, events, segments):
@@ -325,11 +327,41 @@ def _mp_context():
     return ctx
 
 
-def _init_worker(events) -> None:
+PARENT_POLL_S = 0.5  # how often a worker checks that make_hht is still there
+
+
+def _init_worker(events, parent_pid: int | None = None) -> None:
     """Worker initializer: segment progress goes to the parent through `events` (None: no bar)."""
     _pin_threads()
     if events is not None:
         convert.set_progress(events.put)
+    if parent_pid is not None:
+        threading.Thread(target=_stop_when_gone, args=(parent_pid,), daemon=True, name="parent-watch").start()
+
+
+def _stop_when_gone(parent_pid: int) -> None:
+    """kill -9 of make_hht (what the OOM killer does) runs no handler in it: its workers would convert
+    the rest of their queue with nobody to write the manifest. The parent of a forkserver worker is the
+    forkserver, so no parent-death signal would fire: watch make_hht's own pid, then stop as on SIGTERM
+    (the recording in progress drops its temp file)."""
+    while _alive(parent_pid):
+        time.sleep(PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    """pid exists and is not a zombie (a killed parent stays one until its own parent reaps it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - pid reused by another user's process
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): os.kill's answer stands
+        return True
+    return state not in ("Z", "X")
 
 
 def _worker_stop(signum, frame):
