@@ -276,3 +276,25 @@ def test_segments_shorter_than_a_window_are_listed_and_a_rerun_reuses_or_refuses
     assert again["written"] == 0 and again["skipped"] == summary["written"]
     with pytest.raises(SemgError, match="1 of 1 recordings failed"):  # other settings: never mixed in
         make_hht(hht_cfg(*args, "window.length_s=1.4", "segment.pad_s=0.1"))
+
+
+@pytest.mark.parametrize("limits", [["segment.min_duration_s=5"], ["segment.max_duration_s=0.2"], "all rest"])
+def test_a_run_that_makes_no_matrix_is_an_error_and_writes_no_manifest(tmp_path, limits):
+    cfg = SessionConfig(**{**SMALL.__dict__, "subjects": 1, "fmt": "npz"})
+    truth = generate_sessions(tmp_path / "raw", cfg)
+    if limits == "all rest":
+        path = tmp_path / "raw" / truth[0].file
+        with np.load(path) as z:
+            v = dict(z)
+        v["restimulus"][:] = 0
+        v["rerepetition"][:] = 0
+        np.savez(path, **v)
+        limits, says = [], "no movement segment found"
+    else:
+        says = "segments skipped (listed above)"
+    out = tmp_path / "out"
+    with pytest.raises(SemgError, match="no matrix made from 1 recording") as err:
+        make_hht(
+            hht_cfg(f"input={tmp_path / 'raw' / 'manifest.csv'}", f"output={out}", "preset=ninapro", *limits, *FAST)
+        )
+    assert says in str(err.value) and not (out / "manifest.csv").exists()

@@ -86,6 +86,8 @@ def run(s: Settings) -> dict:
         raise SystemExit(143 if isinstance(stop, Terminated) else 130) from None
     results.sort(key=lambda r: r.index)
     rows = [row for r in results for row in r.rows]
+    if mine and not rows and not any(r.error for r in results):
+        raise _nothing_made(len(mine), results, s)
     columns = list(output_columns(s.segment.enabled, extra))
     try:
         manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
@@ -135,6 +137,20 @@ def run(s: Settings) -> dict:
             fix="fix or drop those recordings and rerun: finished outputs are kept and skipped",
         )
     return summary
+
+
+def _nothing_made(n: int, results: list[JobResult], s: Settings) -> SemgError:
+    """A run that converted recordings into no matrix at all (a session that is all rest, duration
+    limits that skip every segment) is an error, not "0 written" and a header-only manifest."""
+    if s.segment.enabled:
+        skipped = sum(len(r.segments_skipped) for r in results)
+        why = f"{skipped} segments skipped (listed above)" if skipped else "no movement segment found (all rest?)"
+        return SemgError(
+            f"no matrix made from {n} recording(s): {why}; no manifest written",
+            path=s.output,
+            fix="check segment.min_duration_s / max_duration_s and the label or marker settings (segment.*)",
+        )
+    return SemgError(f"no matrix made from {n} recording(s); no manifest written", path=s.output)
 
 
 def _make_output_folder(out_dir: Path) -> None:
