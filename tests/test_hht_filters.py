@@ -43,6 +43,11 @@ def test_notch_removes_mains_and_harmonics():
     assert peak(60) < 0.01 * peak(90) and peak(120) < 0.01 * peak(90)
 
 
+def test_a_notch_above_nyquist_is_refused_not_dropped():
+    with pytest.raises(SemgError, match=r"rec\.csv: filter\.notch_hz=600 is at or above Nyquist \(500 Hz"):
+        condition(tone(50, 1000, 2000), 1000, FilterSettings(bandpass=None, notch_hz=600), path="rec.csv")
+
+
 def test_resample_changes_length_and_fs():
     out = condition(tone(50, 2000, 4000), 2000, FilterSettings(bandpass=None, resample_hz=1000))
     assert out.fs == 1000 and out.signal.shape == (2000, 1)

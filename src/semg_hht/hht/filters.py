@@ -72,6 +72,12 @@ def notch(
     """Zero-phase IIR notch at f0 and its harmonics below Nyquist."""
     if f0 is None:
         return x, ()
+    if f0 >= 0.99 * fs / 2:  # harmonics above Nyquist are dropped; the fundamental is what was asked for
+        raise SemgError(
+            f"filter.notch_hz={f0:g} is at or above Nyquist ({fs / 2:g} Hz at fs={fs:g} Hz): no notch can be applied",
+            path=path,
+            fix="set filter.notch_hz to the mains frequency (50 or 60) or null",
+        )
     done = []
     for k in range(1, harmonics + 1):
         f = f0 * k
