@@ -56,7 +56,8 @@ def test_the_readme_usages_work_right_after_make_train(demo):
            f"hydra.run.dir={out}")  # fmt: skip
     rows = list(csv.DictReader((out / "predictions.csv").open()))
     assert len(rows) == len(list((demo / "data/demo/hht").glob("*.npz")))
-    assert "error" not in (out / "predict.log").read_text().lower()
+    log = (out / "predict.log").read_text()
+    assert "error" not in log.lower() and "predictions.csv" in log  # the results, not only the terminal's
 
     # README: `tensorboard --logdir logs` sees every run above
     runs_with_events = {p.parents[1] for p in demo.glob("logs/train/**/tensorboard/**/events.out.tfevents.*")}

@@ -64,7 +64,18 @@ def _say(line: str) -> None:
     """The line on stderr, and in the run's log file (Hydra's <task>.log), which would otherwise end
     without a word on why the run stopped."""
     print(line, file=sys.stderr, flush=True)
-    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, None)
+    to_log_files(line, logging.ERROR)
+
+
+def say(text: str) -> None:
+    """Results printed plainly on the terminal (a table, one line per person) and kept in the run's log
+    file too: a log that ends before the results says nothing about what the run gave."""
+    print(text, flush=True)
+    to_log_files(text)
+
+
+def to_log_files(text: str, level: int = logging.INFO) -> None:
+    record = logging.LogRecord("semg_hht", level, __file__, 0, text, None, None)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)

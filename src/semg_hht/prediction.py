@@ -24,7 +24,7 @@ from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.data.labels import Recording, read_manifest, row_filter, row_matches, target_value
 from semg_hht.data.matrices import axis_text, check_trained_axis, frequency_axis, load_matrices, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
-from semg_hht.errors import SemgError
+from semg_hht.errors import SemgError, say
 from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
 from semg_hht.models.calibration import scaled
@@ -375,15 +375,17 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             | {"svm": cfg.svm, "input": cfg.input},
         )
         for column, s in scores.items():
-            print(summary_line(column, s), flush=True)
+            say(summary_line(column, s))
     predicted = {o.column for o in outputs}
     shown = [
         c
         for c in columns
         if c in ("file", "subject") or c.removesuffix("_confidence").removeprefix("true_") in predicted
     ]
-    print(f"\n{output} ({len(rows)} files; first {min(len(rows), cfg.show_rows)}):")
-    print(format_table(rows[: cfg.show_rows], shown), flush=True)
+    say(
+        f"\n{output} ({len(rows)} files; first {min(len(rows), cfg.show_rows)}):\n"
+        + format_table(rows[: cfg.show_rows], shown)
+    )
     return rows
 
 

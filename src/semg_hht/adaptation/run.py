@@ -16,7 +16,7 @@ from semg_hht.adaptation.methods import AdaptSettings
 from semg_hht.adaptation.people import Adapted, adapt_person, person_splits
 from semg_hht.config_check import ADAPT, check_config
 from semg_hht.data.labels import target_value
-from semg_hht.errors import SemgError
+from semg_hht.errors import SemgError, say
 from semg_hht.io import refuse_overwrite, save_figure, write_csv, write_json
 from semg_hht.models.checkpoint import read_checkpoint
 from semg_hht.models.loading import NETWORK, load_classifier
@@ -105,10 +105,9 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         before.append(adapted.before)
         after.append(adapted.after)
         p = people[split.subject]
-        print(
+        say(
             f"{split.subject}: {p['n_support']} support / {p['n_query']} query rows, acc {p['k0']['acc']:.3f} -> "
             f"{p['adapted']['acc']:.3f} ({settings.method}, {adapted.seconds:.1f} s) -> {path}",
-            flush=True,
         )
 
     y_query = true_labels(query_rows, target, class_names)
@@ -140,9 +139,8 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         f"{target}: {settings.method} adaptation on support={support}"[:90],
     )
     save_figure(figure, out / "before_after.png")
-    print(
+    say(
         f"all {len(people)} people: acc {overall['k0']['acc']:.3f} -> {overall['adapted']['acc']:.3f} on "
         f"{len(query_rows)} query rows (chance {chance:.3f}); {out}",
-        flush=True,
     )
     return metrics
