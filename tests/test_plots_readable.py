@@ -10,6 +10,7 @@ import pytest
 
 from semg_hht.hht.transform import hilbert_spectrum
 from semg_hht.reporting.plots import (
+    axis_in_hz,
     before_after_figure,
     channel_names,
     class_means_figure,
@@ -162,3 +163,13 @@ def test_preview_draws_its_frequency_axis_in_hz():
     log_fig = preview_figure(["full", "half"], ["BICEPS"], examples, means, counts, "t", (20.0, 450.0, "log"))
     assert log_fig.get_axes()[-1].get_xscale() == "log"
     plt.close("all")
+
+
+def test_training_pictures_label_a_log_axis_in_hz_and_leave_a_linear_one_in_rows():
+    assert axis_in_hz(("log", (20.0, 450.0))) == (20.0, 450.0, "log")
+    assert axis_in_hz(("linear", None)) is None and axis_in_hz(None) is None
+    x = np.random.default_rng(4).uniform(0, 1, (6, 1, 16, 16))
+    fig = class_means_figure(x, np.repeat([0, 1], 3), ["m1", "m2"], "t", ["CH1"], axis_in_hz(("log", (20.0, 450.0))))
+    first = next(ax for ax in fig.get_axes() if ax.get_ylabel().startswith("CH1"))
+    assert first.get_ylabel() == "CH1\nHz" and [t.get_text() for t in first.get_yticklabels()][:2] == ["20", "50"]
+    plt.close(fig)

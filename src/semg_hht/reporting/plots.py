@@ -157,12 +157,18 @@ def class_mean_differences(x: np.ndarray, y: np.ndarray, n_classes: int) -> np.n
 
 
 def class_means_figure(
-    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], title: str, channels: Sequence[str] | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: Sequence[str],
+    title: str,
+    channels: Sequence[str] | None = None,
+    freq_axis: tuple[float, float, str] | None = None,
 ):
     """What tells the classes apart in the input: per channel (rows) and class (columns), the class's
     mean matrix minus the mean over all classes (red: more energy than average, blue: less). Each channel
     has its own colour scale, symmetric about 0 and ending at the 99th percentile of |difference| (the
-    larger ones saturate), so a difference of a few per cent shows as clearly as a large one."""
+    larger ones saturate), so a difference of a few per cent shows as clearly as a large one. freq_axis as
+    in saliency_figure."""
     diffs = class_mean_differences(x, y, len(class_names))
     n_channels = diffs.shape[1]
     names = list(channels) if channels is not None else _channel_labels(n_channels)
@@ -181,10 +187,20 @@ def class_means_figure(
             cmap="RdBu_r",
             vmin=-limit,
             vmax=limit,
+            freq_axis=freq_axis,
             xlabel=c == n_channels - 1,
         )
     fig.suptitle("\n".join(textwrap.wrap(title, 90)), fontsize=10)
     return fig
+
+
+def axis_in_hz(axis) -> tuple[float, float, str] | None:
+    """A datamodule's frequency_axis (scale, (lo, hi) Hz or None) as freq_axis, when it names its range in Hz
+    (make_hht's log axis); None for a linear axis, whose files may span different 0..fs/2."""
+    if axis is None or axis[1] is None:
+        return None
+    scale, (lo, hi) = axis
+    return (float(lo), float(hi), scale)
 
 
 def _matrix_grid(
@@ -309,11 +325,13 @@ def saliency_figure(
     class_names: Sequence[str],
     title: str,
     channels: Sequence[str] | None = None,
+    freq_axis: tuple[float, float, str] | None = None,
 ):
     """Where the model looks, per channel (rows) and class (columns): the class-mean input (top) and, below
     it, the mean saliency of the true class, divided by the 99th percentile of that class's saliency (so
     every class's pattern shows, whatever its gradient's size; the few larger values saturate at 1).
-    mean_input, saliency: (K, C, F, T); counts: (K,) samples; channels: their names (default ch 1..C)."""
+    mean_input, saliency: (K, C, F, T); counts: (K,) samples; channels: their names (default ch 1..C);
+    freq_axis (lo Hz, hi Hz, 'linear' | 'log'): the rows' frequencies, where the input's files name them."""
     classes, n_channels = len(class_names), mean_input.shape[1]
     have = np.asarray(counts) > 0
     limits = np.array([upper_limit(saliency[k]) if have[k] else 1.0 for k in range(classes)])
@@ -325,7 +343,8 @@ def saliency_figure(
     shown = mean_input[have]
     top.suptitle("class-mean input", fontsize=9)
     low, high = -symmetric_limit(shown) if np.nanmin(shown, initial=0.0) < 0 else 0.0, upper_limit(shown)
-    _matrix_grid(top, _class_panels(mean_input, have), rows, titles, "input (99th pct)", vmin=low, vmax=high)
+    grid = {"freq_axis": freq_axis}
+    _matrix_grid(top, _class_panels(mean_input, have), rows, titles, "input (99th pct)", vmin=low, vmax=high, **grid)
     bottom.suptitle("mean |gradient x input| of the true class's logit", fontsize=9)
     _matrix_grid(
         bottom,
@@ -336,6 +355,7 @@ def saliency_figure(
         cmap="inferno",
         vmin=0.0,
         vmax=1.0,
+        **grid,
     )
     fig.suptitle(title, fontsize=10)
     return fig

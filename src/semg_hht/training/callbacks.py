@@ -14,7 +14,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from semg_hht.errors import SemgError
 from semg_hht.io import save_figure
 from semg_hht.models.saliency import class_saliency
-from semg_hht.reporting.plots import channel_names, confusion_figure, saliency_figure
+from semg_hht.reporting.plots import axis_in_hz, channel_names, confusion_figure, saliency_figure
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class SaliencyImage(L.Callback):
         )
         title = f"after epoch {trainer.current_epoch}: validation samples, at most {self.max_per_class} per class"
         channels = channel_names([dm.recordings[i].labels.get("channel") for i in dm.val_index], mean_input.shape[1])
-        fig = saliency_figure(mean_input, saliency, counts, names, title, channels)
+        fig = saliency_figure(mean_input, saliency, counts, names, title, channels, axis_in_hz(dm.frequency_axis))
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_figure(self.tag, fig, global_step=trainer.global_step, close=False)

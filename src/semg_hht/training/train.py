@@ -22,7 +22,7 @@ from semg_hht.errors import SemgError
 from semg_hht.io import save_figure, write_csv, write_json
 from semg_hht.models import HHTClassifier
 from semg_hht.models.calibration import CalibrationSettings
-from semg_hht.reporting.plots import channel_names, class_means_figure
+from semg_hht.reporting.plots import axis_in_hz, channel_names, class_means_figure
 from semg_hht.reporting.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.calibration import calibrate, store_record
 from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
@@ -224,7 +224,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     title = "class-mean spectra minus their mean (training recordings, as the model sees them)"
     cells = [datamodule.recordings[i].labels.get("channel") for i in datamodule.train_index]
     names = channel_names(cells, x_train.shape[1])
-    figure = class_means_figure(x_train, y_train, datamodule.class_names, title, names)
+    axis = axis_in_hz(datamodule.frequency_axis)
+    figure = class_means_figure(x_train, y_train, datamodule.class_names, title, names, axis)
     save_figure(figure, out_dir / "class_mean_spectra.png")
     write_json(out_dir / "metrics.json", metrics)
     log.info("wrote metrics.json, reports and plots to %s", out_dir)  # rank zero only (tests/test_reliability.py)
