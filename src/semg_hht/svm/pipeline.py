@@ -2,7 +2,9 @@
 
 SVC(probability=True) is deprecated from scikit-learn 1.9; its replacement, used here, is the same
 method made explicit: CalibratedClassifierCV(SVC, method="sigmoid", ensemble=False) fits a sigmoid
-on cross-validated decision values, then the SVC on all training data. Every value is in
+on cross-validated decision values, then the SVC on all training data. The sigmoid is kept
+non-decreasing in the decision value (see _no_reversed_sigmoid): an unconstrained one fitted to a few
+held-out values can come out reversed and turn every prediction around. Every value is in
 conf/fit_svm.yaml (svm.*). An optional grid search picks C and gamma first, with subject-disjoint
 folds when subjects are known (the honest estimate for a person-level label like gender).
 """
@@ -108,4 +110,39 @@ def fit_pipeline(
             f"cannot fit the SVM on {len(y)} training recordings ({err})",
             fix="lower svm.calibration.cv or add recordings of the rarest class",
         ) from None
+    if calibration["method"] == "sigmoid":
+        _no_reversed_sigmoid(pipeline, y, calibration["cv"])
     return pipeline, search
+
+
+def _no_reversed_sigmoid(pipeline: Pipeline, y: np.ndarray, folds: Any) -> None:
+    """Platt's sigmoid P(class | f) = 1 / (1 + exp(a f + b)) must not decrease with the SVM's decision value
+    f (a <= 0). Fitted freely on the cross-validated decision values of a few recordings (an SVM that
+    memorises noise ranks its held-out folds backwards) it comes out with a > 0, and the predicted class, the
+    most probable one, is then the opposite of the SVM's own decision: train accuracy 0.000 with cv=2.
+
+    The constrained fit: the likelihood is concave in (a, b), so with the optimum at a > 0 the best a <= 0 is
+    a = 0, and b gives the mean of Platt's smoothed targets (the class share). The SVM's ranking then carries
+    no information on held-out data, which the probabilities say, and a warning says why.
+    """
+    calibrated = pipeline[-1].calibrated_classifiers_[0]
+    classes = np.asarray(calibrated.classes)
+    positives = classes[1:] if len(classes) == 2 else classes  # one sigmoid per class, one for binary
+    reversed_for = []
+    for positive, sigmoid in zip(positives, calibrated.calibrators, strict=True):
+        if sigmoid.a_ <= 0:
+            continue
+        is_positive = y == positive
+        n_pos, n_neg = int(is_positive.sum()), int((~is_positive).sum())
+        share = (n_pos * (n_pos + 1.0) / (n_pos + 2.0) + n_neg / (n_neg + 2.0)) / len(y)
+        sigmoid.a_, sigmoid.b_ = 0.0, float(np.log((1.0 - share) / share))
+        reversed_for.append(positive)
+    if reversed_for:
+        which = "the classes" if len(classes) == 2 else f"{len(reversed_for)} of {len(classes)} classes"
+        every = len(reversed_for) == len(positives)
+        log.warning(
+            "SVM calibration: the cross-validated decision values of %d training recordings rank %s backwards "
+            "(svm.calibration.cv=%s): the SVM does not generalise across these folds, so their probabilities "
+            "fall back to the class share%s; add training recordings or raise svm.calibration.cv",
+            len(y), which, folds, " and every prediction is the most common class" if every else "",
+        )  # fmt: skip
