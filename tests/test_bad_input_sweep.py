@@ -67,7 +67,7 @@ CASES = {
     "evaluate/missing-raw": ("evaluate", lambda t, d, c: ([f"raw={t / 'no.csv'}"], t / "no.csv"), "not found"),
     "evaluate/missing-sweep": ("evaluate", lambda t, d, c: (["experiments=[]", f'sweeps=[{{target:movement,label:"CNN (x)",dir:{t / "nope"}}}]'], t / "nope"), "multirun folder not found"),
     "evaluate/bad-sweep": ("evaluate", lambda t, d, c: (["experiments=[]", "sweeps=[{target:movement,label:x}]"], None), "target, label, dir"),
-    "evaluate/bad-features": ("evaluate", lambda t, d, c: (["experiments=[]", "+features.window=8"], None), "unknown features keys ['window']"),
+    "evaluate/bad-features": ("evaluate", lambda t, d, c: (["experiments=[]", "+features.window=8"], None), "unknown config key 'features.window'"),
     "evaluate/bad-classifier": ("evaluate", lambda t, d, c: (["experiments=[]", "classifiers.svm.C=-1"], None), "classifiers.svm"),
     "evaluate/unknown-experiment": ("evaluate", lambda t, d, c: ([f"raw={d / 'manifest.csv'}", "experiments=[nope]"], None), "does not compose"),
 }  # fmt: skip

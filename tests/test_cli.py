@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from semg_hht.cli import closest, unknown_override_line
-from tests.helpers import ROOT
+from semg_hht.cli import unknown_override_line
+from semg_hht.config_check import TRAIN, check_config, closest
+from semg_hht.errors import SemgError
+from tests.helpers import ROOT, compose_cfg
 
 CONF = ROOT / "conf"
 
@@ -45,6 +47,13 @@ def test_a_misspelt_group_option_names_the_closest_option_and_all_of_them():
 def test_valid_overrides_and_sweeps_pass():
     valid = ["experiment=demo", "model.num_layers=3", "+data.filter.device=x", "hydra.run.dir=x"]
     assert unknown_override_line(CONF, "train", valid) is None
+
+
+def test_a_key_added_with_plus_that_the_schema_lacks_is_refused_with_the_closest():
+    cfg = compose_cfg(["+model.num_layer=5", "paths.output_dir=x"])
+    with pytest.raises(SemgError, match=r"unknown config key 'model.num_layer': did you mean model.num_layers\?"):
+        check_config(cfg, TRAIN)
+    check_config(compose_cfg(["+trainer.benchmark=true", "+data.filter.device=x", "paths.output_dir=x"]), TRAIN)
 
 
 def test_closest_prefers_the_whole_name_then_the_last_part():

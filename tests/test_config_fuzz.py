@@ -93,4 +93,5 @@ def test_the_scripts_exit_1_with_one_line(script, overrides, key, tmp_path):
 def test_device_rule_follows_the_feature_extractor():
     from semg_hht.models.inference import DEVICES
 
-    assert all(PREDICT["device"](d) and FIT_SVM["device"](d) for d in DEVICES) and not PREDICT["device"]("tpu")
+    predict, fit_svm = rule_for("device", PREDICT), rule_for("device", FIT_SVM)
+    assert all(predict(d) and fit_svm(d) for d in DEVICES) and not predict("tpu")

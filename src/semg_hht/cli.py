@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import re
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from semg_hht import config_check
+from semg_hht.config_check import closest
 from semg_hht.errors import SemgError, run_guarded
 
 # Hydra's own command-line flags: with these there is no job to check (or the check is Hydra's)
@@ -125,19 +125,6 @@ def _unknown_option_line(group: str, option: str, config_dir: Path) -> str:
     close = closest(option, options)
     hint = f"did you mean {group}={' or '.join(close)}? " if close else ""
     return f"no option '{option}' in config group {group}: {hint}-> choose one of {', '.join(options)}"
-
-
-def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Candidates close to the whole dotted name, then those whose last part is close to its last part
-    (`lr` -> optimizer.lr, `num_layer` -> model.num_layers)."""
-    candidates = list(candidates)
-    whole = difflib.get_close_matches(name, candidates, n=n, cutoff=0.75)
-    leaf = name.rsplit(".", 1)[-1]
-    leaves = {c: c.rsplit(".", 1)[-1] for c in candidates}
-    by_leaf = difflib.get_close_matches(leaf, sorted(set(leaves.values())), n=n, cutoff=0.75)
-    for match in by_leaf:
-        whole += [c for c, lf in leaves.items() if lf == match and c not in whole]
-    return whole[:n]
 
 
 def _all_keys(node: DictConfig, prefix: str = "") -> Iterable[str]:
