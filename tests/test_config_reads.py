@@ -62,6 +62,8 @@ UNREAD_IN = {
     # train.py returns it to a Hydra sweeper (main's return value); train(cfg) has no use for it. Also
     # what shows the check works: were a run to read the whole config at once, this would fail
     "optimized_metric": set(TRAIN_RUNS),
+    # read by train.py's checks before train(cfg) (semg_hht.cli.train_files: an earlier run in the folder)
+    "overwrite": set(TRAIN_RUNS),
 }
 
 

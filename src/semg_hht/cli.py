@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from semg_hht import config_check
+from semg_hht import config_check, run_folder
 from semg_hht.config_check import closest
 from semg_hht.errors import SemgError, run_guarded
+from semg_hht.io import refuse_overwrite
 
 # Hydra's own command-line flags: with these there is no job to check (or the check is Hydra's)
 _HYDRA_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -149,12 +151,26 @@ def run(
     def checked_then_run() -> Any:
         if rules is not None:
             config_check.check_config(cfg, rules)
+        folder = _hydra_run_folder()
+        if folder is not None:
+            run_folder.claim(folder)  # before reading what is in it: a second run waits its turn or stops
         if files is not None:
             files(cfg)
+        if folder is not None:
+            run_folder.write_record(folder, cfg, HydraConfig.get())
         module, function = work.split(":")
-        return getattr(importlib.import_module(module), function)(cfg)
+        try:
+            return getattr(importlib.import_module(module), function)(cfg)
+        finally:
+            if folder is not None:
+                run_folder.release(folder)
 
     return run_guarded(checked_then_run)
+
+
+def _hydra_run_folder() -> Path | None:
+    """This job's run folder (None outside a Hydra app, e.g. a test calling run())."""
+    return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
 
 
 def must_exist(path: Any, what: str, fix: str, folder: bool = False) -> None:
@@ -191,6 +207,7 @@ def train_files(cfg: DictConfig) -> None:
         must_exist(Path(str(cfg.data.data_dir)) / str(cfg.data.manifest), "manifest", "set data.manifest")
     must_exist(cfg.data.test_dir, "test folder", "set data.test_dir=<folder of .npz>", folder=True)
     must_exist(cfg.ckpt_path, "checkpoint to resume", "pass ckpt_path=<run>/checkpoints/last.ckpt")
+    run_folder.refuse_earlier_run(Path(str(cfg.paths.output_dir)), bool(cfg.ckpt_path), cfg.overwrite)
 
 
 def fit_svm_files(cfg: DictConfig) -> None:
@@ -199,17 +216,20 @@ def fit_svm_files(cfg: DictConfig) -> None:
         data_folder(cfg.data_dir, "fit_svm.py", key="data_dir")
     elif cfg.ckpt is None:
         data_folder(cfg.data.data_dir, "fit_svm.py")
+    refuse_overwrite(Path(str(cfg.paths.output_dir)) / "svm.skops", cfg.overwrite)
 
 
 def predict_files(cfg: DictConfig) -> None:
     must_exist(cfg.ckpt, "checkpoint", "pass ckpt=<train run>/checkpoints/best.ckpt")
     must_exist(cfg.svm, "SVM", "pass svm=<fit_svm run>/svm.skops")
     must_exist(cfg.input, "input", "pass input=<folder of .npz, one .npz, or manifest.csv>")
+    refuse_overwrite(cfg.output, cfg.overwrite)
 
 
 def adapt_files(cfg: DictConfig) -> None:
     must_exist(cfg.ckpt, "checkpoint", "pass ckpt=<train run>/checkpoints/last.ckpt")
     must_exist(cfg.input, "input", "pass input=<manifest.csv of the new people's labelled matrices>")
+    refuse_overwrite(Path(str(cfg.out)) / "metrics.json", cfg.overwrite)
 
 
 def evaluate_files(cfg: DictConfig) -> None:

@@ -474,6 +474,7 @@ class TrainConfig(Schema):
     optimized_metric: str = key()
     test: bool | None = key()
     report_on: str = key(one_of=("best", "last"))  # metrics.json: the best checkpoint or the final weights
+    overwrite: bool = key()
     calibration: Calibration = field(default=None)
     data: Data = field(default=None)
     model: Model = field(default=None)

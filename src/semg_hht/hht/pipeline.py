@@ -31,6 +31,7 @@ from semg_hht.hht.convert import JobResult, convert_recording, output_columns, v
 from semg_hht.hht.inputs import Job, discover
 from semg_hht.hht.manifest import check_output_manifest, write_manifest
 from semg_hht.hht.settings import Settings, settings_from_cfg
+from semg_hht.run_folder import holding
 
 log = logging.getLogger("semg_hht.hht")
 _THREAD_VARS = (
@@ -65,6 +66,11 @@ def run(s: Settings) -> dict:
     jobs, extra = discover(input_path, s.inputs, out_dir, s.filename_scheme)
     mine = [j for j in jobs if j.index % s.num_shards == s.shard]
     _make_output_folder(out_dir)
+    with holding(out_dir, f".make_hht-shard{s.shard}-of-{s.num_shards}.lock"):  # 3 runs at once kept 1 matrix
+        return _run_claimed(s, input_path, out_dir, jobs, mine, extra, started)
+
+
+def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: list, extra, started: float) -> dict:
     check_output_manifest(out_dir, input_path)
     log.info(
         "make_hht: %d of %d recordings (shard %d/%d) from %s -> %s",

@@ -1,0 +1,114 @@
+"""A run folder belongs to one run (issue 32): default folders never collide, a folder in use or holding
+an earlier run is refused in one line, and a refused command leaves the folder's .hydra/ record as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semg_hht import run_folder
+from semg_hht.errors import SemgError
+from tests.helpers import ROOT, emg_like
+
+
+def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(ROOT / name), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return [ln for ln in result.stderr.splitlines() if ln.strip()][-1]
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
+    cmd = [sys.executable, str(ROOT / "train.py"), "model.num_layers=0"]  # refused at once: only the folders
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.DEVNULL) for _ in range(2)]
+    assert [p.wait(timeout=120) for p in procs] == [1, 1]
+    folders = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(folders) == 2 and {f.name.rsplit("_", 1)[1] for f in folders} == {str(p.pid) for p in procs}
+
+
+def test_a_folder_in_use_is_refused_naming_the_pid(tmp_path):
+    run = tmp_path / "run"
+    run_folder.claim(run)
+    try:
+        result = script("train.py", f"hydra.run.dir={run}", f"paths.data_dir={tmp_path}", cwd=tmp_path)
+    finally:
+        run_folder.release(run)
+    assert result.returncode == 1
+    assert last_line(result) == (
+        f"error: {run}: in use by PID {os.getpid()}: another run is writing this folder -> wait for it to finish, "
+        "or pass hydra.run.dir=<another folder>"
+    )
+    assert not (run / ".lock").exists()  # released: no trace left
+
+
+def test_a_second_claim_in_another_process_fails_and_a_released_lock_is_taken(tmp_path):
+    code = f"from semg_hht import run_folder; from pathlib import Path; run_folder.claim(Path({str(tmp_path)!r}))"
+    run_folder.claim(tmp_path)
+    busy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run_folder.release(tmp_path)
+    free = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "in use by PID" in busy.stderr and free.returncode == 0
+    with pytest.raises(SemgError, match="earlier run"):
+        (tmp_path / "metrics.json").write_text("{}")
+        run_folder.refuse_earlier_run(tmp_path, resuming=False, overwrite=False)
+    run_folder.refuse_earlier_run(tmp_path, resuming=True, overwrite=False)
+
+
+def _old_run(folder: Path) -> tuple[Path, str]:
+    record = folder / ".hydra" / "config.yaml"
+    record.parent.mkdir(parents=True)
+    record.write_text("the earlier run's config\n")
+    return record, record.read_text()
+
+
+def test_a_rerun_into_a_finished_run_is_refused_and_writes_nothing(tmp_path):
+    run = tmp_path / "run"
+    record, before = _old_run(run)
+    (run / "metrics.json").write_text('{"val/acc": 0.9}\n')
+    result = script("train.py", f"hydra.run.dir={run}", f"paths.data_dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 1 and "holds an earlier run (metrics.json)" in last_line(result)
+    assert f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}, pass overwrite=true" in last_line(result)
+    assert record.read_text() == before and (run / "metrics.json").read_text() == '{"val/acc": 0.9}\n'
+    assert sorted(p.name for p in (run / ".hydra").iterdir()) == ["config.yaml"]
+
+
+def test_a_refused_fit_svm_leaves_the_old_record(tmp_path):
+    run = tmp_path / "svm"
+    record, before = _old_run(run)
+    (run / "svm.skops").write_bytes(b"an earlier SVM")
+    result = script("fit_svm.py", "ckpt=null", f"hydra.run.dir={run}", f"paths.data_dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 1 and "svm.skops: output exists and would be overwritten" in last_line(result)
+    assert record.read_text() == before and (run / "svm.skops").read_bytes() == b"an earlier SVM"
+
+
+def test_a_refused_command_writes_no_record_nor_do_refused_sweep_jobs(tmp_path):
+    run = tmp_path / "run"
+    result = script("train.py", f"hydra.run.dir={run}", "paths.data_dir=nope", cwd=tmp_path)
+    assert "data folder not found" in last_line(result) and not (run / ".hydra").exists()
+    script("predict.py", f"hydra.run.dir={run}", "ckpt=missing.ckpt", cwd=tmp_path)
+    assert not (run / ".hydra").exists()
+    sweep = tmp_path / "sweep"
+    script("train.py", "-m", "model.num_layers=2,3", f"hydra.sweep.dir={sweep}", "paths.data_dir=nope", cwd=tmp_path)
+    assert not list(sweep.glob("*/.hydra"))  # refused jobs too
+
+
+def test_a_run_that_passes_its_checks_writes_its_record(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    np.savetxt(raw / "S01_M_full.csv", emg_like(600, 1000.0)[:, None], delimiter=",")
+    run = tmp_path / "run"
+    args = [f"input={raw}", f"output={tmp_path / 'out'}", "reader.fs=1000", "spectrum.size=16", "workers=1"]
+    args += ["progress=false", "preview.enabled=false", f"hydra.run.dir={run}"]
+    result = script("make_hht.py", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "size: 16" in (run / ".hydra" / "config.yaml").read_text()
+    assert "- spectrum.size=16" in (run / ".hydra" / "overrides.yaml").read_text()
+    assert "output_subdir: null" in (run / ".hydra" / "hydra.yaml").read_text()
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # the lock is gone
