@@ -4,11 +4,18 @@ case that failed before its fix."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
 import numpy as np
+import pytest
+import torch
 from omegaconf import OmegaConf
 
+from semg_hht.errors import run_guarded
 from semg_hht.svm.pipeline import fit_pipeline
+from semg_hht.training import train
+from semg_hht.training.callbacks import EpochHistory
 from tests.helpers import CONF
 
 
@@ -34,3 +41,25 @@ def test_svm_calibration_never_turns_the_predictions_around(caplog):
         pipeline, _ = fit_pipeline(cfg, x, y, [None] * 8, 0)
     assert pipeline[-1].calibrated_classifiers_[0].calibrators[0].a_ < 0
     assert (pipeline.predict(x) == y).all() and "backwards" not in caplog.text
+
+
+def test_ctrl_c_during_training_saves_the_state_and_says_how_to_resume(train_cfg, tmp_path, monkeypatch, capsys):
+    """Ctrl-C mid-epoch: Lightning's KeyboardInterrupt exited 1 with only "Detected KeyboardInterrupt". Now as
+    SIGTERM: stop after the batch, the whole state in last.ckpt, one line with the resume command, exit 130."""
+
+    def ctrl_c_at_batch_2(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(EpochHistory, "on_train_batch_end", ctrl_c_at_batch_2, raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        run_guarded(train, train_cfg("trainer.max_epochs=5", "data.batch_size=4"))
+    assert stopped.value.code == 130
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "Ctrl-C (SIGINT)" in line and f"resume with ckpt_path={last}" in line
+    assert "Detected KeyboardInterrupt" not in err and "Traceback" not in err
+    state = torch.load(last, weights_only=True)
+    assert state["epoch"] == 1 and state["global_step"] > 0 and state["optimizer_states"]  # mid-epoch 1: all of it
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's again afterwards

@@ -15,13 +15,17 @@ class SemgError(Exception):
     """A problem with the user's input or configuration, not a bug in semg-hht.
 
     Entry scripts print it as one line (no traceback unless HYDRA_FULL_ERROR=1 or SEMG_DEBUG=1)
-    and exit non-zero. Always say what is wrong, where, and what to do about it.
+    and exit non-zero (``status``: 1, or 130 for a run stopped by Ctrl-C, as a shell reports SIGINT).
+    Always say what is wrong, where, and what to do about it.
     """
 
-    def __init__(self, problem: str, *, path: str | PathLike | None = None, fix: str | None = None):
+    def __init__(
+        self, problem: str, *, path: str | PathLike | None = None, fix: str | None = None, status: int = 1
+    ):  # fmt: skip
         self.problem = problem
         self.path = None if path is None else str(path)
         self.fix = fix
+        self.status = status
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -39,7 +43,7 @@ def debug_enabled() -> bool:
 
 
 def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call an entry-point function; a SemgError becomes one line on stderr and exit status 1.
+    """Call an entry-point function; a SemgError becomes one line on stderr and exit status 1 (its status).
 
     Anything else is a bug and keeps its traceback. SystemExit leaves Hydra's exception handler
     alone, so the user sees exactly one line rather than Hydra's report.
@@ -51,7 +55,7 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if debug_enabled():
             raise
         _say(f"error: {err}")
-        raise SystemExit(1) from None
+        raise SystemExit(err.status) from None
     except Exception as err:
         line = _outside_error(err)
         if line is None or debug_enabled():

@@ -1,9 +1,11 @@
 """Training callbacks: a TensorBoard confusion matrix per validation epoch, saliency maps at the end of
-fit, the epoch history, step seeds, a checkpoint on SIGTERM."""
+fit, the epoch history, step seeds, a checkpoint on SIGTERM, and Ctrl-C handled as SIGTERM is."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -124,3 +126,40 @@ class SaveOnSigterm(L.Callback):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):
             trainer.save_checkpoint(self.path, weights_only=False)  # the whole state: a resume needs the optimizer
+
+
+class CtrlCLikeSigterm(L.Callback):
+    """Ctrl-C (SIGINT) during fit stops as SIGTERM does: after the current batch, with the whole state saved
+    by SaveOnSigterm, so train() can say how to resume (exit status 130). Lightning's own handling raised
+    KeyboardInterrupt wherever the signal landed (mid-step: nothing could be saved) and exited 1 with only
+    "Detected KeyboardInterrupt". A second Ctrl-C stops at once, as before.
+
+    The handler is installed once Lightning has registered its own (at the sanity check or the start of
+    training), so Lightning's teardown puts the previous one back, on success and failure alike. A SIGINT
+    that the process ignores (a background job) stays ignored.
+    """
+
+    def __init__(self):
+        self.received = False
+
+    def _install(self, trainer: L.Trainer) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # ignored, or already ours
+            return
+
+        def stop_after_this_batch(signum, frame) -> None:
+            if self.received or trainer.received_sigterm:  # the second Ctrl-C: at once
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            self.received = True
+            log.warning("Ctrl-C: stopping after this batch and saving the state (Ctrl-C again stops at once)")
+            trainer._signal_connector.received_sigterm = True  # what Lightning's SIGTERM handler sets
+
+        signal.signal(signal.SIGINT, stop_after_this_batch)
+
+    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._install(trainer)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._install(trainer)

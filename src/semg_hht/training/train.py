@@ -25,7 +25,7 @@ from semg_hht.models.calibration import CalibrationSettings
 from semg_hht.reporting.plots import axis_in_hz, channel_names, class_means_figure
 from semg_hht.reporting.report import prediction_rows, recording_metrics, write_history, write_split_report
 from semg_hht.training.calibration import calibrate, store_record
-from semg_hht.training.callbacks import EpochHistory, SaveOnSigterm
+from semg_hht.training.callbacks import CtrlCLikeSigterm, EpochHistory, SaveOnSigterm
 from semg_hht.training.quiet import quiet_third_party
 from semg_hht.training.resume import adopt_checkpoint
 from semg_hht.training.scoring import score_sets
@@ -158,7 +158,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     history = EpochHistory()
     last = out_dir / "checkpoints" / "last.ckpt"
     no_val = {"limit_val_batches": 0, "num_sanity_val_steps": 0} if cfg.data.split == "none" else {}
-    trainer = build_trainer(cfg, [history, SaveOnSigterm(str(last))], **no_val)
+    ctrl_c = CtrlCLikeSigterm()
+    trainer = build_trainer(cfg, [history, SaveOnSigterm(str(last)), ctrl_c], **no_val)
     log_hyperparameters(trainer, cfg, model)
     log.info("run dir: %s", out_dir)
     log.info("model: %s", describe(model))
@@ -167,6 +168,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     except SIGTERMException:  # Lightning's SystemExit(None): would exit 0 with no word and no metrics
+        if ctrl_c.received:
+            raise SemgError(
+                "training stopped by Ctrl-C (SIGINT); the state was saved to last.ckpt",
+                path=out_dir,
+                fix=f"resume with ckpt_path={last}",
+                status=130,
+            ) from None
         raise SemgError(
             "training stopped by SIGTERM (job cancelled or preempted); the state was saved to last.ckpt",
             path=out_dir,
