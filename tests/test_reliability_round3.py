@@ -12,7 +12,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from semg_hht.errors import run_guarded
+from semg_hht.data.matrices import read_matrix
+from semg_hht.errors import SemgError, run_guarded
+from semg_hht.hht.readers import read_recording
+from semg_hht.hht.settings import ReaderSettings
 from semg_hht.svm.pipeline import fit_pipeline
 from semg_hht.training import train
 from semg_hht.training.callbacks import EpochHistory
@@ -63,3 +66,20 @@ def test_ctrl_c_during_training_saves_the_state_and_says_how_to_resume(train_cfg
     state = torch.load(last, weights_only=True)
     assert state["epoch"] == 1 and state["global_step"] > 0 and state["optimizer_states"]  # mid-epoch 1: all of it
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's again afterwards
+
+
+def test_a_truncated_npz_is_named_as_truncated_by_make_hht_and_by_the_matrix_reader(tmp_path):
+    """make_hht's recording reader let zipfile's BadZipFile through ("unexpected BadZipFile"); the matrix
+    reader (training, predict.py) said "File is not a zip file". Both now share one line: truncated."""
+    recording, matrix = tmp_path / "rec.npz", tmp_path / "m.npz"
+    np.savez(recording, signal=np.random.default_rng(0).standard_normal((2000, 2)), fs=1000.0)
+    np.savez(matrix, hht=np.random.default_rng(0).random((8, 8), dtype=np.float32))
+    for path in (recording, matrix):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SemgError) as raw:
+        read_recording(recording, ReaderSettings(), fs_hint=1000.0)
+    with pytest.raises(SemgError) as hht:
+        read_matrix(matrix, 1, 8)
+    for err, path in ((raw.value, recording), (hht.value, matrix)):
+        assert err.path == str(path) and "cannot read npz (truncated or damaged" in err.problem, err
+    assert "copy or export the recording again" in raw.value.fix and "re-create or remove" in hht.value.fix

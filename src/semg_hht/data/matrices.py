@@ -55,16 +55,14 @@ def read_matrix(path: Path, in_channels: int, size: int, gains: str | None = Non
             scale = _channel_gain(archive, path, in_channels) if gains else None
     except SemgError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+    except NPZ_READ_ERRORS as err:
         if "allow_pickle" in str(err) and not zipfile.is_zipfile(path):  # numpy's guess for bytes it cannot place
             raise SemgError(
                 "cannot read npz: the file is not an .npz archive (a raw recording or another format?)",
                 path=path,
                 fix="convert raw recordings with make_hht.py first; pass its .npz matrices",
             ) from None
-        raise SemgError(
-            f"cannot read npz ({type(err).__name__}: {err})", path=path, fix="re-create or remove the file"
-        ) from None
+        raise unreadable_npz(path, err, "re-create or remove the file") from None
     if not isinstance(matrix, np.ndarray):  # np.load hands back raw bytes for non-.npy zip members
         raise SemgError("npz member is not an array", path=path, fix="re-create it with make_hht.py")
     if not np.issubdtype(matrix.dtype, np.number) or np.issubdtype(matrix.dtype, np.complexfloating):
@@ -88,6 +86,28 @@ def read_matrix(path: Path, in_channels: int, size: int, gains: str | None = Non
         relative = scale / scale.max() if gains == "relative" else scale
         matrix = matrix * relative.astype(np.float32)[:, None, None]
     return matrix
+
+
+# what np.load and reading an archive's members raise for a damaged .npz (a truncated one: BadZipFile)
+NPZ_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError)
+
+
+def unreadable_npz(path: Path, err: BaseException, fix: str) -> SemgError:
+    """The one line for an .npz that np.load cannot read (a matrix here, a recording in make_hht's reader).
+    A truncated archive (an interrupted copy, download or save) still starts as a zip but has lost the
+    directory at its end: zipfile's "File is not a zip file" says so."""
+    what = f"{type(err).__name__}: {err}"
+    if isinstance(err, zipfile.BadZipFile) and _starts_as_zip(path):
+        what = "truncated or damaged: it starts as a zip archive but its end is missing or corrupt"
+    return SemgError(f"cannot read npz ({what})", path=path, fix=fix)
+
+
+def _starts_as_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:

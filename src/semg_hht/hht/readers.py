@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from semg_hht.data.matrices import unreadable_npz
 from semg_hht.errors import SemgError
 from semg_hht.hht.settings import ReaderSettings
 
@@ -162,6 +164,13 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_npz(path: Path, rs: ReaderSettings, want: tuple[str, ...], optional: tuple[str, ...]):
+    try:
+        return _read_npz_arrays(path, rs, want, optional)
+    except zipfile.BadZipFile as err:  # a truncated archive: was "unexpected BadZipFile" in make_hht's report
+        raise unreadable_npz(path, err, "copy or export the recording again, or remove it") from None
+
+
+def _read_npz_arrays(path: Path, rs: ReaderSettings, want: tuple[str, ...], optional: tuple[str, ...]):
     with np.load(path, allow_pickle=False) as z:
         keys = list(z.keys())
         if rs.npz_signal_key not in keys:
