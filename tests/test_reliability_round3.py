@@ -19,7 +19,7 @@ from semg_hht.hht.settings import ReaderSettings
 from semg_hht.svm.pipeline import fit_pipeline
 from semg_hht.training import train
 from semg_hht.training.callbacks import EpochHistory
-from tests.helpers import CONF
+from tests.helpers import CONF, emg_like, run_make_hht
 
 
 def test_svm_calibration_never_turns_the_predictions_around(caplog):
@@ -83,3 +83,16 @@ def test_a_truncated_npz_is_named_as_truncated_by_make_hht_and_by_the_matrix_rea
     for err, path in ((raw.value, recording), (hht.value, matrix)):
         assert err.path == str(path) and "cannot read npz (truncated or damaged" in err.problem, err
     assert "copy or export the recording again" in raw.value.fix and "re-create or remove" in hht.value.fix
+
+
+@pytest.mark.parametrize("scope", ["recording", "window"])
+def test_samples_near_1e_300_are_called_tiny_not_constant(scope, tmp_path, caplog):
+    """Their squares underflow, so the spread reads 0: that was "constant (all samples equal)"."""
+    src = tmp_path / "raw"
+    src.mkdir()
+    np.savetxt(src / "a_M_full.csv", emg_like(600, 1000.0)[:, None] * 1e-300)
+    with pytest.raises(SemgError, match=r"1 of 1 recordings failed"):
+        run_make_hht(src, tmp_path / "out", f"normalise.scope={scope}")
+    errors = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "samples too small to compute with (largest |value| " in errors and "e-300" in errors, errors
+    assert "sEMG is about 1e-6 to 1e-2 V" in errors and "all samples equal" not in errors

@@ -164,7 +164,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
     if s.normalise.scope == "recording":  # a session's segments share its scale: rest stays quieter
         scales = [normalise_scale(x[:, c], s.normalise.method) for c in range(len(names))]
         for c, (off, sc) in enumerate(scales):
-            check_scale(off, sc, f"channel {names[c]}", job.path)
+            check_scale(off, sc, f"channel {names[c]}", job.path, x[:, c])
     common = _Common(job, s, out_dir, signature, vers, rec, cond, scales, make_decomposer(s.emd), digest)
     if not ss.enabled:
         _convert_part(common, 0, x.shape[0], job.movement, job.subject, None, {}, result)
@@ -262,7 +262,7 @@ def _convert_part(
                 off, sc = cm.scales[c]
                 if s.normalise.scope == "window":
                     off, sc = normalise_scale(part, s.normalise.method)
-                    check_scale(off, sc, f"channel {names[c]} window {w}", job.path)
+                    check_scale(off, sc, f"channel {names[c]} window {w}", job.path, part)
                 entropy = [s.seed, job.index, w, c] + ([] if seg is None else [seg.number])
                 seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
                 what = f"channel {names[c]}" + (f" window {w}" if w_name is not None else "")

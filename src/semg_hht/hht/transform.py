@@ -31,12 +31,24 @@ def normalise_scale(x: np.ndarray, method: str) -> tuple[float, float]:
     raise ValueError(f"unknown normalisation {method!r}")
 
 
-def check_scale(offset: float, scale: float, what: str, path: str | Path | None) -> None:
+def check_scale(
+    offset: float, scale: float, what: str, path: str | Path | None, samples: np.ndarray | None = None
+) -> None:
+    """The normalisation's (offset, scale) of ``samples`` are usable, else one line on what is wrong with them."""
     if not (np.isfinite(scale) and np.isfinite(offset)):  # e.g. 1e300: its square overflows
         raise SemgError(
             f"{what} has samples too large to compute with (its mean or spread overflows)",
             path=path,
             fix="check the recording's units and scaling; sEMG is microvolts to millivolts",
+        )
+    spread = float(np.ptp(samples)) if samples is not None and samples.size else 0.0
+    if not scale > 0 and spread > 0:  # e.g. 1e-300: squares below 1e-308 underflow, the spread reads 0
+        raise SemgError(
+            f"{what} has samples too small to compute with (largest |value| {np.max(np.abs(samples)):.1e}: "
+            "their spread underflows to zero), not a constant signal",
+            path=path,
+            fix="check the recording's units and scaling: sEMG is about 1e-6 to 1e-2 V; save it in volts, "
+            "millivolts or microvolts",
         )
     if not scale > 0:
         raise SemgError(
