@@ -96,3 +96,22 @@ def test_samples_near_1e_300_are_called_tiny_not_constant(scope, tmp_path, caplo
     errors = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
     assert "samples too small to compute with (largest |value| " in errors and "e-300" in errors, errors
     assert "sEMG is about 1e-6 to 1e-2 V" in errors and "all samples equal" not in errors
+
+
+@pytest.mark.parametrize("header", ["Zeit (s);Bizeps, links;Trizeps\n", ""])
+@pytest.mark.parametrize("setting", ["auto", "semicolon"])
+def test_a_european_csv_with_semicolons_and_decimal_commas_is_read(header, setting, tmp_path):
+    """Excel in a German locale saves '0,25;-1,5': sniffed as comma-separated, "line 2 is not numeric"."""
+    signal = np.random.default_rng(0).standard_normal((300, 3)).round(6)
+    rows = "\n".join(";".join(f"{v:.6f}".replace(".", ",") for v in row) for row in signal)
+    path = tmp_path / "a.csv"
+    path.write_text(header + rows + "\n", encoding="utf-8")
+    rec = read_recording(path, ReaderSettings(delimiter=setting), fs_hint=1000.0)
+    np.testing.assert_array_equal(rec.signal, signal)
+    assert rec.channel_names == (["Zeit (s)", "Bizeps, links", "Trizeps"] if header else ["CH1", "CH2", "CH3"])
+    if not header:  # one channel of decimal commas: ambiguous when sniffed, read with the setting the line names
+        path.write_text("\n".join(f"{v:.6f}".replace(".", ",") for v in signal[:, 0]) + "\n", encoding="utf-8")
+        with pytest.raises(SemgError, match=r"for one, reader\.delimiter=semicolon \(it reads decimal commas\)"):
+            read_recording(path, ReaderSettings(), fs_hint=1000.0)
+        rec = read_recording(path, ReaderSettings(delimiter="semicolon"), fs_hint=1000.0)
+        np.testing.assert_array_equal(rec.signal[:, 0], signal[:, 0])

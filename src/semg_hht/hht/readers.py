@@ -1,6 +1,7 @@
 """Read one recording into a (samples, channels) float64 array, its fs (if stored) and channel names.
 
-Formats: .csv/.txt (comma, semicolon or whitespace, sniffed; optional header row), .npy, .npz
+Formats: .csv/.txt (comma, semicolon or whitespace, sniffed; optional header row; with semicolons, decimal
+commas are read too), .npy, .npz
 (signal + fs keys), .mat v5 (scipy) and v7.3 (HDF5, h5py; keys configurable). Arrays with two axes
 keep time on the longer one. Session files (.mat/.npz) may also give named per-sample vectors
 (labels, repetitions) and a subject variable, returned as they are stored (see hht.segments).
@@ -95,17 +96,21 @@ def _read_text(path: Path, rs: ReaderSettings) -> tuple[np.ndarray, float | None
     if not rows:
         raise SemgError("file has no samples", path=path, fix="check the recording was saved")
     delim = _DELIMS[rs.delimiter] if rs.delimiter != "auto" else _sniff([ln for _, ln in rows[:5]])
+    names = _split(rows[0][1], delim)
+    if delim == ";":  # where ';' separates values the comma is the decimal mark (European locales): 0,25;-1,5
+        rows = [(i, ln.replace(",", ".")) for i, ln in rows]
     header = None
     first = _split(rows[0][1], delim)
     if not all(_NUMBER.match(tok) for tok in first):
-        header, rows = [tok.strip().strip("\"'") for tok in first], rows[1:]
+        header, rows = [tok.strip().strip("\"'") for tok in names], rows[1:]
     if not rows:
         raise SemgError("file has a header but no samples", path=path, fix="check the recording was saved")
     if rs.delimiter == "auto" and delim == "," and header is None and all(_DECIMAL_COMMA.match(ln) for _, ln in rows):
         raise SemgError(
             f"every line looks like {rows[0][1]!r}: one channel with decimal commas, or two integer channels?",
             path=path,
-            fix="for two channels pass reader.delimiter=comma (or add a header row); for one, save with decimal points",
+            fix="for two channels pass reader.delimiter=comma (or add a header row); for one, "
+            "reader.delimiter=semicolon (it reads decimal commas)",
         )
     width = len(_split(rows[0][1], delim))
     try:
@@ -262,7 +267,10 @@ def _require(want: tuple[str, ...], present, path: Path, what: str, keys=None) -
 
 
 def _sniff(lines: list[str]) -> str | None:
-    """Comma, else semicolon, else whitespace: whichever separator the first lines use."""
+    """Whichever separator the first lines use: semicolon when every line has one (a European CSV, whose
+    values may hold decimal commas: 0,25;-1,5), else comma, else semicolon, else whitespace."""
+    if all(";" in ln for ln in lines):
+        return ";"
     for d in (",", ";"):
         if any(d in ln for ln in lines):
             return d
