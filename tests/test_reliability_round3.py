@@ -3,6 +3,7 @@ case that failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from semg_hht.data.cache import load_matrices_cached
 from semg_hht.data.matrices import read_matrix
 from semg_hht.errors import SemgError, run_guarded
 from semg_hht.hht.readers import read_recording
@@ -115,3 +117,29 @@ def test_a_european_csv_with_semicolons_and_decimal_commas_is_read(header, setti
             read_recording(path, ReaderSettings(), fs_hint=1000.0)
         rec = read_recording(path, ReaderSettings(delimiter="semicolon"), fs_hint=1000.0)
         np.testing.assert_array_equal(rec.signal[:, 0], signal[:, 0])
+
+
+@pytest.mark.parametrize("payload", ["nan", "finite", "nan, no checksum recorded"])
+def test_a_data_cache_damaged_in_place_is_rebuilt_with_a_warning(payload, synthetic_dir, tmp_path, caplog):
+    """Same size, same manifest: the damaged .npy was loaded unchecked (NaN trained an epoch, then the
+    saliency plot raised). Now its sha256 (or, for a cache without one, its finiteness) is checked."""
+    files, cache = sorted(synthetic_dir.glob("*_*_*.npz"))[:6], tmp_path / "cache"
+    good, _ = load_matrices_cached(files, 1, 32, "minmax", 1, cache)
+    npy, manifest = next(cache.glob("*.npy")), next(cache.glob("*.json"))
+    size = npy.stat().st_size
+    with open(npy, "r+b") as f:  # the header stays, every value after it is replaced
+        f.seek(size - good.nbytes)
+        f.write(np.full(good.size, np.nan if "nan" in payload else 0.5, dtype=np.float32).tobytes())
+    if "no checksum" in payload:
+        meta = json.loads(manifest.read_text())
+        meta.pop("sha256", None)
+        manifest.write_text(json.dumps(meta))
+    assert npy.stat().st_size == size
+    with caplog.at_level(logging.WARNING):
+        again, errors = load_matrices_cached(files, 1, 32, "minmax", 1, cache)
+    assert not errors and np.array_equal(again, good)
+    assert f"data cache {npy} is damaged" in caplog.text and "rebuilding it from the .npz files" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # the rebuilt cache is whole again
+        assert np.array_equal(load_matrices_cached(files, 1, 32, "minmax", 1, cache)[0], good)
+    assert "damaged" not in caplog.text
