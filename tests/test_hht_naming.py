@@ -82,10 +82,50 @@ def test_names_never_mislead_the_parser(muscle, movement, gender):
     parsed = read_back(name + ".npz")
     expected_mv = SCHEME.movement(movement)
     g = gender_token(gender)
-    if not re.sub(r"[^a-z0-9]", "", movement.lower()):
+    if not any(c.isalnum() for c in movement):  # any letter or digit, in any script, names a class
         assert name.startswith("Test_") and parsed is None
     elif expected_mv is None or g == "U":
         assert parsed is None  # a label the parser does not know, or no gender: never a wrong label
     else:
         assert parsed == {"gender": g, "movement": expected_mv}
     assert re.fullmatch(r"[A-Za-z0-9_]+", name)
+
+
+def test_unicode_labels_keep_a_safe_unique_token_and_stay_labelled():
+    names = {label: stem("CH1", label, "M", 1) for label in ("öffnen", "offnen", "握拳", "拳", "Hand open")}
+    assert names["Hand open"] == "CH1_handopen_M_001"
+    assert names["öffnen"].startswith("CH1_offnen") and names["öffnen"] != names["offnen"]  # folded, not merged
+    assert re.fullmatch(r"CH1_u[0-9a-f]{6}_M_001", names["握拳"]) and names["握拳"] != names["拳"]
+    assert all(n.isascii() and not n.startswith("Test") for n in names.values())  # never the unlabelled form
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_before_any_work(tmp_path):
+    import os
+
+    from semg_hht.hht.inputs import discover
+    from semg_hht.hht.settings import InputSettings
+
+    (tmp_path / "ok.csv").write_text("1\n2\n")
+    latin1 = os.path.join(os.fsencode(tmp_path), b"caf\xe9.csv")
+    with open(latin1, "w") as f:
+        f.write("1\n2\n")
+    with pytest.raises(SemgError, match=r"caf\\xe9\.csv: file name is not valid UTF-8.*convmv"):
+        discover(tmp_path, InputSettings())
+
+
+def test_unicode_labels_round_trip_through_make_hht(tmp_path):
+    import csv
+
+    from tests.helpers import recordings, run_make_hht
+
+    raw = recordings(tmp_path / "raw", ["a.csv", "b.csv", "c.csv"])
+    (raw / "manifest.csv").write_text(
+        "path,fs_hz,subject,movement,gender\na.csv,1000,S1,握拳,M\nb.csv,1000,S1,öffnen,F\nc.csv,1000,S2,offnen,F\n",
+        encoding="utf-8",
+    )
+    run_make_hht(raw / "manifest.csv", tmp_path / "out")
+    with open(tmp_path / "out" / "manifest.csv", encoding="utf-8", newline="") as f:
+        rows = {r["source"]: r for r in csv.DictReader(f)}
+    assert [rows[s]["movement"] for s in ("a.csv", "b.csv", "c.csv")] == ["握拳", "öffnen", "offnen"]
+    files = [rows[s]["file"] for s in ("a.csv", "b.csv", "c.csv")]
+    assert len({f.split("_")[1] for f in files}) == 3 and not any(f.startswith("Test") for f in files)

@@ -53,7 +53,7 @@ def discover(
     scheme, as for manifests, names carry none."""
     root = Path(input_path)
     if root.is_dir():
-        return _from_folder(root, ins, None if output is None else Path(output), scheme), []
+        return _utf8_names(_from_folder(root, ins, None if output is None else Path(output), scheme)), []
     if not root.is_file():
         raise SemgError("input not found", path=root, fix="pass input=<folder of recordings or manifest.csv>")
     header = _csv_header(root) if root.suffix.lower() == ".csv" else []
@@ -80,6 +80,22 @@ def _csv_header(path: Path) -> list[str]:
         return csv_header(path)
     except (OSError, UnicodeDecodeError, csv.Error):
         return []
+
+
+def _utf8_names(jobs: list[Job]) -> list[Job]:
+    """A file name that is not UTF-8 (a Latin-1 byte such as 0xE9 from an old system) cannot go into
+    manifest.csv: refused before any work, not after every matrix is written."""
+    for job in jobs:
+        try:
+            str(job.path).encode("utf-8")
+        except UnicodeEncodeError:
+            shown = str(job.path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise SemgError(
+                "file name is not valid UTF-8: it cannot be written to manifest.csv",
+                path=shown,
+                fix="rename it in UTF-8 (e.g. convmv -f latin1 -t utf-8 --notest <file>), then rerun",
+            ) from None
+    return jobs
 
 
 def _from_folder(root: Path, ins: InputSettings, output: Path | None, scheme: FilenameScheme | None) -> list[Job]:

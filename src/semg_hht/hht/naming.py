@@ -15,7 +15,9 @@ M, F, or U (unknown). check_scheme refuses a scheme that would not read those ba
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 
 from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
@@ -41,9 +43,21 @@ def movement_token(label: str, scheme: FilenameScheme) -> str:
     canonical = scheme.movement(str(label))
     if canonical:
         return canonical
-    token = re.sub(r"[^a-z0-9]", "", str(label).lower())
+    token = ascii_token(str(label))
     prefix = scheme.unlabeled_prefix.lower()
     return "mv" + token if (prefix and token.startswith(prefix)) or _reads_as_gender(token, scheme) else token
+
+
+def ascii_token(label: str) -> str:
+    """Lower-case ASCII letters and digits that name `label` in a file name, unique per label: accents
+    folded (öffnen -> offnen), and where any character had to go, a short hash of the whole label
+    (öffnen -> offnen + 4 hex, 握拳 -> u + 6 hex). The manifest keeps the label as given."""
+    folded = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode().lower()
+    token = re.sub(r"[^a-z0-9]", "", folded)
+    if label.isascii() or not any(c.isalnum() for c in label):  # nothing but spaces and signs: no label
+        return token
+    digest = hashlib.sha1(label.encode("utf-8")).hexdigest()
+    return token + digest[:4] if token else "u" + digest[:6]
 
 
 def gender_token(label: str | None) -> str:
