@@ -107,3 +107,13 @@ def test_preview_settings_are_checked_and_never_change_the_signature(raw, tmp_pa
     out = tmp_path / "off"
     assert convert(hht_cfg(f"input={raw}", f"output={out}", *QUICK, "preview.enabled=false"))["preview"] is None
     assert not (out / "preview.png").exists()
+
+
+def test_a_users_own_preview_png_is_never_replaced(raw, tmp_path, caplog):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "preview.png").write_bytes(b"my own figure")
+    with caplog.at_level(logging.WARNING, logger="semg_hht.conversion"):
+        summary = convert(hht_cfg(f"input={raw}", f"output={out}", *QUICK))
+    assert summary["preview"] is None and (out / "preview.png").read_bytes() == b"my own figure"
+    assert any("is not a make_hht preview: left as it is" in r.getMessage() for r in caplog.records)

@@ -29,16 +29,38 @@ def convert(cfg: Any) -> dict:
     return summary
 
 
+SIGNED = "semg-hht make_hht preview"  # in the PNG's text: the file is ours to replace
+
+
+def _ours_or_absent(path: Path) -> bool:
+    """A user's own preview.png in the output folder was replaced silently; ours carry SIGNED."""
+    if not path.exists():
+        return True
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.info.get("Software") == SIGNED
+    except Exception:  # not an image we can read: not ours either
+        return False
+
+
 def write_preview(out_dir: Path, s: Settings) -> str | None:
     """preview.png in out_dir, replaced atomically; None (and one log line) when no labelled matrix is
     there to show."""
     p = s.preview
+    if not _ours_or_absent(out_dir / PREVIEW):
+        log.warning(
+            "%s is not a make_hht preview: left as it is, no preview written -> move it, or preview.enabled=false",
+            out_dir / PREVIEW,
+        )
+        return None
     data = read_preview(out_dir, s.spectrum.size, p.per_class, p.max_classes, p.max_channels)
     if data is None:
         log.info("preview.png skipped: no labelled matrix in %s", out_dir)
         return None
     title = f"{out_dir.name}: classes from the manifest's {data.target} column"
     figure = preview_figure(data.classes, data.channels, data.examples, data.means, data.counts, title, data.freq_axis)
-    path = save_figure(figure, out_dir / PREVIEW)
+    path = save_figure(figure, out_dir / PREVIEW, metadata={"Software": SIGNED})
     log.info("make_hht: wrote %s", path)
     return str(path)
