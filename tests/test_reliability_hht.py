@@ -193,3 +193,16 @@ def test_kill_9_of_the_parent_leaves_no_worker_writing(tmp_path):
     assert sorted(p.name for p in out.glob("*.npz")) == kept  # nobody writes any more
     assert len(kept) < 2 * 3 * 10 * 2
     assert not list(out.glob(".*.tmp"))  # no temp file left behind (the lock file stays, unheld)
+
+
+def test_a_manifest_whose_path_column_has_another_name_is_named_not_read_as_a_recording(tmp_path):
+    recordings(tmp_path, ["a.csv"])
+    (tmp_path / "m.csv").write_text("filepath,fs_hz,subject,movement\na.csv,1000,S1,full\n")
+    with pytest.raises(SemgError, match=r"m\.csv: manifest has fs_hz, subject, movement columns but no 'path'.*"
+                       r"inputs\.manifest\.path_col=<the column naming the recordings>"):  # fmt: skip
+        run_make_hht(tmp_path / "m.csv", tmp_path / "out")
+    (tmp_path / "rec.csv").write_text("BICEPS,TRICEPS\n0.1,0.2\n0.3,0.1\n")  # a recording with channel names
+    from semg_hht.hht.inputs import discover
+    from semg_hht.hht.settings import InputSettings
+
+    assert [j.source for j in discover(tmp_path / "rec.csv", InputSettings())[0]] == ["rec.csv"]

@@ -65,6 +65,14 @@ def discover(
             path=root,
             fix="pass inputs.manifest.path_col=file (or rename the column to path)",
         )
+    m = ins.manifest
+    labels = [c for c in header if c in (m.fs_col, m.subject_col, m.movement_col, m.gender_col)]
+    if labels:  # label columns: a manifest whose path column has another name, not a recording
+        raise SemgError(
+            f"manifest has {', '.join(labels)} columns but no '{m.path_col}' column (columns: {', '.join(header)})",
+            path=root,
+            fix="pass inputs.manifest.path_col=<the column naming the recordings> (or rename it to path)",
+        )
     if root.suffix.lower() in ins.extensions:
         return [_folder_job(0, root, root.name, ins, scheme)], []
     raise SemgError(
