@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+from functools import partial
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 from semg_hht.data.cache import load_matrices_cached
 from semg_hht.data.matrices import read_matrix
 from semg_hht.errors import SemgError, run_guarded
+from semg_hht.hht import memory
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
 from semg_hht.svm.pipeline import fit_pipeline
@@ -143,3 +145,36 @@ def test_a_data_cache_damaged_in_place_is_rebuilt_with_a_warning(payload, synthe
     with caplog.at_level(logging.WARNING):  # the rebuilt cache is whole again
         assert np.array_equal(load_matrices_cached(files, 1, 32, "minmax", 1, cache)[0], good)
     assert "damaged" not in caplog.text
+
+
+def test_an_npy_header_claiming_1e11_samples_is_refused_before_any_allocation(tmp_path):
+    """np.load believed the header: "unexpected MemoryError" (800 GB), or the OOM killer."""
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**11, 1)})
+        f.write(np.zeros(3000).tobytes())
+    with pytest.raises(SemgError) as err:
+        read_recording(path, ReaderSettings(), fs_hint=1000.0)
+    assert err.value.path == str(path)
+    assert "header claims shape (100000000000, 1) of float64 (800.0 GB) but the file holds 24.0 kB" in err.value.problem
+
+
+def test_sizes_that_cannot_fit_in_memory_are_refused_in_one_line(tmp_path, monkeypatch):
+    """spectrum.size=20000 (about 10 GB a matrix, in each worker) and a recording too long to convert: each
+    estimated first and refused above max_memory_fraction of the available memory (here made 2 GB)."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2 * 10**9)
+    src = tmp_path / "raw"
+    src.mkdir()
+    np.savetxt(src / "a_M_full.csv", emg_like(600, 1000.0)[:, None])
+    with pytest.raises(
+        SemgError, match=r"spectrum\.size=20000 needs about 9\.6 GB per matrix in each of 1 worker\(s\)"
+    ):
+        run_make_hht(src, tmp_path / "out", "spectrum.size=20000")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.npz"))
+    assert run_make_hht(src, tmp_path / "out", "spectrum.size=32")["written"] == 1  # 0.5 of 2 GB: plenty
+    np.save(tmp_path / "long.npy", np.zeros((2_000_000, 8)))  # 128 MB; with its copies and IMFs about 1.4 GB
+    check = partial(memory.check_signal, max_imf=10, fraction=0.5, path=tmp_path / "long.npy")
+    with pytest.raises(SemgError, match=r"signal of shape \(2000000, 8\) needs about 1\.4 GB to convert, more than "):
+        read_recording(tmp_path / "long.npy", ReaderSettings(), fs_hint=1000.0, check_size=check)
+    check = partial(memory.check_signal, max_imf=10, fraction=1.0, path=tmp_path / "long.npy")
+    assert read_recording(tmp_path / "long.npy", ReaderSettings(), fs_hint=1000.0, check_size=check) is not None

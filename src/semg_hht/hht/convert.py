@@ -13,6 +13,7 @@ import platform
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 from semg_hht.errors import SemgError, debug_enabled
 from semg_hht.hht.filters import Conditioned, condition
 from semg_hht.hht.inputs import Job
+from semg_hht.hht.memory import check_signal
 from semg_hht.hht.naming import muscle_token, output_stem, recording_id
 from semg_hht.hht.readers import RawRecording, read_recording
 from semg_hht.hht.segments import Segment, find_segments, label_text, padded
@@ -151,7 +153,8 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
         want = tuple(k for k in (ss.label_key, reps) if k)
         optional = (ss.subject_key,) if ss.subject_key else ()
     digest = source_digest(job.path)
-    rec = read_recording(job.path, s.reader, fs_hint=job.fs(), want=want, optional=optional)
+    check_size = partial(check_signal, max_imf=s.emd.max_imf, fraction=s.max_memory_fraction, path=job.path)
+    rec = read_recording(job.path, s.reader, fs_hint=job.fs(), want=want, optional=optional, check_size=check_size)
     n_raw = rec.signal.shape[0]
     if n_raw < s.window.min_samples:
         plan_windows(n_raw, rec.fs, s.window, job.path)  # raises "too short"

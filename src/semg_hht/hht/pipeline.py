@@ -30,6 +30,7 @@ from semg_hht.hht import convert
 from semg_hht.hht.convert import JobResult, convert_recording, output_columns, versions
 from semg_hht.hht.inputs import Job, discover
 from semg_hht.hht.manifest import check_output_manifest, write_manifest
+from semg_hht.hht.memory import check_spectrum
 from semg_hht.hht.settings import Settings, settings_from_cfg
 from semg_hht.run_folder import holding
 
@@ -185,6 +186,9 @@ def worker_count(requested: int) -> int:
 def _run_jobs(jobs: list[Job], s: Settings, out_dir: Path) -> list[JobResult]:
     signature, vers = s.signature(), versions()
     workers = min(worker_count(s.workers), max(len(jobs), 1))
+    if jobs:  # before any worker starts: a matrix of spectrum.size that cannot fit in memory
+        check_spectrum(s.spectrum.size, len(s.reader.channels or ()) if s.layout.stack_channels else 1,
+                       s.max_memory_fraction, workers)  # fmt: skip
     results: list[JobResult] = []
     bar = _bar(s, len(jobs), "make_hht", "file" if s.segment.enabled else "rec", 0)
     # Long sessions: a second bar counts segments, as the workers find and finish them.

@@ -11,8 +11,11 @@ Every problem is a SemgError naming the file and what to do.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import numpy as np
 
 from semg_hht.data.matrices import unreadable_npz
 from semg_hht.errors import SemgError
+from semg_hht.hht.memory import size_text
 from semg_hht.hht.settings import ReaderSettings
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf)$", re.IGNORECASE)
@@ -43,9 +47,11 @@ def read_recording(
     fs_hint: float | None = None,
     want: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
+    check_size: Callable[[tuple[int, ...]], None] | None = None,
 ) -> RawRecording:
     """Read, pick channels, resolve fs (manifest > file > reader.fs) and check the samples.
-    `want` / `optional`: other variables of a .mat/.npz session (a missing `want` one is an error)."""
+    `want` / `optional`: other variables of a .mat/.npz session (a missing `want` one is an error).
+    `check_size`: called with an .npy's shape, from its header, before the samples are read (hht.memory)."""
     path = Path(path)
     if not path.is_file():
         raise SemgError("recording not found", path=path, fix="check the path (manifest paths are relative to it)")
@@ -62,7 +68,7 @@ def read_recording(
         if ext in (".csv", ".txt"):
             signal, fs, names = _read_text(path, rs)
         elif ext == ".npy":
-            signal, fs, names = _read_npy(path), None, None
+            signal, fs, names = _read_npy(path, check_size), None, None
         elif ext == ".npz":
             signal, fs, names, variables = _read_npz(path, rs, want, optional)
         elif ext == ".mat":
@@ -164,7 +170,31 @@ def _explain_bad_row(rows: list[tuple[int, str]], delim: str | None, width: int,
             )
 
 
-def _read_npy(path: Path) -> np.ndarray:
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_npy(path: Path, check_size: Callable[[tuple[int, ...]], None] | None) -> np.ndarray:
+    """The header first: one that claims more samples than the file holds (1e11: np.load's MemoryError) is
+    damaged, and ``check_size`` refuses a real one too large to convert, both before any allocation."""
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = _NPY_HEADERS.get(version)
+            shape, _, dtype = read_header(f) if read_header else (None, None, None)
+        except (ValueError, OSError):
+            shape = None  # np.load says what is wrong
+        held = os.fstat(f.fileno()).st_size - f.tell()
+    if shape is not None:
+        claimed = math.prod(shape) * dtype.itemsize
+        if not dtype.hasobject and claimed > held:
+            raise SemgError(
+                f"the .npy header claims shape {shape} of {dtype} ({size_text(claimed)}) but the file holds "
+                f"{size_text(held)} after it: truncated, or a damaged header",
+                path=path,
+                fix="copy or export the recording again",
+            )
+        if check_size is not None:
+            check_size(tuple(shape))
     return np.load(path, allow_pickle=False)
 
 

@@ -188,6 +188,7 @@ class Settings(_Group):
     num_shards: int = _rule(1, ge=1)
     progress: bool = True
     seed: int = 0
+    max_memory_fraction: float = _rule(0.5, gt0=True)
     inputs: InputSettings = field(default_factory=InputSettings)
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     filter: FilterSettings = field(default_factory=FilterSettings)
@@ -200,6 +201,9 @@ class Settings(_Group):
     preview: PreviewSettings = field(default_factory=PreviewSettings)
 
     def check(self) -> None:
+        if self.max_memory_fraction > 1:
+            fix = "use a share of the available memory, e.g. 0.5"
+            raise SemgError(f"config key 'max_memory_fraction'={self.max_memory_fraction} must be <= 1", fix=fix)
         if self.shard >= self.num_shards:
             fix = "use 0 <= shard < num_shards"
             raise SemgError(f"shard={self.shard} is not below num_shards={self.num_shards}", fix=fix)
@@ -238,6 +242,7 @@ for _group in fields(Settings):
 # under another scheme holds the same numbers, its name and its manifest.csv row are made afresh from the
 # scheme in force, and every matrix already on disk keeps the signature it was written with.
 _NOT_HASHED = {"input", "output", "overwrite", "workers", "shard", "num_shards", "progress"}  # the run
+_NOT_HASHED |= {"max_memory_fraction"}  # a bound on the run's memory
 _NOT_HASHED |= {"inputs", "filename_scheme"}  # names and labels
 
 
