@@ -86,6 +86,7 @@ def _run_script(script: str, *args: str, cwd=None) -> subprocess.CompletedProces
         ("adapt.py", ["ckpt=nope.ckpt", "input=x.csv"], "nope.ckpt: checkpoint not found"),
         ("evaluate.py", ["raw=nope.csv"], "nope.csv: raw input manifest not found"),
         ("make_hht.py", ["spectrum.sise=64"], "did you mean spectrum.size?"),
+        ("train.py", ["logger=null"], "'logger=null': a config group is dropped with ~logger, not logger=null"),
     ],
 )
 def test_typos_and_missing_files_answer_before_torch_is_imported(tmp_path, script, args, says):

@@ -43,7 +43,7 @@ def check_overrides(script: str, config_name: str, argv: Sequence[str] | None = 
             config_name = a.split("=", 1)[1] if "=" in a else args[args.index(a) + 1]
     if overrides is None or not config_dir.is_dir():
         return
-    line = unknown_override_line(config_dir, config_name, overrides)
+    line = null_group_line(config_dir, overrides) or unknown_override_line(config_dir, config_name, overrides)
     if line is not None:
         print(f"error: {line}", file=sys.stderr, flush=True)
         raise SystemExit(1)
@@ -78,6 +78,17 @@ def _job_overrides(args: list[str]) -> list[str] | None:
             return None
         out.append(f"{o.get_key_element()}={first}")
     return out
+
+
+def null_group_line(config_dir: Path, overrides: list[str]) -> str | None:
+    """`logger=null` (how Hydra 1.0 dropped a default group) is a ValueError traceback in Hydra 1.3's
+    composition: one line naming the ~ form instead."""
+    for o in overrides:
+        key, sep, value = o.partition("=")
+        group = key.lstrip("+")
+        if sep and value.strip() == "null" and (config_dir / group).is_dir():
+            return f"'{o}': a config group is dropped with ~{group}, not {group}=null -> pass ~{group}"
+    return None
 
 
 def unknown_override_line(config_dir: Path, config_name: str, overrides: list[str]) -> str | None:
