@@ -112,3 +112,17 @@ def test_a_run_that_passes_its_checks_writes_its_record(tmp_path):
     assert "- spectrum.size=16" in (run / ".hydra" / "overrides.yaml").read_text()
     assert "output_subdir: null" in (run / ".hydra" / "hydra.yaml").read_text()
     assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # the lock is gone
+
+
+def test_ddp_ranks_started_by_lightning_run_in_rank_zeros_folder(tmp_path):
+    """Lightning's DDP launcher starts the other ranks as new train.py processes with the same run folder
+    (LOCAL_RANK set): they neither claim it (rank 0 holds it) nor write its record."""
+    run = tmp_path / "run"
+    run_folder.claim(run)
+    try:
+        cmd = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run}", "paths.data_dir=nope"]
+        env = {**os.environ, "LOCAL_RANK": "1"}
+        result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    finally:
+        run_folder.release(run)
+    assert "data folder not found" in last_line(result) and not (run / ".hydra").exists()

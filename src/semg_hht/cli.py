@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -180,8 +181,15 @@ def run(
 
 
 def _hydra_run_folder() -> Path | None:
-    """This job's run folder (None outside a Hydra app, e.g. a test calling run())."""
+    """This job's run folder: None outside a Hydra app (a test calling run()), and in the processes
+    Lightning's DDP launcher starts for the other ranks (rank 0 holds the folder and writes its record)."""
+    if _later_rank():
+        return None
     return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
+
+
+def _later_rank() -> bool:
+    return any(os.environ.get(v, "0") not in ("", "0") for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
 
 
 def must_exist(path: Any, what: str, fix: str, folder: bool = False) -> None:
@@ -218,7 +226,8 @@ def train_files(cfg: DictConfig) -> None:
         must_exist(Path(str(cfg.data.data_dir)) / str(cfg.data.manifest), "manifest", "set data.manifest")
     must_exist(cfg.data.test_dir, "test folder", "set data.test_dir=<folder of .npz>", folder=True)
     must_exist(cfg.ckpt_path, "checkpoint to resume", "pass ckpt_path=<run>/checkpoints/last.ckpt")
-    run_folder.refuse_earlier_run(Path(str(cfg.paths.output_dir)), bool(cfg.ckpt_path), cfg.overwrite)
+    if not _later_rank():  # DDP: the other ranks run in rank 0's folder
+        run_folder.refuse_earlier_run(Path(str(cfg.paths.output_dir)), bool(cfg.ckpt_path), cfg.overwrite)
 
 
 def fit_svm_files(cfg: DictConfig) -> None:
