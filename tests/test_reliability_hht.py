@@ -206,3 +206,15 @@ def test_a_manifest_whose_path_column_has_another_name_is_named_not_read_as_a_re
     from semg_hht.hht.settings import InputSettings
 
     assert [j.source for j in discover(tmp_path / "rec.csv", InputSettings())[0]] == ["rec.csv"]
+
+
+@pytest.mark.parametrize("change", ["layout.stack_channels=true", "window.length_s=0.2"])
+def test_settings_that_change_the_names_cannot_mix_two_conversions_in_one_folder(tmp_path, change):
+    raw = recordings(tmp_path / "raw", ["S1_M_full.csv", "S1_M_half.csv"])
+    out = tmp_path / "out"
+    run_make_hht(raw, out)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(SemgError, match=r"holds matrices of another conversion .*would mix two conversions"):
+        run_make_hht(raw, out, change)
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing added
+    assert run_make_hht(raw, out)["skipped"] == 2  # the same settings still reuse every matrix

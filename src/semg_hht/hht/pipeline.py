@@ -83,6 +83,7 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
         out_dir,
     )
 
+    _refuse_other_conversions(out_dir, s.signature())
     try:
         with _sigterm_raises():
             results = _run_jobs(mine, s, out_dir)
@@ -144,6 +145,27 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
             fix="fix or drop those recordings and rerun: finished outputs are kept and skipped",
         )
     return summary
+
+
+def _refuse_other_conversions(out_dir: Path, signature: str) -> None:
+    """A matrix is compared with the settings only when this run would write its name again; settings
+    that change the names (layout.stack_channels, window.*) put a second conversion beside the first in
+    silence. So every matrix already in the folder must carry this run's settings signature."""
+    import numpy as np
+
+    for path in sorted(out_dir.glob("*.npz")):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                theirs = str(z["settings_signature"]) if "settings_signature" in z.files else signature
+        except Exception:  # unreadable: named by the per-matrix check if this run writes its name
+            continue
+        if theirs != signature:
+            raise SemgError(
+                f"the folder holds matrices of another conversion ({path.name}: settings {theirs}, this run's "
+                f"{signature}): converting here would mix two conversions",
+                path=out_dir,
+                fix="choose another output folder, or convert with the settings those matrices were made with",
+            )
 
 
 def _nothing_made(n: int, results: list[JobResult], s: Settings) -> SemgError:
