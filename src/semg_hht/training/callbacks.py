@@ -69,7 +69,8 @@ class SaliencyImage(L.Callback):
         saliency, mean_input, counts = class_saliency(
             pl_module, dm.x[rows], dm.y[rows], len(names), self.batch_size, self.max_per_class, device
         )
-        title = f"after epoch {trainer.current_epoch}: validation samples, at most {self.max_per_class} per class"
+        last = max(trainer.current_epoch - 1, 0)  # current_epoch counts the epochs done; history.csv numbers from 0
+        title = f"final weights (epoch {last}): validation samples, at most {self.max_per_class} per class"
         channels = channel_names([dm.recordings[i].labels.get("channel") for i in dm.val_index], mean_input.shape[1])
         fig = saliency_figure(mean_input, saliency, counts, names, title, channels, axis_in_hz(dm.frequency_axis))
         for logger in trainer.loggers:
