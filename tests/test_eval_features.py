@@ -100,5 +100,5 @@ def test_classic_rows_come_from_make_hht_discovery_with_its_column_names(tmp_pat
     assert classes == ["full"] and len(rows) == 1
     assert rows[0]["path"] == str((tmp_path / "a.csv").resolve()) and rows[0]["fs_hz"] == "1000"
     assert (rows[0]["subject"], rows[0]["gender"]) == ("p1", "M")
-    with pytest.raises(SemgError, match="no rows with a movement label"):  # default names: no such column
+    with pytest.raises(SemgError, match="no 'path' column .*inputs.manifest.path_col"):  # default names
         manifest_rows(manifest, "movement", None, {})

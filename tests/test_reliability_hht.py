@@ -218,3 +218,22 @@ def test_settings_that_change_the_names_cannot_mix_two_conversions_in_one_folder
         run_make_hht(raw, out, change)
     assert sorted(p.name for p in out.iterdir()) == before  # nothing added
     assert run_make_hht(raw, out)["skipped"] == 2  # the same settings still reuse every matrix
+
+
+def test_emd_options_are_a_checked_schema_that_reaches_pyemd():
+    from semg_hht.hht.settings import settings_from_cfg
+    from semg_hht.hht.transform import emd_options, make_decomposer
+    from tests.helpers import hht_cfg
+
+    base = ["input=a", "output=b"]
+    s = settings_from_cfg(hht_cfg(*base, "emd.options.std_thr=0.1", "emd.options.FIXE=2"))  # no + needed
+    assert emd_options(s.emd) == {"std_thr": 0.1, "FIXE": 2}
+    with pytest.raises(SemgError, match=r"emd\.options\.bogus"):
+        settings_from_cfg(hht_cfg(*base, "+emd.options.bogus=1"))  # accepted and ignored before
+    with pytest.raises(SemgError, match=r"emd\.options\.spline_kind"):
+        settings_from_cfg(hht_cfg(*base, "emd.options.spline_kind=bspline"))
+    default = settings_from_cfg(hht_cfg(*base))
+    assert emd_options(default.emd) == {} and s.signature() != default.signature()
+    x = emg_like(600, 1000.0)
+    plain, fixed = (make_decomposer(c.emd)(x, 0) for c in (default, s))
+    assert plain.shape != fixed.shape or not np.allclose(plain, fixed)  # the options change the IMFs

@@ -38,7 +38,8 @@ class _Group:
             if "below" in rule and not value < rule["below"]:
                 raise SemgError(f"config key '{key}'={value} must be below {rule['below']}")
             if "one_of" in rule and value is not None and value not in rule["one_of"]:  # None: typed Optional
-                raise SemgError(f"config key '{key}'={value!r} is not one of {', '.join(rule['one_of'])}")
+                choices = ", ".join("null" if c is None else str(c) for c in rule["one_of"])
+                raise SemgError(f"config key '{key}'={value!r} is not one of {choices}")
             if rule.get("hz") and value not in (None, "band"):  # band: spectrum.freq_range only
                 pair = isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)
                 if not pair or not 0 <= value[0] < value[1]:
@@ -111,6 +112,28 @@ class NormaliseSettings(_Group):
     scope: str = _rule("recording", one_of=("recording", "window"))
 
 
+SPLINES = ("cubic", "akima", "pchip", "cubic_hermite", "slinear", "quadratic", "linear")  # PyEMD's spline kinds
+
+
+@dataclass(frozen=True)
+class EMDOptions(_Group):
+    """PyEMD EMD(...)'s own settings (null: PyEMD's default). EMD takes **kwargs and ignores a name it does
+    not know, so they are spelled out here: a misspelt one is refused, not silently without effect."""
+
+    spline_kind: str | None = _rule(None, one_of=(*SPLINES, None))
+    nbsym: int | None = _rule(None, gt0=True)  # mirrored extrema at each boundary
+    extrema_detection: str | None = _rule(None, one_of=("simple", "parabol", None))
+    energy_ratio_thr: float | None = _rule(None, gt0=True)
+    std_thr: float | None = _rule(None, gt0=True)
+    svar_thr: float | None = _rule(None, gt0=True)
+    total_power_thr: float | None = _rule(None, gt0=True)
+    range_thr: float | None = _rule(None, gt0=True)
+    scale_factor: float | None = _rule(None, gt0=True)
+    MAX_ITERATION: int | None = _rule(None, gt0=True)
+    FIXE: int | None = _rule(None, gt0=True)  # a fixed number of sifting iterations (0/null: by the thresholds)
+    FIXE_H: int | None = _rule(None, gt0=True)
+
+
 @dataclass(frozen=True)
 class EMDSettings(_Group):
     method: str = _rule("emd", one_of=("emd", "eemd", "ceemdan"))
@@ -118,7 +141,7 @@ class EMDSettings(_Group):
     trials: int = _rule(100, ge=1)
     noise_width: float = _rule(0.05, gt0=True)
     epsilon: float = _rule(0.005, gt0=True)
-    options: dict[str, Any] = field(default_factory=dict)  # extra PyEMD EMD(...) arguments
+    options: EMDOptions = field(default_factory=EMDOptions)
 
 
 @dataclass(frozen=True)
@@ -229,11 +252,13 @@ class Settings(_Group):
         if self.spectrum.edges != ("clip" if self.spectrum.freq_range is None else "drop"):
             relevant["spectrum"]["out_of_range"] = self.spectrum.edges
         relevant.pop("preview")  # a picture of the outputs, not part of them: changing it reuses every matrix
-        relevant["emd"]["options"] = sorted(self.emd.options.items())  # as when they were (key, value) pairs
+        # the options set, as (key, value) pairs: as when options was a free mapping, so older outputs match
+        relevant["emd"]["options"] = sorted((k, v) for k, v in relevant["emd"]["options"].items() if v is not None)
         return hashlib.sha1(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 ManifestColumns.at = "inputs.manifest."
+EMDOptions.at = "emd.options."
 for _group in fields(Settings):
     if isinstance(_group.default_factory, type):
         _group.default_factory.at = _group.name + "."

@@ -8,7 +8,9 @@ the same IMFs the result is identical (tests compare with `np.array_equal`).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PyEMD import CEEMDAN, EEMD, EMD  # at import time, so the worker forkserver preloads it (~1 s)
@@ -58,9 +60,14 @@ def check_scale(
         )
 
 
+def emd_options(es: EMDSettings) -> dict[str, Any]:
+    """The EMD options set (not null: PyEMD's default otherwise), as EMD(**options) takes them."""
+    return {f.name: value for f in fields(es.options) if (value := getattr(es.options, f.name)) is not None}
+
+
 def make_decomposer(es: EMDSettings):
     """A callable x -> IMFs (+ residue, as EMD-signal returns them) for the configured method."""
-    options = dict(es.options)
+    options = emd_options(es)
     if es.method == "emd":
         emd = EMD(**options)
         return lambda x, seed: emd(x, max_imf=es.max_imf)
