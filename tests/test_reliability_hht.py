@@ -79,15 +79,19 @@ def test_a_changed_recording_is_converted_again_only_with_overwrite(tmp_path):
 
 
 def test_a_second_input_keeps_the_manifest_rows_of_the_files_already_there(tmp_path):
+    """...and numbers its recordings after them: both inputs counted from 1, and recordings of different
+    classes shared a recording id (scored as one recording)."""
     out = tmp_path / "out"
     run_make_hht(recordings(tmp_path / "a", ["x_M_full.csv", "y_M_half.csv"]), out)
     run_make_hht(recordings(tmp_path / "b", ["z_F_invalid.csv"], seed=5), out)
     files = sorted(p.name for p in out.glob("*.npz"))
-    assert files == ["CH1_full_M_001.npz", "CH1_half_M_002.npz", "CH1_invalid_F_001.npz"]
+    assert files == ["CH1_full_M_001.npz", "CH1_half_M_002.npz", "CH1_invalid_F_003.npz"]
     assert sorted(r["file"] for r in manifest_rows(out)) == files
+    assert sorted(r["recording"] for r in manifest_rows(out)) == ["1", "2", "3"]
+    assert run_make_hht(tmp_path / "a", out)["skipped"] == 2  # each input's rerun finds its numbers again
     (out / "CH1_half_M_002.npz").unlink()  # rows of deleted matrices go
-    run_make_hht(tmp_path / "b", out)
-    assert sorted(r["file"] for r in manifest_rows(out)) == ["CH1_full_M_001.npz", "CH1_invalid_F_001.npz"]
+    assert run_make_hht(tmp_path / "b", out)["skipped"] == 1
+    assert sorted(r["file"] for r in manifest_rows(out)) == ["CH1_full_M_001.npz", "CH1_invalid_F_003.npz"]
 
 
 def test_decimal_commas_in_a_single_column_are_not_read_as_two_channels(tmp_path):

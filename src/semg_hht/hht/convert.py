@@ -228,6 +228,7 @@ def _convert_part(
     units = [list(range(len(names)))] if s.layout.stack_channels else [[c] for c in range(len(names))]
     digits = s.layout.min_digits
     number = None if seg is None else seg.number
+    recording = job.recording_number if seg is None else recording_id(job.recording_number, digits, number)
     own = output_columns(s.segment.enabled)
     labels = {"subject": subject, "movement": movement, "gender": job.gender, **dict(job.extra)}
 
@@ -235,7 +236,7 @@ def _convert_part(
         w_name = None if s.window.length_s is None else w
         for unit in units:
             muscle = muscle_token(s.layout.stacked_name, "EMG", scheme) if s.layout.stack_channels else tokens[unit[0]]
-            stem = output_stem(scheme, muscle, movement, job.gender, job.index + 1, digits, w_name, number)
+            stem = output_stem(scheme, muscle, movement, job.gender, job.recording_number, digits, w_name, number)
             out = cm.out_dir / f"{stem}.npz"
             channel = "+".join(names[c] for c in unit)
             row = {
@@ -248,7 +249,7 @@ def _convert_part(
                 "window": w,
                 "t_start_s": round((start + a) / fs, 6),
                 "t_end_s": round((start + b) / fs, 6),
-                "recording": job.index + 1 if seg is None else recording_id(job.index + 1, digits, number),
+                "recording": recording,
                 "hht_fs_hz": fs,
                 **info,
                 **{extra_column(k, own): v for k, v in job.extra},

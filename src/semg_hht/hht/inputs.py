@@ -28,6 +28,11 @@ class Job:
     movement: str
     gender: str  # M, F or ''
     extra: tuple[tuple[str, str], ...] = ()  # other manifest columns, passed through
+    number: int = 0  # the recording's number in output names and the manifest; 0: index + 1
+
+    @property
+    def recording_number(self) -> int:
+        return self.number or self.index + 1
 
     def fs(self) -> float | None:
         if not self.fs_raw.strip():

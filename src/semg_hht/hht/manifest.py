@@ -8,10 +8,12 @@ finish always sees them all.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 from semg_hht.errors import SemgError
 from semg_hht.hht.convert import FIXED_COLUMNS
+from semg_hht.hht.inputs import Job
 from semg_hht.io import write_csv
 
 MANIFEST = "manifest.csv"
@@ -40,6 +42,35 @@ def write_manifest(out_dir: Path, rows: list[dict], columns: list[str], shard: i
             merged.extend(reader)
     merged.sort(key=lambda r: (_recording_key(r["recording"]), int(r["window"]), r["file"]))
     return write_csv(final, *_keep_other_rows(out_dir, merged, fields))
+
+
+def numbered(jobs: list[Job], out_dir: Path) -> list[Job]:
+    """Recording numbers unique in the folder, whatever input each recording came from. A recording the
+    folder's manifest already lists (by source, its matrix still there) keeps its number, so a rerun
+    reuses its matrices; a new one gets the next number after all of them. Two inputs converted into
+    one folder both counted from 1, and recordings of different classes were scored as one recording.
+    An empty folder numbers as before: index + 1."""
+    path = out_dir / MANIFEST
+    try:
+        check_output_manifest(out_dir)
+    except SemgError:  # not ours (or the input's own): the run's check names it, with the input in mind
+        return jobs
+    if not path.exists():
+        return jobs
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if (out_dir / (r.get("file") or "")).is_file()]
+    known = {r["source"]: _recording_key(r["recording"])[0] for r in rows if r.get("source") and r.get("recording")}
+    if not known:
+        return jobs
+    taken = max(known.values())
+    out = []
+    for job in jobs:
+        if job.source in known:
+            out.append(replace(job, number=known[job.source]))
+        else:
+            taken += 1
+            out.append(replace(job, number=taken))
+    return out
 
 
 def _recording_key(recording: str) -> tuple[int, ...]:

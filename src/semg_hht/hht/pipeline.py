@@ -29,7 +29,7 @@ from semg_hht.errors import SemgError
 from semg_hht.hht import convert
 from semg_hht.hht.convert import JobResult, convert_recording, output_columns, versions
 from semg_hht.hht.inputs import Job, discover
-from semg_hht.hht.manifest import check_output_manifest, write_manifest
+from semg_hht.hht.manifest import check_output_manifest, numbered, write_manifest
 from semg_hht.hht.memory import check_spectrum
 from semg_hht.hht.settings import Settings, settings_from_cfg
 from semg_hht.run_folder import holding
@@ -65,6 +65,7 @@ def run(s: Settings) -> dict:
     if out_dir.exists() and Path(input_path).is_dir() and out_dir.samefile(input_path):
         raise SemgError("output is the input folder", path=out_dir, fix="choose another output folder")
     jobs, extra = discover(input_path, s.inputs, out_dir, s.filename_scheme)
+    jobs = numbered(jobs, out_dir)
     mine = [j for j in jobs if j.index % s.num_shards == s.shard]
     _make_output_folder(out_dir)
     with holding(out_dir, f".make_hht-shard{s.shard}-of-{s.num_shards}.lock"):  # 3 runs at once kept 1 matrix
