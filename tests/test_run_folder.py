@@ -126,3 +126,27 @@ def test_ddp_ranks_started_by_lightning_run_in_rank_zeros_folder(tmp_path):
     finally:
         run_folder.release(run)
     assert "data folder not found" in last_line(result) and not (run / ".hydra").exists()
+
+
+def test_a_second_make_hht_into_a_folder_in_use_is_refused_before_any_work(tmp_path):
+    """Three make_hht runs at once into one folder kept one matrix and one manifest row; a run now holds
+    its shard of the output folder (the shards of one conversion still share it)."""
+    from tests.helpers import recordings, run_make_hht
+
+    raw = recordings(tmp_path / "raw", ["S1_M_full.csv"])
+    out = tmp_path / "out"
+    hold = (
+        "import time; from pathlib import Path; from semg_hht import run_folder\n"
+        f"run_folder.claim(Path({str(out)!r}), '.make_hht-shard0-of-1.lock'); print('held', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)  # a running make_hht
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SemgError, match=rf"{out}: in use by PID {holder.pid}"):
+            run_make_hht(raw, out)
+        assert run_make_hht(raw, out, "shard=1", "num_shards=2")["recordings"] == 0  # another shard: not refused
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not list(out.glob("*.npz")) and run_make_hht(raw, out)["written"] == 1  # the holder gone: it runs
