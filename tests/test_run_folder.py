@@ -150,3 +150,16 @@ def test_a_second_make_hht_into_a_folder_in_use_is_refused_before_any_work(tmp_p
         holder.kill()
         holder.wait()
     assert not list(out.glob("*.npz")) and run_make_hht(raw, out)["written"] == 1  # the holder gone: it runs
+
+
+def test_evaluate_never_replaces_an_earlier_table(tmp_path, capsys):
+    from semg_hht.errors import run_guarded
+    from semg_hht.evaluation.run import evaluate
+    from tests.helpers import compose_cfg
+
+    (tmp_path / "results.md").write_text("an earlier table\n")
+    cfg = compose_cfg([f"paths.output_dir={tmp_path}", "raw=x.csv"], "evaluate")
+    with pytest.raises(SystemExit):
+        run_guarded(evaluate, cfg)
+    assert "results.md: output exists and would be overwritten -> pass overwrite=true" in capsys.readouterr().err
+    assert (tmp_path / "results.md").read_text() == "an earlier table\n"

@@ -684,6 +684,7 @@ class EvaluateConfig(Schema):
     task_name: str = key()
     raw: str | None = key()
     out: str = key()
+    overwrite: bool = key()
     hardware: str = key()
     experiments: list = field(default=None)
     overrides: list = field(default=None)

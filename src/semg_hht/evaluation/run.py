@@ -56,7 +56,7 @@ from semg_hht.evaluation.table import (
     write_table,
 )
 from semg_hht.hht.settings import FilterSettings, ManifestColumns, settings_from_cfg
-from semg_hht.io import write_csv
+from semg_hht.io import refuse_overwrite, write_csv
 from semg_hht.reporting.aggregate import METRICS, leakage_check
 from semg_hht.reporting.table import print_table
 
@@ -403,6 +403,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """conf/evaluate.yaml -> results.md, results.csv, folds.csv in cfg.out; returns the rows, the
     per-fold rows, the leakage warnings and the files written."""
     check_config(cfg, EVALUATE)
+    for name in ("results.md", "results.csv", "folds.csv"):  # an earlier table is not replaced in silence
+        refuse_overwrite(Path(str(cfg.out)) / name, cfg.overwrite)
     sweeps = check_inputs(cfg)
     filters = settings_from_cfg(cfg.filter, FilterSettings)
     command = command_line(cfg)
