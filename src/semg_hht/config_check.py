@@ -249,6 +249,7 @@ def _first_line(err: BaseException) -> str:
 # second edit here.
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
+LDA_SOLVERS = ("svd", "lsqr", "eigen")  # sklearn's LinearDiscriminantAnalysis
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 ROW_FILTER = _free(Either(AnyStr(), Float()))  # {column: value or [values]}: data.filter, predict's filter= ...
 OTHER_ARGUMENT = Either(Float(), AnyStr(), Bool(), optional=True)  # passed on to the library as given
@@ -502,11 +503,17 @@ class GridSearch(Schema):
 
 
 @dataclass(frozen=True)
-class Svm(Schema):
+class SvmParams(Schema):
+    """sklearn SVC's arguments: fit_svm.py's svm.* and evaluate.py's classifiers.svm.*."""
+
     kernel: str = key(one_of=("rbf", "linear", "poly", "sigmoid"))
     C: float = key(gt=0)
     gamma: str = key(rule=Either(OneOf("scale", "auto"), Float(lo=0, lo_open=True)))
     class_weight: str | None = key(one_of=("balanced", None))
+
+
+@dataclass(frozen=True)
+class Svm(SvmParams):
     calibration: SvmCalibration = field(default=None)
     grid_search: GridSearch = field(default=None)
 
@@ -650,28 +657,20 @@ class Features(Schema):
 
 @dataclass(frozen=True)
 class Lda(Schema):
-    solver: str = key(one_of=("svd", "lsqr", "eigen"))
+    solver: str = key(one_of=LDA_SOLVERS)
     shrinkage: float | None = key(rule=Either(OneOf("auto"), Float(lo=0, hi=1), optional=True))
 
 
 @dataclass(frozen=True)
 class PcaLda(Schema):
     n_components: int = key(ge=1)
-    solver: str = key(one_of=("svd", "lsqr", "eigen"))
-
-
-@dataclass(frozen=True)
-class ClassicSvm(Schema):
-    kernel: str = key(one_of=("rbf", "linear", "poly", "sigmoid"))
-    C: float = key(gt=0)
-    gamma: str = key(rule=Either(OneOf("scale", "auto"), Float(lo=0, lo_open=True)))
-    class_weight: str | None = key(one_of=("balanced", None))
+    solver: str = key(one_of=LDA_SOLVERS)
 
 
 @dataclass(frozen=True)
 class Classifiers(Schema):
     lda: Lda = field(default=None)
-    svm: ClassicSvm = field(default=None)
+    svm: SvmParams = field(default=None)
     pca_lda: PcaLda = field(default=None)
 
 
