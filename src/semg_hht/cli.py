@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from semg_hht import config_check, run_folder
-from semg_hht.config_check import closest
+from semg_hht.config_check import closest, unknown_key
 from semg_hht.errors import SemgError, run_guarded
 from semg_hht.io import refuse_overwrite
 
@@ -129,9 +129,7 @@ def _unknown_key_line(key: str, cfg: DictConfig | None, overrides: list[str]) ->
     if isinstance(parent, DictConfig) and len(parent) == 0:  # a free-form mapping such as data.filter
         return f"config key '{key}' is new inside the mapping {key.rsplit('.', 1)[0]} -> pass +{key}={value}"
     keys = sorted(k for k in _all_keys(cfg) if not key.startswith(k + ".")) if cfg is not None else []
-    close = closest(key, keys)
-    hint = f"did you mean {' or '.join(close)}?" if close else "no key of that name"
-    return f"unknown config key '{key}': {hint} -> see every key with --cfg job"
+    return str(unknown_key(key, keys))
 
 
 def _unknown_option_line(group: str, option: str, config_dir: Path) -> str:

@@ -140,9 +140,7 @@ def _check_node(root: DictConfig, node: DictConfig, schema: type[Schema], at: st
             continue
         spec = specs.get(name, schema.EXTRA)
         if spec is None:
-            close = closest(path, [at + s for s in specs])
-            hint = f": did you mean {' or '.join(close)}?" if close else ""
-            raise SemgError(f"unknown config key '{path}'{hint}", fix="see every key with --cfg job")
+            raise unknown_key(path, [at + s for s in specs])
         child = node._get_node(name)
         if child._is_interpolation():  # ${other.key}: checked (and named) there
             continue
@@ -226,6 +224,13 @@ def _scalar_leaves(node: DictConfig, prefix: str = ""):
             yield from _scalar_leaves(child, key_ + ".")
         elif not isinstance(child, ListConfig):
             yield key_
+
+
+def unknown_key(key: str, candidates: Iterable[str]) -> SemgError:
+    """One line for a key no schema or config has, naming the closest ones."""
+    close = closest(key, candidates)
+    hint = f": did you mean {' or '.join(close)}?" if close else ""
+    return SemgError(f"unknown config key '{key}'{hint}", fix="see every key with --cfg job")
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
