@@ -88,6 +88,41 @@ def test_a_refused_fit_svm_leaves_the_old_record(tmp_path):
     assert record.read_text() == before and (run / "svm.skops").read_bytes() == b"an earlier SVM"
 
 
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_refused_command_leaves_an_existing_folder_byte_for_byte_its_log_included(tmp_path):
+    """The error line of a refused command was appended to the folder's log file (another run's train.log,
+    fit_svm.log), and a refusal after the claim left its .lock behind. Now the folder keeps every byte."""
+    run, svm, busy = tmp_path / "run", tmp_path / "svm", tmp_path / "busy"
+    _old_run(run)
+    (run / "metrics.json").write_text('{"val/acc": 0.9}\n')
+    (run / "train.log").write_text("[the earlier run's log]\n")
+    _old_run(svm)
+    (svm / "svm.skops").write_bytes(b"an earlier SVM")
+    (svm / "fit_svm.log").write_text("[the earlier SVM's log]\n")
+    _old_run(busy)  # no log file yet: none is created
+    before = {f: _folder_bytes(f) for f in (run, svm, busy)}
+    data = f"paths.data_dir={tmp_path}"
+    refused = [
+        script("train.py", f"hydra.run.dir={run}", data, cwd=tmp_path),  # a finished run
+        script("train.py", f"hydra.run.dir={run}", data, "model.num_layers=0", cwd=tmp_path),  # a bad value
+        script("fit_svm.py", "ckpt=null", f"hydra.run.dir={svm}", data, cwd=tmp_path),  # svm.skops exists
+    ]
+    run_folder.claim(busy)  # in use by this process
+    try:
+        refused.append(script("train.py", f"hydra.run.dir={busy}", data, cwd=tmp_path))
+        busy_during = _folder_bytes(busy)
+    finally:
+        run_folder.release(busy)
+    assert [r.returncode for r in refused] == [1, 1, 1, 1]
+    assert all(last_line(r).startswith("error: ") for r in refused)  # the line is still on the terminal
+    assert busy_during == {**before[busy], ".lock": str(os.getpid()).encode()}
+    assert {f: _folder_bytes(f) for f in (run, svm, busy)} == before
+    assert sorted(p.name for p in run.iterdir()) == [".hydra", "metrics.json", "train.log"]
+
+
 def test_a_refused_command_writes_no_record_nor_do_refused_sweep_jobs(tmp_path):
     run = tmp_path / "run"
     result = script("train.py", f"hydra.run.dir={run}", "paths.data_dir=nope", cwd=tmp_path)

@@ -5,7 +5,8 @@
   (which, followed, loaded every matrix and then failed inside the model).
 - `run`: config values (config_check), then the files the command names (data folder, checkpoint,
   input), then the import of the work itself, so a typo or a missing checkpoint answers in about a second
-  rather than after the imports and the data load; an error line also lands in the run's log file.
+  rather than after the imports and the data load; an error line also lands in the run's log file when
+  Hydra made the folder for this command (never in a folder that was there before: run_folder.checking).
 """
 
 from __future__ import annotations
@@ -159,15 +160,14 @@ def run(
     """`work` is 'module:function'. Config values and named files are checked before it is imported."""
 
     def checked_then_run() -> Any:
-        if rules is not None:
-            config_check.check_config(cfg, rules)
         folder = _hydra_run_folder()
-        if folder is not None:
-            run_folder.claim(folder)  # before reading what is in it: a second run waits its turn or stops
-        if files is not None:
-            files(cfg)
-        if folder is not None:
-            run_folder.write_record(folder, cfg, HydraConfig.get())
+        with run_folder.checking(folder):  # held first: a second run stops; refused, nothing lands in the folder
+            if rules is not None:
+                config_check.check_config(cfg, rules)
+            if files is not None:
+                files(cfg)
+            if folder is not None:
+                run_folder.write_record(folder, cfg, HydraConfig.get())
         module, function = work.split(":")
         try:
             return getattr(importlib.import_module(module), function)(cfg)

@@ -8,12 +8,18 @@ refused fit_svm.py rewrote the old run's .hydra/ record. So, before any work:
   to resume it (ckpt_path=) or with overwrite=true.
 - `write_record`: the composed config, Hydra's settings and the overrides (.hydra/), written by us once
   the checks passed (conf/hydra sets output_subdir: null), so a refused command leaves the folder as it was.
+- `checking`: the command's checks run holding the folder, with what they log held in memory: a refused
+  command writes nothing into a folder that was there before it (its log file keeps its bytes; Hydra opens
+  the log file only at its first line, conf/hydra job_logging delay), and leaves no lock file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import logging.handlers
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +86,51 @@ def holding(folder: Path, lock: str = ".lock") -> Iterator[None]:
         yield
     finally:
         release(folder, lock)
+
+
+@contextlib.contextmanager
+def checking(folder: Path | None) -> Iterator[None]:
+    """Claim `folder` (None: no folder to hold) and run the command's checks; the caller releases it after
+    the work. What is logged meanwhile reaches the folder's log file once the checks pass. Refused (any
+    exception): the folder is released, and the log records (and the error line the caller writes next)
+    go to the log file only if the folder holds nothing but empty log files, i.e. Hydra made it for
+    this command; a folder that was there before (another run's, or one in use) is left byte for byte."""
+    if folder is None:
+        yield
+        return
+    root, folder = logging.getLogger(), Path(os.path.abspath(folder))
+    logs = [h for h in root.handlers if isinstance(h, logging.FileHandler) and Path(h.baseFilename).parent == folder]
+    made_for_us = _only_empty_logs(folder, logs)
+    held = logging.handlers.BufferingHandler(sys.maxsize)  # flushes (discards) only at sys.maxsize records
+    for handler in logs:
+        root.removeHandler(handler)
+    root.addHandler(held)
+    passed = False
+    try:
+        claim(folder)
+        try:
+            yield
+        except BaseException:
+            release(folder)
+            raise
+        passed = True
+    finally:
+        root.removeHandler(held)
+        keep = passed or (made_for_us and _only_empty_logs(folder, logs))  # still: no other run came in
+        for handler in logs:
+            if keep:
+                root.addHandler(handler)
+                for record in held.buffer:
+                    handler.handle(record)
+            else:
+                handler.close()
+
+
+def _only_empty_logs(folder: Path, logs: list[logging.FileHandler]) -> bool:
+    names = {Path(h.baseFilename).name for h in logs}
+    if not folder.is_dir():
+        return True
+    return all(p.name in names and p.is_file() and p.stat().st_size == 0 for p in folder.iterdir())
 
 
 def refuse_earlier_run(folder: Path, resuming: bool, overwrite: bool) -> None:
