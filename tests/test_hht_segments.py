@@ -147,14 +147,35 @@ def _bad(tmp_path: Path, name: str, variables: dict) -> Path:
 BAD = {
     "wrong length": (
         {"restimulus": np.zeros(399), "rerepetition": np.zeros(400)},
-        [],
+        ["segment.label_length=strict"],
         "'restimulus' has 399 values but the signal has 400 samples",
+    ),
+    "trim through a movement": (
+        {"restimulus": np.r_[np.zeros(390), 3 * np.ones(20)], "rerepetition": np.zeros(410)},
+        [],
+        "10 of the 10 values past the signal are not rest: trimming (segment.label_length=fit) would cut a movement",
+    ),
+    "pad after a movement": (
+        {"restimulus": np.r_[np.zeros(300), 3 * np.ones(50)], "rerepetition": np.zeros(400)},
+        [],
+        "it stops during a movement (value 3): padding it with rest (segment.label_length=fit) would end",
+    ),
+    "meta key missing": (
+        {"restimulus": np.zeros(400), "rerepetition": np.zeros(400), "gender": np.str_("m")},
+        ["segment.meta_keys={age:age}"],
+        "no variable 'age' (segment.meta_keys.age)",
+    ),
+    "gender code": (
+        {"restimulus": np.zeros(400), "rerepetition": np.zeros(400), "sex": np.float64(2)},
+        ["segment.meta_keys={gender:sex}"],
+        "'sex' (segment.meta_keys.gender) is '2', not a gender (m, f, male, female, man, woman: any case)",
     ),
     "missing key": ({"stimulus": np.zeros(400)}, [], "no array 'restimulus' (arrays: emg, stimulus)"),
     "odd edges": (
         {"marker": np.r_[np.zeros(200), 100 * np.ones(200)]},
-        ["segment.mode=marker", "segment.label_key=marker", "segment.labels=[fist]"],
-        "odd number of edges (1 on, 0 off): a movement has not ended",
+        ["segment.mode=marker", "segment.label_key=marker", "segment.labels=[fist]", "segment.open_end=refuse"],
+        "'marker' is still on at the last sample (segment 2 (label fist, repetition 1, 1.000-2.000 s)): a movement"
+        " has not ended when the session ends",
     ),
     "count": (
         {"marker": np.r_[np.zeros(100), 100 * np.ones(200), np.zeros(100)]},

@@ -7,7 +7,6 @@ the same recording with the same settings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import traceback
@@ -25,10 +24,10 @@ from semg_hht.hht.inputs import Job
 from semg_hht.hht.memory import check_signal
 from semg_hht.hht.naming import muscle_token, output_stem, recording_id
 from semg_hht.hht.readers import RawRecording, read_recording
-from semg_hht.hht.segments import Segment, find_segments, label_text, padded
+from semg_hht.hht.segments import Segment, find_segments, padded, session_meta, variable_text
 from semg_hht.hht.settings import Settings, WindowSettings
 from semg_hht.hht.transform import check_scale, hht_matrix, make_decomposer, normalise_scale
-from semg_hht.io import save_npz
+from semg_hht.io import file_sha256, save_npz
 
 FORMAT_VERSION = 2  # 2: source_sha256, so a rerun never reuses a matrix of another recording's content
 FIXED_COLUMNS = (
@@ -58,6 +57,7 @@ class JobResult:
     error: str | None = None
     segments: int = 0  # segments converted (segment.enabled)
     segments_skipped: list[str] = field(default_factory=list)  # one line each: which and why
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. labels fitted to the signal
     clipped: tuple[float, float, float] | None = None  # band-pass used (low, high, fs) when Nyquist cut it
 
 
@@ -135,14 +135,10 @@ def convert_recording(job: Job, s: Settings, out_dir: str, signature: str, vers:
 
 def source_digest(path: str) -> str:
     """sha256 of the recording's bytes: "already done" means made from this very content."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return file_sha256(path)
     except OSError:
         return ""  # read_recording says what is wrong with the file
-    return h.hexdigest()
 
 
 def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, result: JobResult) -> None:
@@ -151,7 +147,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
     if ss.enabled:
         reps = ss.repetition_key if ss.mode == "labels" else None
         want = tuple(k for k in (ss.label_key, reps) if k)
-        optional = (ss.subject_key,) if ss.subject_key else ()
+        optional = tuple(k for k in (ss.subject_key, *(ss.meta_keys or {}).values()) if k)
     digest = source_digest(job.path)
     check_size = partial(check_signal, max_imf=s.emd.max_imf, fraction=s.max_memory_fraction, path=job.path)
     rec = read_recording(job.path, s.reader, fs_hint=job.fs(), want=want, optional=optional, check_size=check_size)
@@ -162,6 +158,8 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
     if cond.band and s.filter.bandpass and cond.band[1] < s.filter.bandpass[1]:
         result.clipped = (cond.band[0], cond.band[1], cond.fs)
     x, names = cond.signal, rec.channel_names
+    if ss.enabled:
+        job = _with_meta(job, session_meta(rec.variables, ss, job.path))
 
     scales = [(0.0, 1.0)] * len(names)
     if s.normalise.scope == "recording":  # a session's segments share its scale: rest stays quieter
@@ -174,7 +172,7 @@ def _convert(job: Job, s: Settings, out_dir: Path, signature: str, vers: dict, r
         return
 
     subject = job.subject or _subject(rec.variables.get(ss.subject_key or ""))
-    segments, skipped = find_segments(rec.variables, n_raw, rec.fs, ss, job.path)
+    segments, skipped = find_segments(rec.variables, n_raw, rec.fs, ss, job.path, notes=result.warnings)
     result.segments_skipped += [f"{job.path}: {line}" for line in skipped]
     _progress_tick("found", len(segments))
     ratio = x.shape[0] / n_raw  # segment bounds are raw samples; resampling rescales them
@@ -318,13 +316,25 @@ def _convert_part(
 
 def _subject(value: np.ndarray | None) -> str:
     """The session's subject variable as text (NinaPro stores a number: 3.0 -> '3')."""
-    if value is None:
-        return ""
-    arr = np.asarray(value)
-    if arr.size != 1:
-        return ""
-    item = arr.reshape(()).item()
-    return label_text(item) if isinstance(item, int | float) else str(item).strip()
+    return "" if value is None else variable_text(value) or ""
+
+
+def _with_meta(job: Job, meta: dict[str, str]) -> Job:
+    """The session's own variables (segment.meta_keys) among its labels: gender into the output names, the
+    others as manifest columns. Where the input manifest gives one too, the two must agree."""
+    given = {"gender": job.gender, **dict(job.extra)}
+    for column, value in meta.items():
+        if given.get(column) and value and given[column] != value:
+            raise SemgError(
+                f"the input manifest or file name gives {column} {given[column]!r} but the session says {value!r}",
+                path=job.path,
+                fix=f"correct one of them, or leave {column} out of segment.meta_keys",
+            )
+    extra = dict(job.extra)
+    for column, value in meta.items():
+        if column != "gender":
+            extra[column] = extra.get(column) or value
+    return replace(job, gender=job.gender or meta.get("gender", ""), extra=tuple(extra.items()))
 
 
 def set_progress(sink: Callable[[tuple[str, int]], None] | None) -> None:

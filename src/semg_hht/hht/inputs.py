@@ -7,7 +7,9 @@ and the shard a recording belongs to never depend on how many workers or shards 
 from __future__ import annotations
 
 import csv
+import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from semg_hht.errors import SemgError
 from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.hht.naming import gender_value
 from semg_hht.hht.settings import InputSettings
-from semg_hht.io import csv_header, read_csv_rows
+from semg_hht.io import csv_header, file_sha256, read_csv_rows
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,41 @@ def discover(
         path=root,
         fix="pass input=<folder> or input=<manifest.csv>",
     )
+
+
+def drop_duplicates(jobs: list[Job], mine: list[Job], converted: dict[str, str]) -> tuple[list[Job], list[str]]:
+    """`mine` without the sessions whose bytes equal an earlier job's (input order) or those of a source already
+    converted into the output folder from another input (`converted`: sha256 -> source), and one line naming
+    both files for each dropped. A copy under another name was converted twice without a word, and under
+    another subject it puts one person on both sides of a split. Only files that share a size are hashed
+    (unless the folder holds other sources): every shard decides alike, at the cost of a stat per file."""
+    sources = {job.source for job in jobs}
+    others = {digest: src for digest, src in converted.items() if src not in sources}
+    size = {job.index: _size(job.path) for job in jobs}
+    shared = Counter(size.values())
+    first: dict[str, Job] = {}
+    dropped: dict[int, str] = {}
+    for job in jobs:
+        if not others and shared[size[job.index]] < 2:
+            continue
+        try:
+            digest = file_sha256(job.path)
+        except OSError:
+            continue  # read_recording says what is wrong with the file
+        if digest in others:
+            dropped[job.index] = f"{job.path}: same bytes as {others[digest]}, already converted into the output folder"
+        elif digest in first:
+            dropped[job.index] = f"{job.path}: same bytes as {first[digest].path} (converted once, as that file)"
+        else:
+            first[digest] = job
+    return [j for j in mine if j.index not in dropped], [dropped[j.index] for j in mine if j.index in dropped]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
 
 
 def _csv_header(path: Path) -> list[str]:

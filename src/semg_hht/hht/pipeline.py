@@ -28,7 +28,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from semg_hht.errors import SemgError
 from semg_hht.hht import convert
 from semg_hht.hht.convert import JobResult, convert_recording, output_columns, versions
-from semg_hht.hht.inputs import Job, discover
+from semg_hht.hht.inputs import Job, discover, drop_duplicates
 from semg_hht.hht.manifest import check_output_manifest, numbered, write_manifest
 from semg_hht.hht.memory import check_spectrum
 from semg_hht.hht.settings import Settings, settings_from_cfg
@@ -84,7 +84,12 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
         out_dir,
     )
 
-    _refuse_other_conversions(out_dir, s.signature())
+    converted = _refuse_other_conversions(out_dir, s.signature())
+    duplicates: list[str] = []
+    if s.segment.enabled:
+        mine, duplicates = drop_duplicates(jobs, mine, converted)
+        for line in duplicates:
+            log.warning("duplicate session skipped: %s", line)
     try:
         with _sigterm_raises():
             results = _run_jobs(mine, s, out_dir)
@@ -97,7 +102,8 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
     rows = [row for r in results for row in r.rows]
     if mine and not rows and not any(r.error for r in results):
         raise _nothing_made(len(mine), results, s)
-    columns = list(output_columns(s.segment.enabled, extra))
+    meta = [c for c in s.segment.meta_keys or () if c != "gender" and c not in extra] if s.segment.enabled else []
+    columns = list(output_columns(s.segment.enabled, [*extra, *meta]))  # gender has its own column
     try:
         manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
     except OSError as err:
@@ -123,6 +129,8 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
     if s.segment.enabled:
         summary["segments"] = sum(r.segments for r in results)
         summary["segments_skipped"] = [line for r in results for line in r.segments_skipped]
+        summary["warnings"] = [line for r in results for line in r.warnings]
+        summary["duplicates"] = duplicates
         log.info(
             "make_hht: %d segments done (written or already there), %d skipped (listed above)",
             summary["segments"],
@@ -148,16 +156,20 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
     return summary
 
 
-def _refuse_other_conversions(out_dir: Path, signature: str) -> None:
+def _refuse_other_conversions(out_dir: Path, signature: str) -> dict[str, str]:
     """A matrix is compared with the settings only when this run would write its name again; settings
     that change the names (layout.stack_channels, window.*) put a second conversion beside the first in
-    silence. So every matrix already in the folder must carry this run's settings signature."""
+    silence. So every matrix already in the folder must carry this run's settings signature. Returns the
+    sources converted there by content (sha256 -> source), for drop_duplicates."""
     import numpy as np
 
+    converted = {}
     for path in sorted(out_dir.glob("*.npz")):
         try:
             with np.load(path, allow_pickle=False) as z:
                 theirs = str(z["settings_signature"]) if "settings_signature" in z.files else signature
+                if "source_sha256" in z.files and "source" in z.files:
+                    converted.setdefault(str(z["source_sha256"]), str(z["source"]))
         except Exception:  # unreadable: named by the per-matrix check if this run writes its name
             continue
         if theirs != signature:
@@ -167,6 +179,7 @@ def _refuse_other_conversions(out_dir: Path, signature: str) -> None:
                 path=out_dir,
                 fix="choose another output folder, or convert with the settings those matrices were made with",
             )
+    return converted
 
 
 def _nothing_made(n: int, results: list[JobResult], s: Settings) -> SemgError:
@@ -306,6 +319,8 @@ def _result(fut, job: Job) -> JobResult:
 def _report(res: JobResult, bar: tqdm) -> JobResult:
     if res.error:
         log.warning("failed: %s", res.error)
+    for line in res.warnings:
+        log.warning("%s", line)
     for line in res.segments_skipped:
         log.warning("segment skipped: %s", line)
     bar.update(1)

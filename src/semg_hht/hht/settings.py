@@ -183,8 +183,16 @@ class SegmentSettings(_Group):
     pad_s: float = _rule(0.0, ge=0)
     labels: tuple[str, ...] | None = None
     reps_per_label: int = _rule(1, ge=1)
+    # shipped data: a marker on the protocol's timeline, a last repetition cut by the end of the recording
+    label_length: str = _rule("fit", one_of=("strict", "fit"))
+    open_end: str = _rule("skip", one_of=("refuse", "close", "skip"))
+    meta_keys: dict[str, str] | None = None  # manifest column -> session variable
 
     def check(self) -> None:
+        for column, variable in (self.meta_keys or {}).items():
+            if not str(column).strip() or not str(variable).strip():
+                problem = f"config key 'segment.meta_keys' maps {column!r} to {variable!r}: both need a name"
+                raise SemgError(problem, fix="e.g. segment.meta_keys={gender:gender,age:age}")
         if self.max_duration_s is not None and self.max_duration_s <= self.min_duration_s:
             raise SemgError("segment.max_duration_s must be above segment.min_duration_s", fix="or null (no limit)")
         if self.enabled and self.mode == "marker" and not self.labels:
@@ -244,6 +252,11 @@ class Settings(_Group):
         relevant = {k: v for k, v in asdict(self).items() if k not in _NOT_HASHED}
         if not self.segment.enabled:  # outputs made before segmenting existed stay reusable
             relevant.pop("segment")
+        else:  # what never changes a matrix's values, so outputs made before these keys existed stay reusable:
+            # names and labels (meta_keys); labels fitted to the signal (label_length) are the labels a hand-fixed
+            # file holds; refuse and skip make no matrix of an open segment, only close does
+            for key in ("label_length", "meta_keys", *(("open_end",) if self.segment.open_end != "close" else ())):
+                relevant["segment"].pop(key)
         if self.spectrum.freq_scale == "linear":  # outputs made before the log axis existed stay reusable
             relevant["spectrum"].pop("freq_scale")
         # out_of_range only where it changes what the axis always did (null, or the value null means), so

@@ -13,6 +13,12 @@ Formats: `mat` (MATLAB v5, scipy), `mat73` (MATLAB v7.3 = HDF5, arrays stored tr
 MATLAB writes them), `npz`. No sampling rate is stored in the files (NinaPro stores none either);
 `<out>/manifest.csv` lists path, fs_hz, subject and gender.
 
+--quirks: the quirks of a dataset as shipped (make_hht's segment.label_length / open_end / meta_keys
+and its duplicate check), in turn by subject: the per-sample vectors run on past the signal (the
+protocol's fixed timeline), stop before its end, or the recording stops during the last repetition
+(every 4th subject is clean); each session holds `gender` ('m' / 'f') and `age`; and the first
+session is there twice, byte for byte, under another name (`S1_E1_A1_copy`).
+
 Each movement activates the electrodes with its own fixed pattern of amplitudes and median
 frequencies (the same for everyone), so the movements are learnable; subjects differ in gain and
 median frequency.
@@ -50,6 +56,10 @@ class SessionConfig:
     seed: int = 0
     median_freq_hz: float = 90.0
     volts: float = 1e-3
+    quirks: bool = False  # shipped data's quirks (the module's docstring)
+
+
+QUIRKS = ("longer", "shorter", "open_end", None)  # subject k has QUIRKS[(k - 1) % 4]
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class TrueSegment:
     repetition: int
     start: int
     end: int
+    open: bool = False  # still on at the last sample (--quirks): make_hht's segment.open_end
 
 
 def session(cfg: SessionConfig, subject: int) -> tuple[dict[str, np.ndarray], list[tuple[int, int, int, int, int]]]:
@@ -98,18 +109,35 @@ def session(cfg: SessionConfig, subject: int) -> tuple[dict[str, np.ndarray], li
             env = ramp_burst(times[a:b], a / fs, b / fs, min(0.2, 0.25 * (b - a) / fs)) * rng.uniform(0.8, 1.2)
             emg[a:b] += env[:, None] * amplitude[None, :] * carrier[a:b]
     emg *= cfg.volts * gain
-    variables = {"emg": emg, "subject": np.array([[subject]], dtype=np.float64)}
     if cfg.layout == "marker":
-        variables["marker"] = (MARKER_ON * (restimulus > 0)).astype(np.float64)[:, None]
+        vectors = {"marker": (MARKER_ON * (restimulus > 0)).astype(np.float64)}
     else:
-        for key, v in (
-            ("stimulus", stimulus),
-            ("restimulus", restimulus),
-            ("repetition", repetition),
-            ("rerepetition", rerepetition),
-        ):
-            variables[key] = v[:, None]  # MATLAB column vectors, as NinaPro stores them
+        vectors = {"stimulus": stimulus, "restimulus": restimulus, "repetition": repetition}
+        vectors["rerepetition"] = rerepetition
+    if cfg.quirks:
+        emg, vectors, timeline = _quirk(QUIRKS[(subject - 1) % len(QUIRKS)], emg, vectors, timeline)
+    variables = {"emg": emg, "subject": np.array([[subject]], dtype=np.float64)}
+    variables |= {key: v[:, None] for key, v in vectors.items()}  # MATLAB column vectors, as NinaPro stores them
+    if cfg.quirks:
+        variables |= {"gender": np.str_("mf"[(subject - 1) % 2]), "age": np.array([[20.0 + 3 * subject]])}
     return variables, timeline
+
+
+def _quirk(kind: str | None, emg: np.ndarray, vectors: dict, timeline: list) -> tuple[np.ndarray, dict, list]:
+    """One quirk of shipped data: the per-sample vectors longer (rest appended: the protocol's timeline runs
+    on) or shorter (cut within the last rest) than the signal, or the recording stopped halfway through
+    the last repetition (the timeline's last movement then ends at the last sample)."""
+    n = emg.shape[0]
+    last_rest = n - max(cue_end for *_, cue_end in timeline)  # after the last cue, every vector rests
+    if kind == "longer":
+        return emg, {k: np.r_[v, np.zeros(last_rest, v.dtype)] for k, v in vectors.items()}, timeline
+    if kind == "shorter":
+        return emg, {k: v[: n - last_rest // 2] for k, v in vectors.items()}, timeline
+    if kind == "open_end":
+        g, r, a, b, cue, _ = timeline[-1]
+        cut = (a + b) // 2
+        return emg[:cut], {k: v[:cut] for k, v in vectors.items()}, [*timeline[:-1], (g, r, a, cut, cue, cut)]
+    return emg, vectors, timeline
 
 
 def generate_sessions(out: str | Path, cfg: SessionConfig, overwrite: bool = False) -> list[TrueSegment]:
@@ -126,10 +154,16 @@ def generate_sessions(out: str | Path, cfg: SessionConfig, overwrite: bool = Fal
         name = f"S{subject}_E1_A1{FORMATS[cfg.fmt]}"
         variables, timeline = session(cfg, subject)
         write_session(out / name, variables, cfg.fmt)
+        n = variables["emg"].shape[0]
         for g, r, a, b, _, _ in timeline:
             label = MOVEMENTS[g - 1] if cfg.layout == "marker" else str(g)
-            truth.append(TrueSegment(name, subject, label, r, a, b))
+            truth.append(TrueSegment(name, subject, label, r, a, b, open=b == n))
         rows.append({"path": name, "fs_hz": f"{cfg.fs:g}", "subject": subject, "gender": "MF"[i % 2]})
+    if cfg.quirks:  # the same bytes under another name, listed as if it were a session of its own
+        copy = f"S1_E1_A1_copy{FORMATS[cfg.fmt]}"
+        with atomic_open(out / copy, "wb") as f:
+            f.write((out / rows[0]["path"]).read_bytes())
+        rows.append({**rows[0], "path": copy})
     write_csv(out / "manifest.csv", rows, ("path", "fs_hz", "subject", "gender"))
     return truth
 
@@ -153,8 +187,11 @@ def _write_mat73(f, variables: dict[str, np.ndarray]) -> None:
 
     with h5py.File(f, "w", userblock_size=512) as h5:
         for key, v in variables.items():
+            kind = {"f": "double", "u": "uint8", "U": "char"}[v.dtype.kind]
+            if kind == "char":  # UTF-16 code units, a 1 x n row
+                v = np.array([[ord(c) for c in str(v)]], dtype=np.uint16)
             ds = h5.create_dataset(key, data=np.ascontiguousarray(np.atleast_2d(v).T))
-            ds.attrs["MATLAB_class"] = np.bytes_({"f": "double", "u": "uint8"}[v.dtype.kind])
+            ds.attrs["MATLAB_class"] = np.bytes_(kind)
     text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: semg_hht.synth.sessions HDF5 schema 1.00 ."
     f.seek(0)
     f.write(text.ljust(116) + b"\0" * 8 + b"\x00\x02IM" + b"\0" * (512 - 128))
@@ -176,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--layout", choices=LAYOUTS, default=d.layout)
     p.add_argument("--format", choices=tuple(FORMATS), default=d.fmt, dest="fmt")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--quirks", action="store_true", help="shipped data's quirks (see above)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing set in --out")
     a = p.parse_args(argv)
     cfg = SessionConfig(**{k: v for k, v in vars(a).items() if k not in ("out", "overwrite", "move", "rest")})
@@ -184,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"wrote {cfg.subjects} sessions ({cfg.layout} layout, {cfg.fmt}, {cfg.channels} channels, {cfg.fs:g} Hz) "
         f"with {len(truth)} movements to {a.out}"
+        + (" (with quirks: a copy, open ends, odd lengths)" if a.quirks else "")
     )
 
 
