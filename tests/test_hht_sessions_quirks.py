@@ -6,6 +6,7 @@ The generator's --quirks mode makes each of them (semg_hht.synth.sessions)."""
 from __future__ import annotations
 
 import csv
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,3 +156,22 @@ def test_new_keys_keep_the_signature_unless_they_change_a_matrix():
     same = [{"label_length": "strict"}, {"open_end": "refuse"}, {"meta_keys": {"gender": "gender"}}]
     assert all(replace(base, segment=replace(base.segment, **k)).signature() == base.signature() for k in same)
     assert replace(base, segment=replace(base.segment, open_end="close")).signature() != base.signature()
+
+
+def test_the_readme_commands_convert_a_quirky_marker_set(tmp_path):
+    """The README's two commands for a binary-marker set, as written (shorter sessions, 4 channels and
+    16x16 spectra added), in one make_hht run each."""
+    from semg_hht.synth.sessions import main
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("--quirks\n", 1)
+    generator = shlex.split(block[0].rsplit("\n", 1)[-1] + "--quirks")[3:]  # after python -m <module>
+    command = shlex.split(block[1].split("```", 1)[0].replace("\\\n", " "))[2:]
+    main([*generator, "--out", str(tmp_path / "raw"), "--channels", "4", "--move", "1", "--rest", "0.6"])
+    ours = {"input": tmp_path / "raw", "output": tmp_path / "out", "spectrum.size": 16, "emd.max_imf": 4}
+    overrides = [o for o in command if o.split("=")[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
+    summary = make_hht(hht_cfg(*overrides))
+    assert summary["segments"] == 4 * 25 - 1 and len(summary["segments_skipped"]) == 1  # subject 3's open end
+    assert len(summary["warnings"]) == 2 and len(summary["duplicates"]) == 1
+    table = rows(tmp_path / "out")
+    assert {r["movement"] for r in table} == set(MOVEMENTS[:5]) and {r["gender"] for r in table} == {"M", "F"}
