@@ -54,7 +54,7 @@ def test_every_option_composes_and_every_key_is_read(group, option, tmp_path):
 
 # Experiments on real recordings (their class lists and data.filter do not fit the synthetic set):
 # instantiated on a make_hht-shaped stand-in in tests/test_eval_configs.py.
-REAL_DATA = {"muscletracker_movement", "muscletracker_gender", "muscletracker_mio_movement"}
+REAL_DATA = {"muscletracker_movement", "muscletracker_gender", "muscletracker_mio_movement", "real_movement"}
 
 
 @pytest.mark.parametrize("experiment", [o for g, o in OPTIONS if g == "experiment" and o not in REAL_DATA])
@@ -120,7 +120,7 @@ def test_every_key_of_the_evaluate_config_is_read(tmp_path):
     OmegaConf.resolve(cfg.paths)
     assert unread_keys(cfg) == []
     assert cfg.sweeps[0].label == "CNN tuned (stacked channels)" and cfg.out == str(tmp_path)
-    assert (cfg.filter.notch_hz, cfg.filter.notch_harmonics, cfg.features.ar_order, cfg.seed) == (60.0, 3, 4, 42)
+    assert (list(cfg.make_hht), cfg.features.ar_order, cfg.seed) == ([], 4, 42)  # make_hht's own defaults
     svm = make_classifier("svm", OmegaConf.to_container(cfg.classifiers.svm), cfg.seed)[-1].get_params()
     assert (svm["kernel"], svm["C"], svm["gamma"], svm["random_state"]) == ("rbf", 10.0, "scale", 42)
     bad = compose_cfg([f"paths.output_dir={tmp_path}", "+classifiers.svm.depth=3", "+features.window=8"], "evaluate")

@@ -182,8 +182,8 @@ def test_evaluate_with_every_kind_of_row_reads_every_key(tmp_path):
     linear control on make_hht's matrices and a held-out person, on synthetic raw recordings."""
     generate(tmp_path / "raw", SynthConfig(subjects=4, reps=2, duration_s=1.0, fs=500.0, channels=2, seed=3))
     raw = tmp_path / "raw" / "manifest.csv"
-    convert(hht_cfg(f"input={raw}", f"output={tmp_path / 'hht'}", "layout.stack_channels=true",
-                     "spectrum.size=16", "emd.max_imf=3", "progress=false", "workers=1"))  # fmt: skip
+    conversion = ["layout.stack_channels=true", "spectrum.size=16", "emd.max_imf=3"]
+    convert(hht_cfg(f"input={raw}", f"output={tmp_path / 'hht'}", *conversion))  # evaluate.py's make_hht=[...]
     # the experiment's folds and settings on the synthetic set: every device, its classes, 2 folds
     stand_in = ["~data.filter", "data.classes.movement=[full,half,invalid]", "data.n_folds=2",
                 "data.test_filter=null", "data.input_size=16"]  # fmt: skip
@@ -191,6 +191,7 @@ def test_evaluate_with_every_kind_of_row_reads_every_key(tmp_path):
     cfg = compose_cfg(
         [f"raw={raw}", "experiments=[muscletracker_movement]", overrides, f"hht_dir={tmp_path / 'hht'}",
          "person_norm.enabled=true", "classifiers.pca_lda.n_components=4", "test_filter={subject:[S04]}",
+         "make_hht=[" + ",".join(f"'{o}'" for o in conversion) + "]",
          f"paths.output_dir={tmp_path / 'eval'}"],
         "evaluate",
     )  # fmt: skip

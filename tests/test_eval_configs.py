@@ -88,6 +88,26 @@ def test_filter_keeps_one_device_and_folds_are_subject_disjoint(experiment, devi
     assert model(datamodule.x[:2]).shape == (2, len(classes))
 
 
+def test_the_generic_real_data_recipe_is_the_tuned_one_on_whatever_the_manifest_holds(hht_like, tmp_path):
+    """experiment=real_movement: muscletracker_movement's recipe, without its device, class list and test people."""
+    cfg = compose_cfg(["experiment=real_movement", f"paths.output_dir={tmp_path}"])
+    tuned = compose_cfg(["experiment=muscletracker_movement", f"paths.output_dir={tmp_path}"])
+    assert unread_keys(cfg) == []
+    for group in ("model", "optimizer", "scheduler", "trainer", "callbacks"):
+        assert cfg[group] == tuned[group], group
+    assert cfg.report_on == tuned.report_on == "last" and cfg.data.augment == tuned.data.augment
+    assert (cfg.data.filter, cfg.data.test_filter, cfg.data.classes.movement) == ({}, None, None)
+    assert {k: v for k, v in cfg.data.items() if k not in ("filter", "test_filter", "classes", "data_dir")} == {
+        k: v for k, v in tuned.data.items() if k not in ("filter", "test_filter", "classes", "data_dir")
+    }
+    datamodule = build_datamodule(
+        compose_cfg(["experiment=real_movement", *TINY, f"paths.data_dir={hht_like}", f"paths.output_dir={tmp_path}"])
+    )
+    datamodule.setup("fit")  # both devices, every class in the manifest, nobody held out
+    assert datamodule.class_names == ["m1", "m2", "m3", "m4", "m5"] and len(datamodule.recordings) == 100
+    assert datamodule.test_recordings == []
+
+
 def test_filter_that_matches_nothing_or_needs_a_manifest_is_an_error(hht_like, tmp_path):
     with pytest.raises(SemgError, match="no manifest row matches"):
         build_datamodule(cfg_for("muscletracker_movement", hht_like, tmp_path, "data.filter.device=emgpro")).setup()

@@ -1,5 +1,5 @@
-"""The CNN + classic rows: a CNN sweep's saved probabilities, traced back to raw recordings through
-make_hht's manifest, mixed with a classic method fitted on the same fold's training people."""
+"""The CNN + classic rows: a CNN sweep's saved probabilities, traced to make_hht's recording ids through
+its manifest, mixed with a classic method fitted on the same fold's training people."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import pytest
 from semg_hht.data.splits import group_split
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.classic import FeatureSet
-from semg_hht.evaluation.ensemble import classic_probabilities, cnn_probabilities, ensemble_scores, sweep_calibrated
+from semg_hht.evaluation.ensemble import (
+    Units,
+    classic_probabilities,
+    cnn_probabilities,
+    cnn_runs,
+    ensemble_scores,
+    sweep_calibrated,
+)
 from semg_hht.io import write_csv, write_text
 
 CLASSES = ["a", "b", "c"]
@@ -19,11 +26,17 @@ DATA = {"n_folds": 3, "split_seed": 42}
 SETTINGS = {"seed": 0, "calibration_cv": 3, "n_jobs": 1}
 
 
+def units(fs: FeatureSet) -> Units:
+    """What the classic side scores, as evaluate.py knows it before any feature: ids, sources, labels, people."""
+    y, subjects = fs.recordings()
+    return Units(fs.ids, [f"{p.parent.name}/{p.name}" for p in fs.paths], y, subjects)
+
+
 def score(tmp_path, fs, sweep, weight, method="lda", params=None, test=None, final=None, data=DATA):
-    """ensemble_scores with the raw recordings under tmp_path/raw (and the test set's under tmp_path/t/raw)."""
+    """cnn_runs (the sweep matched with the recordings by id) then ensemble_scores."""
     entry = {"dir": str(sweep)} | ({"final": str(final)} if final else {})
-    roots = (tmp_path / "raw", tmp_path / "t" / "raw")
-    return ensemble_scores(fs, test, entry, method, params or {}, data, roots, SETTINGS | {"cnn_weight": weight})
+    runs = cnn_runs(entry, units(fs), test and units(test), CLASSES, data)
+    return ensemble_scores(fs, test, runs, method, params or {}, SETTINGS | {"cnn_weight": weight})
 
 
 def feature_set(tmp_path, people=6, reps=4, windows=2, noise=3.0):
@@ -41,21 +54,23 @@ def feature_set(tmp_path, people=6, reps=4, windows=2, noise=3.0):
                     y.append(c)
                     subjects.append(f"S{p}")
                     units.append(unit)
-    return FeatureSet(np.array(x), np.array(y), CLASSES, subjects, paths, ["f0", "f1", "f2"], np.array(units))
+    ids = [str(i + 1) for i in range(len(paths))]  # make_hht's recording numbers
+    return FeatureSet(np.array(x), np.array(y), CLASSES, subjects, paths, ["f0", "f1", "f2"], np.array(units), ids)
 
 
 def fake_sweep(tmp_path, fs, cnn_probs, windows=2, person_norm=False):
     """A train.py -m sweep as evaluate.py reads it: per fold job, .hydra files, metrics.json and
     val_predictions.csv whose matrices (``windows`` per recording) sit in an HHT folder whose
-    manifest.csv names each matrix's raw source."""
+    manifest.csv names each matrix's recording and raw source."""
     hht = tmp_path / "hht"
     hht.mkdir()
     y, subjects = fs.recordings()
     manifest = []
     for i, path in enumerate(fs.paths):
         for w in range(windows):
-            manifest.append({"file": f"EMG_{i:03d}_w{w}.npz", "source": str(path.relative_to(tmp_path / "raw"))})
-    write_csv(hht / "manifest.csv", manifest, ["file", "source"])
+            source = str(path.relative_to(tmp_path / "raw"))
+            manifest.append({"file": f"EMG_{i:03d}_w{w}.npz", "source": source, "recording": fs.ids[i]})
+    write_csv(hht / "manifest.csv", manifest, ["file", "source", "recording"])
     sweep = tmp_path / "sweep"
     for fold in range(DATA["n_folds"]):
         job = sweep / str(fold)
@@ -72,12 +87,13 @@ def fake_sweep(tmp_path, fs, cnn_probs, windows=2, person_norm=False):
     return sweep
 
 
-def test_the_cnn_side_is_traced_to_raw_recordings_and_its_windows_averaged(tmp_path):
+def test_the_cnn_side_is_traced_to_recording_ids_and_its_windows_averaged(tmp_path):
     fs = feature_set(tmp_path)
     probs = np.random.default_rng(1).dirichlet(np.ones(3), len(fs.paths))
     sweep = fake_sweep(tmp_path, fs, probs)
-    read = cnn_probabilities(sweep / "0" / "val_predictions.csv", CLASSES, tmp_path / "raw")
-    assert read and all(np.allclose(read[p.resolve()], probs[i]) for i, p in enumerate(fs.paths) if p.resolve() in read)
+    read = cnn_probabilities(sweep / "0" / "val_predictions.csv", CLASSES)
+    assert read and all(np.allclose(read[r][0], probs[i]) for i, r in enumerate(fs.ids) if r in read)
+    assert all(read[r][1] == units(fs).sources[fs.ids.index(r)] for r in read)
     assert sweep_calibrated(sweep) is False
 
 
@@ -89,10 +105,7 @@ def test_the_mixture_is_the_weighted_mean_of_both_sides(tmp_path, weight):
     y, _ = fs.recordings()
     perfect = np.eye(3)[y] * 0.9 + 0.1 / 3
     sweep = fake_sweep(tmp_path, fs, perfect)
-    settings = SETTINGS | {"cnn_weight": weight}
-    folds, held_out = ensemble_scores(
-        fs, None, {"dir": str(sweep)}, "lda", {}, DATA, (tmp_path / "raw", None), settings
-    )
+    folds, held_out = score(tmp_path, fs, sweep, weight)
     assert [f["fold"] for f in folds] == [0, 1, 2] and held_out == []
     assert sorted(s for f in folds for s in f["val_subjects"]) == sorted(set(fs.subjects))
     accs = [f["acc"] for f in folds]
@@ -122,10 +135,9 @@ def final_run(run_dir, test, hht, right: bool, seed: int | None = None):
 def held_out_people(tmp_path):
     """Two test people and the manifest of their matrices (tmp_path/t/hht)."""
     test, hht = feature_set(tmp_path / "t", people=2), tmp_path / "t" / "hht"
-    sources = [str(p.relative_to(tmp_path / "t" / "raw")) for p in test.paths]
-    write_csv(
-        hht / "manifest.csv", [{"file": f"T_{i}.npz", "source": s} for i, s in enumerate(sources)], ["file", "source"]
-    )
+    rows = [{"file": f"T_{i}.npz", "source": s, "recording": r} for i, (s, r) in enumerate(zip(units(test).sources,
+            test.ids, strict=True))]  # fmt: skip
+    write_csv(hht / "manifest.csv", rows, ["file", "source", "recording"])
     return test, hht
 
 
@@ -162,7 +174,18 @@ def test_a_sweep_of_other_folds_is_refused(tmp_path):
 
 def test_missing_predictions_name_the_fix(tmp_path):
     with pytest.raises(SemgError, match="rerun the sweep with this version of train.py"):
-        cnn_probabilities(tmp_path / "val_predictions.csv", CLASSES, tmp_path)
+        cnn_probabilities(tmp_path / "val_predictions.csv", CLASSES)
+
+
+def test_recordings_numbered_otherwise_are_refused(tmp_path):
+    """The same ids naming other recordings (another conversion's numbering) are not mixed."""
+    fs = feature_set(tmp_path)
+    sweep = fake_sweep(tmp_path, fs, np.full((len(fs.paths), 3), 1 / 3))
+    fs.ids[:] = [i for p in range(6) for i in reversed(fs.ids[12 * p : 12 * p + 12])]  # each person's renumbered
+    with pytest.raises(
+        SemgError, match=r"recording \d+ is s\d/\d_\d.txt in the CNN's matrices but .* -> pass hht_dir="
+    ):
+        score(tmp_path, fs, sweep, 0.5)
 
 
 def test_evaluate_checks_the_ensemble_flag_and_needs_a_matching_experiment(tmp_path):

@@ -11,8 +11,15 @@ import pytest
 
 from semg_hht.data.splits import group_split
 from semg_hht.evaluation.classic import evaluate_group_folds, load_features, person_standardized
-from semg_hht.evaluation.ensemble import classic_probabilities, cnn_probabilities, combined_scores
-from semg_hht.evaluation.run import evaluate, experiment_data, split_rows
+from semg_hht.evaluation.ensemble import (
+    CnnRun,
+    Units,
+    classic_probabilities,
+    cnn_probabilities,
+    combined_scores,
+    matched,
+)
+from semg_hht.evaluation.run import evaluate, experiment_data, input_settings, split_rows
 from semg_hht.hht.pipeline import make_hht
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.io import save_npz, write_csv
@@ -51,7 +58,8 @@ def test_classic_folds_are_the_cnn_folds(experiment, tmp_path):
         rows.append({"file": name} | {k: r[k] for k in ("subject", "movement", "gender", "device")})
     write_csv(tmp_path / "manifest.csv", rows, ["file", "subject", "movement", "gender", "device"])
     target = data["target"]
-    (labels, _), (test_rows, _) = split_rows(compose_cfg([f"raw={RAW}"], "evaluate"), data)  # evaluate.py's own split
+    eval_cfg = compose_cfg([f"raw={RAW}"], "evaluate")
+    (labels, _), (test_rows, _) = split_rows(eval_cfg, data, input_settings(eval_cfg))  # evaluate.py's own split
     y = np.array([data["classes"][target].index(r[target]) for r in labels])
     subjects = [r["subject"] for r in labels]
     for fold in range(data["n_folds"]):
@@ -195,13 +203,14 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     # windowed SVM's (evaluate.py's ensemble.* defaults). Measured 0.82 there (make eval-real's folds.csv).
     eval_cfg = compose_cfg([f"raw={RAW}"], "evaluate")
     data = experiment_data("muscletracker_movement", conf_dir=str(CONF))
-    (dev_rows, classes), _ = split_rows(eval_cfg, data)
+    (dev_rows, classes), _ = split_rows(eval_cfg, data, input_settings(eval_cfg))
     window = {"length_s": eval_cfg.window.length_s, "hop_s": eval_cfg.window.hop_s}
     fs = person_standardized(load_features(RAW, "movement", classes, {}, FILTERS, rows=dev_rows, window=window))
     y, subjects = fs.recordings()
     train_set, val = group_split(y, subjects, classes, data["n_folds"], 0, data["split_seed"])
     settings = {"seed": eval_cfg.seed} | {k: eval_cfg.ensemble[k] for k in ("calibration_cv", "n_jobs")}
     classic = classic_probabilities(fs, train_set, fs, "svm", dict(eval_cfg.classifiers.svm), settings)
-    cnn = cnn_probabilities(tmp_path / "run" / "val_predictions.csv", classes, RAW.parent)
-    mixed = combined_scores(cnn, classic, fs, val, eval_cfg.ensemble.cnn_weight)
+    predictions = tmp_path / "run" / "val_predictions.csv"  # matched by make_hht's recording ids
+    cnn = matched(cnn_probabilities(predictions, classes), Units.of(dev_rows, "movement", classes), val, predictions)
+    mixed = combined_scores(cnn, classic, fs, CnnRun(0, train_set, val, cnn), eval_cfg.ensemble.cnn_weight)
     assert mixed["acc"] >= 0.7, mixed["acc"]

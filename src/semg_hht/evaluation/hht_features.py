@@ -45,4 +45,5 @@ def _feature_set(x: np.ndarray, y: np.ndarray, recordings, class_names) -> Featu
         paths=[r.path for r in recordings],
         names=[f"bin{i}" for i in range(int(np.prod(x.shape[1:])))],
         units=unit_codes([r.recording for r in recordings]),  # numbered in order of first appearance
+        ids=[rid for _, rid in dict.fromkeys(r.recording for r in recordings)],  # make_hht's, per unit
     )

@@ -2,7 +2,10 @@
 
 For every experiment: the classic features + LDA / RBF SVM on the experiment's own subject folds
 (data.filter, data.target, data.classes, data.n_folds, data.split_seed) and on the seed's random
-split (the leakage check). Every sweep (a train.py or fit_svm.py multirun over data.fold) adds a
+split (the leakage check). The raw recordings are read as make_hht reads them: its whole config
+(conf/hht.yaml with evaluate's make_hht=[...] overrides: preset, reader, filter, segment, ...), and with
+hht_dir exactly the recordings (session segments) make_hht converted there, under its recording ids.
+Every sweep (a train.py or fit_svm.py multirun over data.fold) adds a
 row from its jobs' metrics.json. Writes results.md, results.csv and folds.csv into ``out``.
 """
 
@@ -22,6 +25,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,8 +45,9 @@ from semg_hht.evaluation.classic import (
     make_classifier,
     manifest_rows,
     person_standardized,
+    raw_recordings,
 )
-from semg_hht.evaluation.ensemble import ensemble_scores, sweep_calibrated
+from semg_hht.evaluation.ensemble import CnnRun, Units, cnn_runs, ensemble_scores, sweep_calibrated
 from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
 from semg_hht.evaluation.table import (
@@ -55,7 +60,7 @@ from semg_hht.evaluation.table import (
     table_row,
     write_table,
 )
-from semg_hht.hht.settings import FilterSettings, ManifestColumns, settings_from_cfg
+from semg_hht.hht.settings import Settings, settings_from_cfg
 from semg_hht.io import refuse_overwrite, write_csv
 from semg_hht.reporting.aggregate import METRICS, leakage_check
 from semg_hht.reporting.table import print_table
@@ -66,10 +71,11 @@ SWEEP_KEYS = ("target", "label", "dir")
 # seed: the row's test figure is then their mean), ensemble (true: also a CNN + classic row), adapt (true: also
 # the few-shot adaptation rows, evaluation/adaptation.py)
 SWEEP_OPTIONAL = ("final", "ensemble", "adapt")
-MOVEMENT_NOTE = (
-    "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement target, "
-    "not the full/half/invalid range-of-motion classes)"
-)
+# what the classes of a dataset's experiments are (experiment name prefix -> note in results.md's header)
+DATA_NOTES = {
+    "muscletracker": "movement = the MuscleTracker hand movements m1..m5 (a real stand-in for the movement "
+    "target, not the full/half/invalid range-of-motion classes)"
+}
 
 
 def config_dir(cfg: DictConfig) -> str | None:
@@ -93,42 +99,96 @@ def compose_api(conf_dir: str | None) -> Iterator[None]:
 
 
 def experiment_data(experiment: str, overrides: Sequence[str] = (), conf_dir: str | None = None) -> dict[str, Any]:
-    """The data.* settings an experiment trains with (the same folds for every method)."""
+    """The data.* settings an experiment trains with (the same folds for every method). A mapping given
+    whole replaces the experiment's (Hydra merges it: "data.filter={}" kept {device: biopac})."""
+    overrides = list(overrides)
     try:
         with compose_api(conf_dir):
             cfg = compose("train", overrides=[f"experiment={experiment}", *overrides])
+        for override in OverridesParser.create().parse_overrides(overrides):
+            value = override.value()
+            if override.is_force_add() or override.is_add() or override.is_delete() or not isinstance(value, dict):
+                continue
+            OmegaConf.update(cfg, override.key_or_group, value, merge=False)
     except HydraException as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SemgError(
-            f"experiment={experiment} with overrides {list(overrides)} does not compose: {first}",
+            f"experiment={experiment} with overrides {overrides} does not compose: {first}",
             fix="check experiments and overrides (conf/experiment/, conf/train.yaml)",
         ) from None
     return OmegaConf.to_container(cfg.data, resolve=True)
 
 
+def input_settings(cfg: DictConfig) -> Settings:
+    """make_hht's settings for the raw recordings: conf/hht.yaml with ``make_hht`` (the overrides make_hht.py
+    was given: preset, reader.*, filter.*, segment.*, ...), so both read them alike with the same defaults;
+    with hht_dir, refused when its matrices were made with other settings."""
+    given = [str(o) for o in cfg.make_hht]
+    own = [o for o in given if o.split("=", 1)[0].lstrip("+~") in ("input", "output")]
+    if own:
+        raise SemgError(f"make_hht={given} names {own[0].split('=')[0]}", fix="give raw= and hht_dir= instead")
+    where = [f"input={cfg.raw or '.'}", f"output={cfg.hht_dir or '.'}"]
+    try:
+        with compose_api(config_dir(cfg)):
+            composed = compose("hht", overrides=[*given, *where])
+    except HydraException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SemgError(f"make_hht={given} does not compose: {first}", fix="use make_hht.py's overrides") from None
+    try:
+        settings = settings_from_cfg(composed)
+    except SemgError as err:
+        raise SemgError(f"make_hht={given}: {err.problem}", fix=err.fix or "see conf/hht.yaml") from None
+    if cfg.hht_dir is not None:
+        check_conversion(Path(cfg.hht_dir), settings, given)
+    return settings
+
+
+def check_conversion(hht_dir: Path, settings: Settings, given: list[str]) -> None:
+    """hht_dir's matrices carry the settings signature they were made with: it must be these settings'."""
+    theirs = None
+    for path in sorted(hht_dir.glob("*.npz")):
+        with contextlib.suppress(Exception), np.load(path, allow_pickle=False) as z:
+            theirs = str(z["settings_signature"]) if "settings_signature" in z.files else None
+        if theirs is not None:
+            break
+    if theirs is not None and theirs != settings.signature():
+        raise SemgError(
+            f"its matrices were made with other make_hht settings than make_hht={given} gives ({path.name}: "
+            f"settings {theirs}, these {settings.signature()})",
+            path=hht_dir,
+            fix="pass make_hht=[<each override make_hht.py converted hht_dir with>], e.g. \"make_hht=['preset=x']\"",
+        )
+
+
 def classic_rows(
     cfg: DictConfig,
     experiment: str,
-    filters: FilterSettings,
+    settings: Settings,
     sweeps: Sequence[Mapping[str, Any]] = (),
     adapting: Sequence[dict] = (),
-) -> tuple[list[dict], list[dict], list[str]]:
+) -> tuple[list[dict], list[dict], list[str], str]:
     """Classic features (whole recordings, and windows voted per recording) and the linear control
     on the HHT matrices, each on the experiment's subject folds and, with a test set, on it; the
     CNN + classic rows of the ``sweeps`` marked ensemble whose target is this experiment's, and the
-    adaptation rows of the ``adapting`` sweeps (evaluation/adaptation.py) with their classic twins."""
+    adaptation rows of the ``adapting`` sweeps (evaluation/adaptation.py) with their classic twins; and what
+    the rows were given (results.md's header: the target, its classes, the data)."""
     data = experiment_data(experiment, list(cfg.overrides), config_dir(cfg))
     target = data["target"]
     features = OmegaConf.to_container(cfg.features, resolve=True)
-    dev, test = split_rows(cfg, data)
+    dev, test = split_rows(cfg, data, settings)
+    mixing = [s for s in sweeps if s["target"] == row_target(data)]
+    units = Units.of(dev[0], target, dev[1]), test and Units.of(test[0], target, dev[1])
+    # the CNN side of every mixture, matched by recording id and checked now, before any feature
+    runs = {s["label"]: cnn_runs(s, *units, dev[1], data) for s in mixing}
     sets = [("", cfg.methods, None)]
     if cfg.window.enabled:
         sets.append((f" on {cfg.window.length_s * 1000:g} ms windows, vote", cfg.window.methods, cfg.window))
     rows, fold_rows, warnings = [], [], []
     for suffix, methods, window in sets:
         load = {"features": features, "window": OmegaConf.to_container(window) if window else None}
-        fs = load_features(Path(cfg.raw), target, dev[1], {}, filters, rows=dev[0], **load)
-        test_fs = load_features(test[1], target, dev[1], {}, filters, rows=test[0], **load) if test else None
+        load |= {"reader": settings.reader}
+        fs = load_features(Path(cfg.raw), target, dev[1], {}, settings.filter, rows=dev[0], **load)
+        test_fs = load_features(test[1], target, dev[1], {}, settings.filter, rows=test[0], **load) if test else None
         log.info("%s%s: %d rows of %d subjects", experiment, suffix, len(fs.y), len(set(fs.subjects)))
         for calibrated in calibrations(cfg, fs):
             if calibrated:
@@ -138,7 +198,10 @@ def classic_rows(
                 r, f, w = method_rows(fs, test_fs, row_target(data), label, method, data, cfg)
                 rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
             if bool(window) == cfg.ensemble.window:
-                r, f = mixture_rows(fs, test_fs, data, cfg, [s for s in sweeps if s["calibrated"] == calibrated])
+                mixed = {s["label"]: runs[s["label"]] for s in mixing if s["calibrated"] == calibrated}
+                r, f = mixture_rows(fs, test_fs, data, cfg, mixed)
+                for s in mixing:
+                    s["used"] = s["used"] or s["label"] in mixed
                 rows, fold_rows = rows + r, fold_rows + f
             if bool(window) == cfg.window.enabled and not calibrated:  # (read with no adapt sweep too)
                 settings = adaptation_settings(cfg)
@@ -156,10 +219,18 @@ def classic_rows(
             label += CALIBRATED if calibrated else ""
             r, f, w = method_rows(fs, test_fs, row_target(data), label, "pca_lda", data, cfg)
             rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
-    return rows, fold_rows, warnings
+    converted = f" as converted in {cfg.hht_dir}" if cfg.hht_dir is not None else ""
+    what = f"{row_target(data)} = {', '.join(dev[1])} ({len(dev[1])} classes) of {cfg.raw}{converted}"
+    what += f" (experiment={experiment})"
+    return rows, fold_rows, warnings, what
 
 
 CALIBRATED = ", per-person standardised"
+
+
+def dataset(cfg: DictConfig, prefix: str) -> bool:
+    """Whether the table is of one dataset's experiments (named after it: DATA_NOTES)."""
+    return any(str(e).startswith(prefix) for e in cfg.experiments)
 
 
 def row_target(data: Mapping[str, Any]) -> str:
@@ -183,22 +254,22 @@ def calibrations(cfg: DictConfig, fs: FeatureSet | None = None) -> list[bool]:
     return [False, True]
 
 
-def split_rows(cfg: DictConfig, data: Mapping[str, Any]):
+def split_rows(cfg: DictConfig, data: Mapping[str, Any], settings: Settings):
     """(development rows, classes) and, with a test set, (test rows, their manifest). Without
     test_raw the test set is raw's rows passing ``test_filter`` (null: the experiment's
     data.test_filter), taken off the development side exactly as the CNN's DataModule does; with
     test_raw it is that manifest's rows passing ``test_filter`` (null: all), and the development side
-    still leaves out the experiment's own test people, so its folds stay the CNN's."""
+    still leaves out the experiment's own test people, so its folds stay the CNN's. Rows are
+    classic.raw_recordings' (make_hht's discovery and, with hht_dir, the recordings it converted)."""
     raw = Path(cfg.raw)
     target = data["target"]
     classes = (data["classes"] or {}).get(target)
-    columns = settings_from_cfg(cfg.inputs.manifest, ManifestColumns)  # make_hht's inputs.manifest.*
-    rows, classes = manifest_rows(raw, target, classes, data.get("filter") or {}, columns=columns)
+    rows, classes = manifest_rows(raw, target, classes, data.get("filter") or {}, found=found_rows(raw, cfg, settings))
     own = row_filter(data.get("test_filter") or {})
     given = None if cfg.test_filter is None else row_filter(OmegaConf.to_container(cfg.test_filter, resolve=True))
     if cfg.test_raw is not None:
         test_manifest = Path(cfg.test_raw)
-        test_rows, _ = manifest_rows(test_manifest, target, classes, {}, columns=columns)
+        test_rows, _ = manifest_rows(test_manifest, target, classes, {}, found=found_rows(test_manifest, cfg, settings))
         test_rows = [r for r in test_rows if row_matches(r, given or {})]
         rows = [r for r in rows if not (own and row_matches(r, own))]
     else:
@@ -218,6 +289,18 @@ def split_rows(cfg: DictConfig, data: Mapping[str, Any]):
             fix="hold whole people out (test_filter={subject: [...]})",
         )
     return (rows, classes), (test_rows, test_manifest)
+
+
+def found_rows(manifest: Path, cfg: DictConfig, settings: Settings) -> list[dict[str, str]]:
+    """An input's recordings (classic.raw_recordings): with hht_dir those make_hht converted there; a second
+    input (test_raw) whose whole recordings were converted elsewhere is read whole."""
+    segmented = settings.segment.enabled
+    hht_dir = None if cfg.hht_dir is None else Path(cfg.hht_dir)
+    if hht_dir is not None and manifest != Path(cfg.raw) and not segmented:
+        with contextlib.suppress(SemgError):
+            return raw_recordings(manifest, settings.inputs, hht_dir)
+        hht_dir = None
+    return raw_recordings(manifest, settings.inputs, hht_dir, segmented)
 
 
 def limited(rows: list[Mapping[str, str]], limit_subjects: int | None) -> list[Mapping[str, str]]:
@@ -258,21 +341,24 @@ def method_rows(
 
 
 def mixture_rows(
-    fs: FeatureSet, test: FeatureSet | None, data: Mapping[str, Any], cfg: DictConfig, sweeps: Sequence[Mapping]
+    fs: FeatureSet,
+    test: FeatureSet | None,
+    data: Mapping[str, Any],
+    cfg: DictConfig,
+    runs: Mapping[str, tuple[list[CnnRun], list[CnnRun]]],
 ) -> tuple[list[dict], list[dict]]:
-    """CNN + classic rows: each sweep's CNN probabilities mixed with ensemble.method's on these features."""
+    """CNN + classic rows: each sweep's CNN probabilities (its cnn_runs, by label) mixed with
+    ensemble.method's on these features."""
     rows, fold_rows, target = [], [], row_target(data)
     method = cfg.ensemble.method
     params = OmegaConf.to_container(cfg.classifiers[method], resolve=True)
     settings = {"seed": cfg.seed} | {k: cfg.ensemble[k] for k in ("cnn_weight", "calibration_cv", "n_jobs")}
-    roots = (Path(cfg.raw).parent, Path(cfg.test_raw).parent if cfg.test_raw else None)
     windows = f" on {cfg.window.length_s * 1000:g} ms windows" if cfg.ensemble.window else ""
-    for sweep in (s for s in sweeps if s["target"] == target):
-        folds, held_out = ensemble_scores(fs, test, sweep, method, params, data, roots, settings)
-        label = f"{sweep['label']} + classic {method.upper()}{windows}, mean probability"
+    for name, sweep_runs in runs.items():
+        folds, held_out = ensemble_scores(fs, test, sweep_runs, method, params, settings)
+        label = f"{name} + classic {method.upper()}{windows}, mean probability"
         rows.append(table_row(target, label, "group", folds, test=held_out_summary(held_out) if held_out else None))
         fold_rows += fold_table_rows(target, label, folds + held_out)
-        sweep["used"] = True
     return rows, fold_rows
 
 
@@ -406,14 +492,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     for name in ("results.md", "results.csv", "folds.csv"):  # an earlier table is not replaced in silence
         refuse_overwrite(Path(str(cfg.out)) / name, cfg.overwrite)
     sweeps = check_inputs(cfg)
-    filters = settings_from_cfg(cfg.filter, FilterSettings)
+    settings = input_settings(cfg)
     command = command_line(cfg)
     rows, fold_rows, warnings = [], [], []
-    mixtures = [s for s in sweeps if "calibrated" in s]
+    mixtures = [{**s, "used": False} for s in sweeps if "calibrated" in s]
     adapting = [{**s, "used": False} for s in sweeps if s.get("adapt")]
+    described = []
     for experiment in cfg.experiments:
-        r, f, w = classic_rows(cfg, experiment, filters, mixtures, adapting)
-        rows, fold_rows, warnings = rows + r, fold_rows + f, warnings + w
+        r, f, w, what = classic_rows(cfg, experiment, settings, mixtures, adapting)
+        rows, fold_rows, warnings, described = rows + r, fold_rows + f, warnings + w, [*described, what]
     unused = [s["label"] for s in mixtures if not s.get("used")]
     if unused:  # a row asked for must not go missing quietly
         raise SemgError(
@@ -434,9 +521,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         [
             f"Measured {datetime.date.today().isoformat()} on {cfg.hardware}. Command: `{command}`",
             "",
-            f"Mean ± std over subject-disjoint folds (split=group); split=stratified is the seed's random "
-            f"split (the same people on both sides), shown only for the leakage check; {MOVEMENT_NOTE}. "
-            "chance = majority-class rate of the validation recordings; subject_vote_acc = one "
+            *([f"Data: {'; '.join(described)}.", ""] if described else []),
+            "Mean ± std over subject-disjoint folds (split=group); split=stratified is the seed's random "
+            "split (the same people on both sides), shown only for the leakage check; "
+            + "".join(f"{note}. " for prefix, note in DATA_NOTES.items() if dataset(cfg, prefix))
+            + "chance = majority-class rate of the validation recordings; subject_vote_acc = one "
             "majority-vote prediction per unseen person (gender only).",
             "",
         ]
