@@ -159,3 +159,32 @@ def test_sessions_need_make_hhts_output_and_its_settings(sessions, tmp_path):
     cfg = eval_cfg(sessions, tmp_path / "eval", "make_hht=['preset=ninapro_db5']")  # converted at 16x16, not 256
     with pytest.raises(SemgError, match=r"made with other make_hht settings than make_hht=\['preset=ninapro_db5'\]"):
         evaluate(cfg)
+
+
+def test_a_quirky_marker_folder_is_scored_on_the_segments_make_hht_kept(tmp_path):
+    """Shipped data's quirks (a copied file, an open end, odd marker lengths), converted by the README's marker
+    command from a folder: evaluate.py, given that folder and the same overrides, scores exactly what make_hht
+    kept (the copy and the open-ended movement are in no row) under make_hht's ids and genders."""
+    quirky = SessionConfig(**{**SESSIONS.__dict__, "movements": 2, "reps": 2, "layout": "marker", "quirks": True})
+    generate_sessions(tmp_path / "raw", quirky)
+    marker = ["preset=ninapro_db5", "segment.mode=marker", "segment.label_key=marker", "segment.labels=[fist,pinch]",
+              "segment.reps_per_label=2", "segment.meta_keys={gender:gender,age:age}", *HHT[1:]]  # fmt: skip
+    summary = make_hht(hht_cfg(f"input={tmp_path / 'raw'}", f"output={tmp_path / 'hht'}", *marker))
+    assert summary["duplicates"] and summary["segments_skipped"]
+    listed = lambda key, values: f"{key}=[" + ",".join(f"'{v}'" for v in values) + "]"  # noqa: E731
+    cfg = compose_cfg(
+        [f"raw={tmp_path / 'raw'}", f"hht_dir={tmp_path / 'hht'}", listed("make_hht", marker),
+         "experiments=[real_movement]", listed("overrides", STAND_IN), "methods=[lda]", "window.enabled=false",
+         "classifiers.pca_lda.n_components=2", f"paths.output_dir={tmp_path / 'eval'}"],
+        "evaluate",
+    )  # fmt: skip
+    data = experiment_data("real_movement", STAND_IN, conf_dir=str(CONF))
+    (rows, classes), _ = split_rows(cfg, data, input_settings(cfg))
+    with open(tmp_path / "hht" / "manifest.csv", newline="") as f:
+        made = {r["recording"]: r for r in csv.DictReader(f)}
+    assert classes == ["fist", "pinch"] and sorted(r["recording"] for r in rows) == sorted(made)
+    assert all((r["source"], r["gender"]) == (made[r["recording"]]["source"], made[r["recording"]]["gender"])
+               for r in rows)  # fmt: skip
+    result = evaluate(cfg)
+    methods = {r["method"] for r in result["rows"]}
+    assert {"classic features + LDA", "linear control: HHT matrices, PCA 2 + LDA"} <= methods

@@ -433,8 +433,8 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
             f"experiments={list(cfg.experiments)} need the raw recordings' manifest",
             fix="pass raw=<input manifest.csv> (make_hht's input=), or experiments=[] for sweep rows only",
         )
-    if cfg.experiments and not Path(cfg.raw).is_file():
-        raise SemgError("raw manifest not found", path=cfg.raw, fix="pass raw=<input manifest.csv>")
+    if cfg.experiments and not Path(cfg.raw).exists():  # a manifest or a folder, as make_hht's input=
+        raise SemgError("raw input not found", path=cfg.raw, fix="pass raw=<make_hht's input: manifest.csv or folder>")
     unknown = [m for m in cfg.methods if m not in METHODS or m not in cfg.classifiers]
     if unknown:
         raise SemgError(
