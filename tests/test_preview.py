@@ -117,3 +117,25 @@ def test_a_users_own_preview_png_is_never_replaced(raw, tmp_path, caplog):
         summary = convert(hht_cfg(f"input={raw}", f"output={out}", *QUICK))
     assert summary["preview"] is None and (out / "preview.png").read_bytes() == b"my own figure"
     assert any("is not a make_hht preview: left as it is" in r.getMessage() for r in caplog.records)
+
+
+def test_a_preview_of_large_matrices_is_drawn_from_block_means_in_bounded_memory(raw, tmp_path):
+    """spectrum.size=20000: the conversion fitted its memory bound, then the preview (every matrix whole,
+    float64 sums, matplotlib's copies) took 22 GB and the OOM killer. It now draws block means of at most
+    CELLS x CELLS."""
+    from semg_hht.hht.preview import CELLS, shrunk
+
+    m = np.random.default_rng(0).random((512, 600))
+    small = shrunk(m, CELLS)
+    assert small.shape == (CELLS, CELLS)
+    assert np.allclose(shrunk(m[:, :512], CELLS), m[:, :512].reshape(CELLS, 2, CELLS, 2).mean(axis=(1, 3)))
+    assert np.allclose(shrunk(np.full((600, 600), 0.25), CELLS), 0.25)  # uneven blocks: still their means
+    assert np.array_equal(shrunk(m[:32, :32], CELLS), m[:32, :32])  # small matrices are drawn as they are
+
+    out = tmp_path / "big"
+    convert(hht_cfg(f"input={raw}", f"output={out}", "spectrum.size=600", "emd.max_imf=3"))
+    p = read_preview(out, 600, per_class=1, max_classes=8, max_channels=8)
+    assert p.means.shape == (3, 2, CELLS, CELLS) and p.examples[0][0][0].shape == (CELLS, CELLS)
+    with np.load(next(out.glob("*.npz"))) as z:
+        assert z["hht"].shape[-1] == 600  # the matrices themselves are untouched
+    assert (out / "preview.png").stat().st_size > 10_000

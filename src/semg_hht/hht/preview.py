@@ -2,7 +2,9 @@
 channel, and each class's mean matrix. The figure itself is drawn above this layer (semg_hht.conversion).
 
 One pass over the labelled files of the classes shown, one file in memory at a time: the class means
-are running sums, and only the chosen examples are kept.
+are running sums, and only the chosen examples are kept, each matrix block-averaged to at most CELLS x CELLS
+(a picture, not the data: spectrum.size=20000 drawn whole took 20 GB, and the OOM killer, after the
+conversion itself had fitted).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from semg_hht.io import read_csv_rows
 
 log = logging.getLogger(__name__)
 TARGETS = ("movement", "gender")  # the first that any row has decides the classes
+CELLS = 256  # the most rows and columns a matrix is drawn with (the seed's spectrum.size)
 
 
 @dataclass
@@ -49,7 +52,8 @@ def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max
     shown = [r for r in rows if r.get(target) in k_of]
     picked = _spread_picks(shown, target, k_of, channels, per_class)
 
-    sums = np.zeros((len(classes), len(channels), size, size))
+    cells = min(size, CELLS)
+    sums = np.zeros((len(classes), len(channels), cells, cells))
     counts = np.zeros((len(classes), len(channels)), dtype=np.int64)
     examples: list[list[list[np.ndarray]]] = [[[] for _ in channels] for _ in classes]
     bad: list[str] = []
@@ -65,6 +69,7 @@ def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max
         k = k_of[row[target]]
         for name, m in zip(names, matrix, strict=True):
             if name in c_of:
+                m = shrunk(m, cells)
                 sums[k, c_of[name]] += m
                 counts[k, c_of[name]] += 1
                 if (i, name) in picked:
@@ -79,6 +84,17 @@ def read_preview(out_dir: Path, size: int, per_class: int, max_classes: int, max
         log.info("preview: the files' frequency axes differ (%d kinds): drawn in rows, not Hz", len(axes))
     freq_axis = next(iter(axes)) if len(axes) == 1 else None
     return Preview(target, classes, channels, examples, means, counts, freq_axis)
+
+
+def shrunk(m: np.ndarray, cells: int) -> np.ndarray:
+    """An (F, T) matrix block-averaged to at most cells x cells (blocks as even as the sizes allow)."""
+    for axis in (0, 1):
+        n = m.shape[axis]
+        if n > cells:
+            edges = np.linspace(0, n, cells + 1).round().astype(int)
+            widths = np.diff(edges).reshape((-1, 1) if axis == 0 else (1, -1))
+            m = np.add.reduceat(m, edges[:-1], axis=axis, dtype=np.float64) / widths
+    return m
 
 
 def _freq_axis(path: Path) -> tuple[float, float, str] | None:
