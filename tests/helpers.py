@@ -1,11 +1,14 @@
 """Shared helpers of the tests (not a test module): paths, the real conf/ composed with overrides,
 tiny-model overrides, sEMG-like signals, the default file-name scheme's reading of a name, a synthesised
-checkpoint for predict, quick make_hht runs and every entry point in-process."""
+checkpoint for predict, quick make_hht runs, every entry point in-process and as a command (also used by
+bench.adversarial)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,10 +126,10 @@ def run_predict(tmp_path, *overrides):
 FAST_HHT = ["reader.fs=1000", "spectrum.size=32", "emd.max_imf=3"]
 
 
-def recordings(folder: Path, names: list[str], seed: int = 0) -> Path:
+def recordings(folder: Path, names: list[str], seed: int = 0, samples: int = 600) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(names):
-        np.savetxt(folder / name, emg_like(600, 1000.0, seed=seed + i)[:, None])
+        np.savetxt(folder / name, emg_like(samples, 1000.0, seed=seed + i)[:, None])
     return folder
 
 
@@ -179,6 +182,25 @@ def error_lines(entry: str, overrides: list[str], tmp_path: Path, synthetic_dir:
         run_guarded(fn, cfg)
     assert exit_info.value.code == 1
     return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- every entry point as a command
+
+
+def script(name: str, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """An entry script (train.py, make_hht.py ...) run as a user runs it, in a fresh interpreter."""
+    cmd = [sys.executable, str(ROOT / name), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    return ([ln for ln in result.stderr.splitlines() if ln.strip()] or [""])[-1]
+
+
+def session_alive(sid: int) -> list[str]:
+    """Processes still in the session a command was started in (start_new_session: its workers, forkserver)."""
+    out = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(sid)], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if ln.strip()]
 
 
 # ---------------------------------------------------------------- people whose electrodes differ (adaptation)

@@ -18,7 +18,7 @@ from semg_hht.errors import SemgError
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
 from semg_hht.synth.raw import SynthConfig, generate
-from tests.helpers import ROOT, emg_like, recordings, run_make_hht
+from tests.helpers import ROOT, emg_like, recordings, run_make_hht, session_alive
 
 
 def manifest_rows(folder: Path) -> list[dict]:
@@ -120,12 +120,6 @@ def test_a_terminate_while_a_worker_starts_up_exits_quietly():
     assert proc.returncode == 143 and proc.stderr == "", proc.stderr
 
 
-def _session_alive(sid: int) -> list[str]:
-    """Processes still in the session the command was started in (its workers, forkserver)."""
-    out = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(sid)], capture_output=True, text=True).stdout
-    return [ln for ln in out.splitlines() if ln.strip()]
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_parent_alone_stops_the_workers_and_keeps_finished_outputs(tmp_path, sig, code):
     """SIGTERM is how SLURM cancels or preempts; SIGINT here goes to the parent only (kill -INT)."""
@@ -164,7 +158,7 @@ def test_a_signal_to_the_parent_alone_stops_the_workers_and_keeps_finished_outpu
     assert stopped_after < 10, stopped_after  # promptly: no queued recording converted first
     kept = sorted(p.name for p in out.glob("*.npz"))
     time.sleep(3)
-    assert _session_alive(proc.pid) == []  # no worker left running ...
+    assert session_alive(proc.pid) == []  # no worker left running ...
     assert sorted(p.name for p in out.glob("*.npz")) == kept  # ... or writing
     assert len(kept) <= at_signal + 2  # at most the file being renamed as the signal came, per worker
     assert 1 <= len(kept) < 2 * 3 * reps * 2  # people x movements x repetitions x channels: stopped early
@@ -191,7 +185,7 @@ def test_kill_9_of_the_parent_leaves_no_worker_writing(tmp_path):
     proc.kill()
     proc.wait(timeout=30)
     time.sleep(4)  # the watch polls every 0.5 s; a recording in progress unwinds
-    assert _session_alive(proc.pid) == []
+    assert session_alive(proc.pid) == []
     kept = sorted(p.name for p in out.glob("*.npz"))
     time.sleep(2)
     assert sorted(p.name for p in out.glob("*.npz")) == kept  # nobody writes any more

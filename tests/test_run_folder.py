@@ -13,16 +13,7 @@ import pytest
 
 from semg_hht import run_folder
 from semg_hht.errors import SemgError
-from tests.helpers import ROOT, emg_like
-
-
-def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / name), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def last_line(result: subprocess.CompletedProcess) -> str:
-    return [ln for ln in result.stderr.splitlines() if ln.strip()][-1]
+from tests.helpers import ROOT, emg_like, last_line, script
 
 
 def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
