@@ -12,7 +12,7 @@ import torch
 
 from semg_hht.adaptation.methods import AdaptSettings, adapted_copy, embed, output_layer, prototype_head
 from semg_hht.adaptation.run import adapt
-from semg_hht.errors import run_guarded
+from semg_hht.errors import SemgError, run_guarded
 from semg_hht.io import save_npz, write_csv
 from semg_hht.models.loading import load_classifier
 from semg_hht.training import train
@@ -106,7 +106,37 @@ def test_swapped_electrodes_are_fixed_and_the_adapted_checkpoint_serves_predict(
     )
     scored = json.loads((tmp_path / "predict" / "out" / "metrics.json").read_text())
     assert scored["acc"] == 1.0
-    assert load_classifier(out / "S06.ckpt").hparams == load_classifier(model).hparams
+    adapted, trained = load_classifier(out / "S06.ckpt").hparams, load_classifier(model).hparams
+    assert adapted == trained | {"channel_order": [1, 0]}  # the default search read S06's leads swapped
+
+
+def test_the_channel_search_reads_swapped_electrodes_in_the_trained_order(people, model, tmp_path, capsys):
+    """adapt.channel_order=search with no gradient step: S06's channels are read swapped (the model as
+    trained then gets them right), S05's are kept; the order travels in the checkpoint to predict.py."""
+    metrics = run_adapt(
+        tmp_path, f"ckpt={model}", f"input={people / 'new.csv'}", "adapt.channel_order=search", "adapt.steps=0",
+        "adapt.prototype_init=false",
+    )  # fmt: skip
+    swapped, kept = metrics["people"]["S06"], metrics["people"]["S05"]
+    assert swapped["channel_order"] == [1, 0] and kept["channel_order"] is None
+    assert swapped["k0"]["acc"] <= 0.5 and swapped["adapted"]["acc"] == 1.0
+    assert kept["adapted"]["acc"] == kept["k0"]["acc"]  # nothing else changed: the same model, the same order
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("S06:") and "channels read as [1, 0]" in line for line in printed)
+    out = tmp_path / "out"
+    assert load_classifier(out / "S06.ckpt").model.encoder.channel_order == [1, 0]
+    assert load_classifier(out / "S05.ckpt").model.encoder.channel_order is None
+    run_predict(
+        tmp_path / "predict", f"ckpt={out / 'S06.ckpt'}", f"input={people / 'new.csv'}", "filter={subject:[S06]}"
+    )
+    assert json.loads((tmp_path / "predict" / "out" / "metrics.json").read_text())["acc"] == 1.0
+
+
+def test_a_channel_order_that_is_not_an_order_is_refused():
+    from semg_hht.models.encoder import CNNEncoder
+
+    with pytest.raises(SemgError, match=r"model.channel_order=\[0, 0\] is not an order of the 2 input channels"):
+        CNNEncoder(2, 32, 4, 2, "batch", 0.2, False, 1, channel_order=[0, 0])
 
 
 @pytest.mark.parametrize(

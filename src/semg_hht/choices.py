@@ -8,3 +8,4 @@ HEADS = ("adaptive", "mlp", "linear")  # models/head.py
 DEVICES = ("auto", "cpu", "cuda")  # models/inference.py
 ADAPT_METHODS = ("head", "last", "full", "prototype")  # adaptation/methods.py
 ADAPT_BATCHNORM = ("trained", "support")  # adaptation/methods.py
+ADAPT_CHANNEL_ORDER = ("keep", "search")  # adaptation/methods.py

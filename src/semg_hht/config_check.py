@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from semg_hht.choices import ADAPT_BATCHNORM, ADAPT_METHODS, DEVICES, HEADS, POOLS, SPLITS
+from semg_hht.choices import ADAPT_BATCHNORM, ADAPT_CHANNEL_ORDER, ADAPT_METHODS, DEVICES, HEADS, POOLS, SPLITS
 from semg_hht.data.labels import TARGETS
 from semg_hht.data.matrices import SCALINGS
 from semg_hht.errors import SemgError
@@ -362,6 +362,7 @@ class Model(Schema):
     mixup_alpha: float = key(ge=0)
     level_free_copy: bool = key()
     linear_path: int = key(ge=0)
+    channel_order: list | None = field(default=None)  # checked by the encoder (an order of in_channels)
 
 
 @dataclass(frozen=True)
@@ -576,6 +577,7 @@ class AdaptSettings(Schema):
     prototype_weight: float = key(ge=0, le=1)
     prototype_init: bool = key()
     batchnorm: str = key(one_of=ADAPT_BATCHNORM)
+    channel_order: str = key(one_of=ADAPT_CHANNEL_ORDER)
 
 
 @dataclass(frozen=True)

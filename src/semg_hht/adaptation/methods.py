@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from semg_hht.choices import ADAPT_BATCHNORM as BATCHNORM
+from semg_hht.choices import ADAPT_CHANNEL_ORDER as CHANNEL_ORDER
 from semg_hht.choices import ADAPT_METHODS as METHODS
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.errors import SemgError
@@ -50,6 +51,7 @@ class AdaptSettings:
     prototype_weight: float  # share of the prototype logits in the blended head (1 = nearest prototype alone)
     prototype_init: bool  # the gradient methods start from the prototype blend
     batchnorm: str = "trained"  # trained: BatchNorm statistics as trained; support: re-estimated on the support rows
+    channel_order: str = "keep"  # keep: channels as recorded; search: the electrode order the support rows fit best
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -58,6 +60,10 @@ class AdaptSettings:
             raise SemgError(f"adapt.prototype_weight={self.prototype_weight} must be in [0, 1]", fix="e.g. 0.5")
         if self.batchnorm not in BATCHNORM:
             raise SemgError(f"unknown adapt.batchnorm '{self.batchnorm}'", fix=f"use one of {list(BATCHNORM)}")
+        if self.channel_order not in CHANNEL_ORDER:
+            raise SemgError(
+                f"unknown adapt.channel_order '{self.channel_order}'", fix=f"use one of {list(CHANNEL_ORDER)}"
+            )
         if self.steps < 0 or self.batch_size < 1 or self.last_blocks < 1 or not self.lr > 0:
             raise SemgError(
                 "adapt.steps >= 0, adapt.batch_size >= 1, adapt.last_blocks >= 1 and adapt.lr > 0",
@@ -85,6 +91,38 @@ def embed(model: HHTClassifier, x: torch.Tensor) -> torch.Tensor:
     """What the output layer reads: the encoder's features through the head's other layers (none but
     dropout for the linear head), in eval mode."""
     return model.head[:-1](model.encoder(x))
+
+
+def channel_orders(channels: int) -> list[tuple[int, ...]]:
+    """The electrode orders a new person's recordings may have against training: every rotation of the
+    channels (an armband put on turned) and its mirror image (a sleeve worn the other way round, a pair
+    of leads swapped), the recorded order first. Two channels: as recorded, or swapped."""
+    orders: list[tuple[int, ...]] = []
+    for shift in range(channels):
+        turned = tuple((c + shift) % channels for c in range(channels))
+        orders += [o for o in (turned, turned[::-1]) if o not in orders]
+    return orders
+
+
+@torch.no_grad()
+def best_channel_order(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[int, ...]:
+    """The order under which the trained model explains the support rows best (the lowest mean cross
+    entropy, labels only of the support rows), on top of the model's own order; a tie keeps it."""
+    current = model.encoder.channel_order or list(range(x.shape[1]))
+    losses = []
+    for order in channel_orders(x.shape[1]):
+        model.encoder.channel_order = [current[c] for c in order]
+        losses.append(nn.functional.cross_entropy(model(x), y).item())
+    model.encoder.channel_order = None if current == list(range(x.shape[1])) else current
+    best = channel_orders(x.shape[1])[min(range(len(losses)), key=losses.__getitem__)]
+    return tuple(current[c] for c in best)
+
+
+def set_channel_order(model: HHTClassifier, order: tuple[int, ...]) -> None:
+    """The model reads its input in ``order`` from now on (and its checkpoint says so)."""
+    kept = None if list(order) == list(range(len(order))) else list(order)
+    model.encoder.channel_order = kept
+    model.hparams["channel_order"] = kept
 
 
 def trainable(model: HHTClassifier, settings: AdaptSettings) -> list[nn.Parameter]:
@@ -158,6 +196,8 @@ def adapted_copy(
         raise SemgError(f"no support row of class {names}", fix="give every class at least one support recording")
     model = copy.deepcopy(model).eval()
     model.requires_grad_(False)
+    if settings.channel_order == "search":
+        set_channel_order(model, best_channel_order(model, x, y))
     if settings.batchnorm == "support":
         support_statistics(model, x)
     if settings.uses_prototypes:

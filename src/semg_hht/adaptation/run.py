@@ -41,9 +41,16 @@ def scores(y: np.ndarray, probs: np.ndarray, class_names, recordings) -> dict[st
 def write_adapted(original: dict[str, Any], adapted: Adapted, path: Path, record: dict[str, Any]) -> None:
     """The original checkpoint file with the adapted network weights and a record of the adaptation:
     everything else (hyperparameters, data settings, frequency axis, the calibration temperature) as
-    trained, so predict.py reads it like any checkpoint, and the file keeps its size."""
+    trained but the input's channel order when the adaptation chose one, so predict.py reads it like any
+    checkpoint, and the file keeps its size."""
     weights = {k: v for k, v in adapted.model.state_dict().items() if k.startswith(NETWORK)}
-    checkpoint = original | {"state_dict": {**original["state_dict"], **weights}, "adaptation": record}
+    order = adapted.model.hparams.get("channel_order")
+    checkpoint = original | {
+        "state_dict": {**original["state_dict"], **weights},
+        "hyper_parameters": original["hyper_parameters"]
+        | ({"channel_order": order} if order or "channel_order" in original["hyper_parameters"] else {}),
+        "adaptation": record,
+    }
     SafeCheckpointIO(min_free_mb=0, headroom=0).save_checkpoint(checkpoint, path)
 
 
@@ -99,15 +106,17 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
             "n_support": len(split.support),
             "n_query": len(split.query),
             "seconds": round(adapted.seconds, 3),
+            "channel_order": adapted.model.encoder.channel_order,  # null: as recorded
             "checkpoint": str(path),
         }
         query_rows += rows
         before.append(adapted.before)
         after.append(adapted.after)
         p = people[split.subject]
+        turned = f", channels read as {p['channel_order']}" if p["channel_order"] else ""
         say(
             f"{split.subject}: {p['n_support']} support / {p['n_query']} query rows, acc {p['k0']['acc']:.3f} -> "
-            f"{p['adapted']['acc']:.3f} ({settings.method}, {adapted.seconds:.1f} s) -> {path}",
+            f"{p['adapted']['acc']:.3f} ({settings.method}{turned}, {adapted.seconds:.1f} s) -> {path}",
         )
 
     y_query = true_labels(query_rows, target, class_names)

@@ -60,6 +60,7 @@ class HHTClassifier(L.LightningModule):
         mixup_alpha: float = 0.0,  # 0 = off; default: checkpoints written before the key existed
         level_free_copy: bool = False,  # default: checkpoints written before the key existed
         linear_path: int = 0,  # 0 = off; default: checkpoints written before the key existed
+        channel_order: list[int] | None = None,  # None = as recorded; default: checkpoints written before the key
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
@@ -88,7 +89,7 @@ class HHTClassifier(L.LightningModule):
         logits = self.head(self.encoder(x))
         if self.linear_path is None:
             return logits
-        return logits + self.linear_path(self.encoder.compress(x))  # the input as the encoder sees it
+        return logits + self.linear_path(self.encoder.prepare(x))  # the input as the encoder sees it
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch

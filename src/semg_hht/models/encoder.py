@@ -99,11 +99,20 @@ class CNNEncoder(nn.Module):
         input_log_ref: float | None = None,
         pool: str = "global",
         level_free_copy: bool = False,
+        channel_order: list[int] | None = None,
     ):
         super().__init__()
         if pool not in POOLS:
             raise SemgError(f"unknown model.pool '{pool}'", fix=f"use one of {list(POOLS)}")
         self.compress = LogCompress(input_log_ref) if input_log_ref is not None else nn.Identity()
+        if channel_order is not None and sorted(channel_order) != list(range(in_channels)):
+            raise SemgError(
+                f"model.channel_order={list(channel_order)} is not an order of the {in_channels} input channels",
+                fix=f"list each of 0..{in_channels - 1} once, or null (as recorded)",
+            )
+        # None (as recorded) costs nothing; a list is a fixed gather (electrodes swapped or an armband
+        # turned against the people the model learned from: adapt.channel_order=search finds it)
+        self.channel_order = None if channel_order is None else list(channel_order)
         if not 1 <= num_layers <= MAX_LAYERS or 2**num_layers > input_size:
             limit = min(MAX_LAYERS, input_size.bit_length() - 1)
             raise SemgError(
@@ -126,8 +135,12 @@ class CNNEncoder(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d((rows, 1))
         self.feature_dim = channels[-1] * rows
 
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as the blocks read it: channels in the model's order, then compressed."""
+        return self.compress(x if self.channel_order is None else x[:, self.channel_order])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.compress(x)
+        x = self.prepare(x)
         if self.level_free_copy:  # one mean over all channels: the ratio between muscles stays
             x = torch.cat([x, x - x.mean(dim=(1, 2, 3), keepdim=True)], dim=1)
         return self.pool(self.blocks(x)).flatten(1)  # (B, feature_dim)
