@@ -8,7 +8,9 @@ fit_svm.py), judged by what is on disk and on the terminal afterwards.
 Each case is held, or one of: data-loss, traceback, orphan, silent-empty, misleading (a case that does
 not hold counts as its issue's kind; a traceback anywhere counts as a traceback). Prints one table and
 the tally; exits 1 if any case did not hold. --only: the cases whose name contains TEXT. --keep: leave
-the temp folder and print where it is. About 3 minutes on 2 CPU cores.
+the temp folder and print where it is. Three cases are their existing tests, rerun with pytest (a flaky
+test's case, and the scale-out ones: make_hht through submitit, train.py DDP on CPU). About 5 minutes on
+2 CPU cores.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ HELD, LOSS, TRACEBACK, ORPHAN, EMPTY, MISLEADING = OUTCOMES
 HHT = [*FAST_HHT, "progress=false", "workers=1"]  # make_hht on quick settings (tests/helpers.py)
 TRAIN = [*TINY, "trainer.max_epochs=1"]  # train.py on a tiny model (tests/helpers.py)
 Run = subprocess.CompletedProcess
-WIDTH = 110  # characters of evidence shown per case
+WIDTH = 130  # characters of evidence shown per case
 
 
 @dataclass
@@ -199,7 +201,7 @@ def two_trains_one_run_dir(w: World, t: Path) -> tuple[bool, str]:
     codes = sorted(code for code, _ in ran)
     refusal = next((_message(text.strip().splitlines()[-1]) for code, text in ran if code), "")
     told = re.search(r"in use by PID|holds an earlier run", refusal) is not None
-    return codes == [0, 1] and told and _train_folder_whole(t / "run"), f"exits {codes}; {refusal[:100]}"
+    return codes == [0, 1] and told and _train_folder_whole(t / "run"), f"exits {codes}; {refusal}"
 
 
 def _unchanged(before: dict[str, bytes], folder: Path) -> str:
@@ -214,7 +216,7 @@ def train_into_finished_run(w: World, t: Path) -> tuple[bool, str]:
     ok, line = refused(w.script("train.py", *TRAIN, *w.data, f"hydra.run.dir={t / 'run'}", cwd=t),
                        "holds an earlier run")  # fmt: skip
     kept = _unchanged(before, t / "run")
-    return ok and kept.startswith("all"), f"{kept}; {line[:80]}"
+    return ok and kept.startswith("all"), f"{kept}; {line}"
 
 
 def refused_fit_svm(w: World, t: Path) -> tuple[bool, str]:
@@ -223,7 +225,7 @@ def refused_fit_svm(w: World, t: Path) -> tuple[bool, str]:
     r = w.script("fit_svm.py", f"ckpt={w.trained / 'checkpoints' / 'best.ckpt'}", f"hydra.run.dir={t / 'svm'}", cwd=t)
     ok, line = refused(r, "svm.skops: output exists")
     kept = _unchanged(before, t / "svm")  # .hydra/ and fit_svm.log included
-    return ok and kept.startswith("all"), f"{kept} (.hydra/, fit_svm.log); {line[len('exit 1: error: ') :][:60]}"
+    return ok and kept.startswith("all"), f"{kept} (.hydra/, fit_svm.log); {line}"
 
 
 def users_preview_png(w: World, t: Path) -> tuple[bool, str]:
@@ -240,7 +242,7 @@ def users_preview_png(w: World, t: Path) -> tuple[bool, str]:
     r = hht(w, t, recordings(t / "raw", ["S1_M_full.csv"]))
     ok, line = said(r, "is not a make_hht preview: left as it is", code=0)
     same = (t / "out" / "preview.png").read_bytes() == before
-    return ok and same, ("kept byte for byte; " if same else "replaced; ") + line[8:][:100]
+    return ok and same, ("kept byte for byte; " if same else "replaced; ") + line
 
 
 # ---------------------------------------------------------------- tracebacks
@@ -251,7 +253,7 @@ def latin1_file_name(w: World, t: Path) -> tuple[bool, str]:
     shutil.copy(raw / "S1_M_full.csv", os.path.join(os.fsencode(raw), b"S1_M_caf\xe9.csv"))
     ok, line = refused(hht(w, t, raw), "file name is not valid UTF-8")
     made = len(list((t / "out").glob("*.npz"))) if (t / "out").exists() else 0
-    return ok and made == 0, f"{made} matrices written; {line[:120]}"
+    return ok and made == 0, f"{made} matrices written; {line}"
 
 
 def logger_null(w: World, t: Path) -> tuple[bool, str]:
@@ -292,7 +294,7 @@ def _nothing_made(w: World, t: Path, *extra: str, says: str, before: Callable[[P
     r = w.script("make_hht.py", f"input={source}", f"output={t / 'out'}", "preset=ninapro", "spectrum.size=16",
                  "emd.max_imf=4", "progress=false", *extra, cwd=t)  # fmt: skip
     ok, line = refused(r, "no matrix made", says)
-    return ok and not (t / "out" / "manifest.csv").exists(), line[:150]
+    return ok and not (t / "out" / "manifest.csv").exists(), line
 
 
 def _all_rest(raw: Path) -> None:
@@ -353,7 +355,7 @@ def kill_9_processes_left(w: World, t: Path) -> tuple[bool, str]:
 
 def kill_9_still_writing(w: World, t: Path) -> tuple[bool, str]:
     k = _kill_9(w)
-    return k.later == k.kept and k.kept < 120, f"{k.kept} of 120 matrices at 4 s, {k.later} at 6 s"
+    return k.later == k.kept and k.kept < 120, f"{k.kept} of 120 matrices at 4 s, {k.later} at 6 s (the run of #13)"
 
 
 # ---------------------------------------------------------------- misleading or silently wrong
@@ -384,7 +386,7 @@ def spectrum_size_20000(w: World, t: Path) -> tuple[bool, str]:
         w, t, recordings(t / "raw", ["S1_M_full.csv"]), "spectrum.size=20000", f"max_memory_fraction={fraction:.4f}"
     )
     ok, line = refused(r, "spectrum.size=20000 needs about")
-    return ok and not list(t.glob("out/*.npz")), line[:150]
+    return ok and not list(t.glob("out/*.npz")), line
 
 
 PEAK = (  # run a command, then print its peak resident memory (kB) on stderr
@@ -480,7 +482,7 @@ def _rerun_other_settings(w: World, t: Path, change: str) -> tuple[bool, str]:
     before = files(t / "out")
     ok, line = refused(hht(w, t, raw, change), "holds matrices of another conversion")
     kept = _unchanged(before, t / "out")
-    return first.returncode == 0 and ok and kept.startswith("all"), f"{kept}; {line[line.find('holds') :][:70]}"
+    return first.returncode == 0 and ok and kept.startswith("all"), f"{kept}; {line}"
 
 
 def stack_channels_flipped(w: World, t: Path) -> tuple[bool, str]:
@@ -511,7 +513,7 @@ def ctrl_c_in_training(w: World, t: Path) -> tuple[bool, str]:
     code, text = w.wait(proc)
     line = text.strip().splitlines()[-1]
     ok = code == 130 and "resume with ckpt_path=" in line and "Detected KeyboardInterrupt" not in text
-    return ok and (run / "checkpoints" / "last.ckpt").is_file(), f"exit {code}: {line[:110]}"
+    return ok and (run / "checkpoints" / "last.ckpt").is_file(), f"exit {code}: {line}"
 
 
 def svm_calibration_cv2(w: World, t: Path) -> tuple[bool, str]:
@@ -522,12 +524,15 @@ def svm_calibration_cv2(w: World, t: Path) -> tuple[bool, str]:
     return r.returncode == 0 and acc >= chance - 0.05, f"exit {r.returncode}: train/acc {acc:.3f}, chance {chance:.3f}"
 
 
-def sigterm_while_workers_start(w: World, t: Path) -> tuple[bool, str]:
-    """The flaky test's case (a SIGTERM reaching a worker still in its pool initializer): its test rerun."""
-    node = "tests/test_reliability_hht.py::test_a_terminate_while_a_worker_starts_up_exits_quietly"
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node], capture_output=True,
-                       text=True, cwd=ROOT, timeout=300)  # fmt: skip
-    return r.returncode == 0, f"{node.split('::')[1]}: {r.stdout.strip().splitlines()[-1]}"
+def its_test(node: str) -> Callable[[World, Path], tuple[bool, str]]:
+    """A case its existing test reruns (pytest on that node, slow-marked ones included)."""
+
+    def check(w: World, t: Path) -> tuple[bool, str]:
+        cmd = [sys.executable, "-m", "pytest", "-q", "-m", "", "-p", "no:cacheprovider", node]
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)  # its output: pytest's own
+        return r.returncode == 0, f"{node}: {(r.stdout.strip().splitlines() or ['no output'])[-1]}"
+
+    return check
 
 
 CASES = [
@@ -562,8 +567,13 @@ CASES = [
     Case(MISLEADING, "two inputs into one folder: recording ids", two_inputs_one_folder),
     Case(MISLEADING, "Ctrl-C during train.py", ctrl_c_in_training),
     Case(MISLEADING, "fit_svm svm.calibration.cv=2", svm_calibration_cv2),
-    Case(MISLEADING, "flaky: SIGTERM to a starting worker (its test)", sigterm_while_workers_start),
-]
+    Case(MISLEADING, "flaky: SIGTERM to a starting worker (its test)",
+         its_test("tests/test_reliability_hht.py::test_a_terminate_while_a_worker_starts_up_exits_quietly")),
+    Case(LOSS, "scale-out: make_hht sharded through submitit = 1 process",
+         its_test("tests/test_scale_out.py::test_make_hht_sharded_through_submitit_equals_one_process")),
+    Case(LOSS, "scale-out: train.py DDP on CPU, 2 processes, test stage",
+         its_test("tests/test_reliability.py::test_ddp_on_cpu_two_processes_synced_metrics_files_written_once")),
+]  # fmt: skip
 
 
 def run_case(w: World, case: Case, number: int) -> dict:
