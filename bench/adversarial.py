@@ -9,7 +9,7 @@ Each case is held, or one of: data-loss, traceback, orphan, silent-empty, mislea
 not hold counts as its issue's kind; a traceback anywhere counts as a traceback). Prints one table and
 the tally; exits 1 if any case did not hold. --only: the cases whose name contains TEXT. --keep: leave
 the temp folder and print where it is. Three cases are their existing tests, rerun with pytest (a flaky
-test's case, and the scale-out ones: make_hht through submitit, train.py DDP on CPU). About 5 minutes on
+test's case, and the scale-out ones: make_hht through submitit, train.py DDP on CPU). About 4 minutes on
 2 CPU cores.
 """
 
