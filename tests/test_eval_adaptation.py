@@ -96,3 +96,25 @@ def test_the_cnn_and_the_classic_rows_share_folds_people_and_splits(sweep):
     assert sorted(" ".join(cnn.values()).split()) == [f"S{s:02d}" for s in range(1, 7)]  # each person once
     k0, k1 = rows[0], rows[1]
     assert k1["acc_mean"] >= k0["acc_mean"]  # the swapped person's fold gains most
+
+
+def test_the_placement_stress_test_swaps_every_person_and_the_channel_search_undoes_it(sweep):
+    """adaptation.channel_order=[1,0] reads every validation person's leads swapped: the unadapted model
+    loses them, the channel search alone (no gradient step) reads them back in the trained order."""
+    plain = ["adapt.steps=0", "adapt.prototype_init=false"]
+    cfg = compose_cfg(
+        ["adaptation.ks=[1]", "adaptation.methods=[]", "adaptation.pooled_methods=[]", "adaptation.channel_order=[1,0]",
+         "adaptation.compare={keep:{channel_order:keep}}", *plain],
+        "evaluate",
+    )  # fmt: skip
+    fs, values = features([f"S{s:02d}" for s in range(1, 7)], "S06")
+    rows, _ = adaptation_rows(
+        Context("movement", fs, values, None, [], " on windows"), row_settings(cfg),
+        [{"target": "movement", "label": "CNN", "dir": str(sweep), "adapt": True}],
+    )  # fmt: skip
+    acc = {r["method"]: r["acc_mean"] for r in rows}
+    swapped = "CNN, channels read as [1, 0]"
+    named = ("k=0: unadapted, on the k=1 query rows", "adapted (full), k=1", "adapted (keep), k=1")
+    k0, search, keep = (acc[f"{swapped}, {what}"] for what in named)
+    assert keep == k0  # no step, no search: the model as trained, on swapped leads
+    assert search >= k0 + 0.3  # five of six people read back in their trained order

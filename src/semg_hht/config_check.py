@@ -630,6 +630,7 @@ class Adaptation(Schema):
     batch_size: int = key(ge=1)
     n_jobs: int = key(ge=-1)
     compare: COMPARE = field(default=None)  # {name: {adapt key: value}}: more recipes on the same splits
+    channel_order: list | None = field(default=None)  # a permutation of the input channels (checked when read)
 
 
 @dataclass(frozen=True)

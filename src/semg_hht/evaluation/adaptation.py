@@ -122,9 +122,11 @@ def cnn_episodes(
     recipes: Mapping[str, AdaptSettings],
     seed: int,
     batch_size: int,
+    channel_order: list[int] | None = None,
 ) -> tuple[dict[str, dict[int, Predictions]], dict[int, Predictions], list[str]]:
     """The fold's model adapted in every episode by every recipe: query predictions per recipe and k,
-    unadapted (k=0) on the same query rows per k, and the class names."""
+    unadapted (k=0) on the same query rows per k, and the class names. ``channel_order``: the people's
+    channels read in this order (adaptation.channel_order, a placement stress test)."""
     loaded = load_classifier(fold.run / "checkpoints" / "last.ckpt")
     data = loaded.data_hparams
     if data.get("label_source") != "manifest":
@@ -141,6 +143,13 @@ def cnn_episodes(
     if any(not r.labels.get(column) for r in recordings):
         raise SemgError(f"a row has no {column} value", path=manifest, fix="set adaptation.column to a full column")
     x, recordings = read_inputs(recordings, reading_of([loaded], None), 2, "error")
+    if channel_order is not None:
+        if sorted(channel_order) != list(range(x.shape[1])):
+            raise SemgError(
+                f"adaptation.channel_order={list(channel_order)} is not an order of the {x.shape[1]} channels",
+                fix=f"list each of 0..{x.shape[1] - 1} once, or null",
+            )
+        x = x[:, list(channel_order)]
     y = true_labels(recordings, target, class_names)
     values = np.array([r.labels[column] for r in recordings])
     subjects = np.array([r.subject for r in recordings], dtype=object)
@@ -173,6 +182,7 @@ class RowSettings:
     batch_size: int
     n_jobs: int
     classic: list[tuple[str, dict[str, Any], bool]]  # (method, its classifier settings, pooled)
+    channel_order: list[int] | None = None  # the CNN rows' placement stress test
 
 
 def row_settings(cfg: DictConfig) -> RowSettings:
@@ -199,7 +209,11 @@ def row_settings(cfg: DictConfig) -> RowSettings:
     if cfg.adaptation.n_jobs == 0:
         raise SemgError("adaptation.n_jobs=0 runs nothing", fix="use 1 (this process), 2, ... or -1 (every core)")
     n_jobs = cfg.adaptation.n_jobs if cfg.adaptation.n_jobs > 0 else os.cpu_count() or 1
-    return RowSettings(ks, cfg.adaptation.column, recipes, cfg.seed, cfg.adaptation.batch_size, n_jobs, classic)
+    order = cfg.adaptation.channel_order
+    return RowSettings(
+        ks, cfg.adaptation.column, recipes, cfg.seed, cfg.adaptation.batch_size, n_jobs, classic,
+        None if order is None else [int(c) for c in order],
+    )  # fmt: skip
 
 
 def classic_episodes(
@@ -278,7 +292,7 @@ def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings):
     """(label, fold scores, final models' test scores) of the sweep's CNN: unadapted on the query rows of
     the smallest k, then adapted by every recipe for every k."""
     folds, finals = fold_people(sweep)
-    settings = (cfg.ks, cfg.column, cfg.recipes, cfg.seed, cfg.batch_size)
+    settings = (cfg.ks, cfg.column, cfg.recipes, cfg.seed, cfg.batch_size, cfg.channel_order)
     # every trained model on its own: side by side in n_jobs processes, one torch thread each (a support
     # batch is too small to keep two threads busy, two processes are not)
     jobs = [*folds, *finals]
@@ -292,15 +306,16 @@ def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings):
         return [pick(r).scores(f.fold, names) for r, f in zip(results, runs, strict=True)]
 
     k0 = min(cfg.ks)
+    label = sweep["label"] + (f", channels read as {cfg.channel_order}" if cfg.channel_order else "")
     yield (
-        f"{sweep['label']}, k=0: unadapted, on the k={k0} query rows",
+        f"{label}, k=0: unadapted, on the k={k0} query rows",
         scores(cv, folds, lambda r: r[1][k0]),
         scores(test, finals, lambda r: r[1][k0]),
     )
     for name in cfg.recipes:
         for k in cfg.ks:
             pick = lambda r, name=name, k=k: r[0][name][k]  # noqa: E731
-            yield f"{sweep['label']}, adapted ({name}), k={k}", scores(cv, folds, pick), scores(test, finals, pick)
+            yield f"{label}, adapted ({name}), k={k}", scores(cv, folds, pick), scores(test, finals, pick)
 
 
 def classic_rows(ctx: Context, cfg: RowSettings, folds: list[FoldPeople], finals: list[FoldPeople]):
