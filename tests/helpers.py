@@ -203,6 +203,35 @@ def session_alive(sid: int) -> list[str]:
     return [ln for ln in out.splitlines() if ln.strip()]
 
 
+# ---------------------------------------------------------------- a writer's temp file (semg_hht.io.atomic_open)
+
+_WRITER = """import os, sys
+from semg_hht.io import atomic_open
+target, how, content = sys.argv[1:]
+with atomic_open(target, "wb") as f:
+    f.write(open(content, "rb").read() if content else b"half a file")
+    f.flush()
+    print("writing", flush=True)
+    if how == "kill":
+        os.kill(os.getpid(), 9)
+    sys.stdin.read()
+"""
+
+
+def temp_writer(target: Path, kill: bool, content: Path | None = None) -> tuple[Path, subprocess.Popen]:
+    """A process writing ``target`` (``content``'s bytes) with atomic_open, stopped mid-write: killed
+    outright (kill -9: its temp file stays, its PID is gone) or still writing until its stdin is closed.
+    Returns the temp file and the process."""
+    before = set(target.parent.iterdir()) if target.parent.is_dir() else set()
+    cmd = [sys.executable, "-c", _WRITER, str(target), "kill" if kill else "wait", str(content or "")]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    if kill:
+        proc.wait(timeout=60)
+    (temp,) = set(target.parent.iterdir()) - before
+    return temp, proc
+
+
 # ---------------------------------------------------------------- people whose electrodes differ (adaptation)
 
 CLASSES = ("full", "half", "invalid")

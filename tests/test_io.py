@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import stat
 
 import numpy as np
@@ -25,6 +26,20 @@ def test_save_npz_keeps_exact_name_and_content(tmp_path):
     path = save_npz(tmp_path / "a.npz", hht=np.eye(3, dtype=np.float32))
     assert path.name == "a.npz"
     np.testing.assert_array_equal(np.load(path)["hht"], np.eye(3))
+
+
+def test_a_temp_file_names_its_writer_and_is_never_read_as_a_matrix(tmp_path):
+    """The writer's PID in the name tells a killed writer's leftover from a live one's (run_folder removes
+    the first); ending in .tmp, a whole matrix still being renamed is no *.npz to the data module."""
+    from semg_hht.data.matrices import npz_files
+
+    save_npz(tmp_path / "a.npz", hht=np.eye(3, dtype=np.float32))
+    with atomic_open(tmp_path / "b.npz", "wb") as f:
+        np.savez_compressed(f, hht=np.eye(3, dtype=np.float32))
+        f.flush()
+        (temp,) = [p.name for p in tmp_path.iterdir() if p.name != "a.npz"]
+        assert re.fullmatch(rf"\.b\.npz\.semg-{os.getpid()}-[0-9a-f]{{8}}-[a-z0-9_]+\.tmp", temp)
+        assert npz_files(tmp_path) == [tmp_path / "a.npz"]
 
 
 def test_refuse_overwrite_names_file_and_fix(tmp_path):

@@ -5,6 +5,7 @@ not guessed, and signals stop the workers."""
 from __future__ import annotations
 
 import csv
+import logging
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from semg_hht.errors import SemgError
 from semg_hht.hht.readers import read_recording
 from semg_hht.hht.settings import ReaderSettings
 from semg_hht.synth.raw import SynthConfig, generate
-from tests.helpers import ROOT, emg_like, recordings, run_make_hht, session_alive
+from tests.helpers import ROOT, emg_like, recordings, run_make_hht, session_alive, temp_writer
 
 
 def manifest_rows(folder: Path) -> list[dict]:
@@ -191,6 +192,25 @@ def test_kill_9_of_the_parent_leaves_no_worker_writing(tmp_path):
     assert sorted(p.name for p in out.glob("*.npz")) == kept  # nobody writes any more
     assert len(kept) < 2 * 3 * 10 * 2
     assert not list(out.glob(".*.tmp"))  # no temp file left behind (the lock file stays, unheld)
+
+
+def test_a_rerun_removes_a_killed_runs_temp_file_without_reading_it_and_keeps_a_users(tmp_path, caplog):
+    """make_hht killed outright (the OOM killer) mid-write leaves .<matrix>.npz.semg-<pid>-...tmp; the rerun
+    removes it, never reading it as a matrix (here one of another conversion, which a read would refuse)."""
+    src = recordings(tmp_path / "raw", ["a_M_full.csv"])
+    out = tmp_path / "out"
+    run_make_hht(src, out)
+    (first,) = out.glob("*.npz")
+    other = tmp_path / "other.npz"
+    with np.load(first) as z:
+        np.savez(other, **{**{k: z[k] for k in z.files}, "settings_signature": np.array("another conversion")})
+    dead, _ = temp_writer(out / f"new_{first.name}", kill=True, content=other)
+    (out / "notes.tmp").write_text("mine")
+    with caplog.at_level(logging.INFO):
+        summary = run_make_hht(src, out)
+    assert summary["failed"] == [] and summary["written"] == 0 and list(out.glob("*.npz")) == [first]
+    assert not dead.exists() and (out / "notes.tmp").read_text() == "mine"
+    assert f"removed 1 temp file(s) left by killed writers in {out}" in caplog.text
 
 
 def test_a_manifest_whose_path_column_has_another_name_is_named_not_read_as_a_recording(tmp_path):

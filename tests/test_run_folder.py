@@ -3,7 +3,9 @@ an earlier run is refused in one line, and a refused command leaves the folder's
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from semg_hht import run_folder
 from semg_hht.errors import SemgError
-from tests.helpers import ROOT, emg_like, last_line, script
+from tests.helpers import ROOT, emg_like, last_line, script, temp_writer
 
 
 def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
@@ -189,3 +191,36 @@ def test_evaluate_never_replaces_an_earlier_table(tmp_path, capsys):
         run_guarded(evaluate, cfg)
     assert "results.md: output exists and would be overwritten -> pass overwrite=true" in capsys.readouterr().err
     assert (tmp_path / "results.md").read_text() == "an earlier table\n"
+
+
+def test_a_make_hht_shard_removes_a_killed_writers_temp_files_and_keeps_a_live_shards(tmp_path, caplog):
+    """kill -9 (the OOM killer) mid-write leaves a temp file; the next make_hht shard to hold the folder
+    removes it, here and in checkpoints/. Another shard writing into the same folder keeps its own."""
+    out = tmp_path / "out"
+    dead, _ = temp_writer(out / "BICEPS_full_M_001.npz", kill=True)
+    dead_below, _ = temp_writer(out / "checkpoints" / "last.ckpt", kill=True)
+    live, shard = temp_writer(out / "BICEPS_full_M_002.npz", kill=False)  # shard 1 of 2, still converting
+    try:
+        with caplog.at_level(logging.INFO), run_folder.holding(out, ".make_hht-shard0-of-2.lock"):
+            assert live.exists() and not dead.exists() and not dead_below.exists()
+    finally:
+        shard.stdin.close()  # shard 1 finishes its matrix: renamed into place, whole
+        shard.wait(timeout=60)
+    assert (out / "BICEPS_full_M_002.npz").read_bytes() == b"half a file" and not live.exists()
+    assert f"removed 2 temp file(s) left by killed writers in {out}" in caplog.text
+
+
+def test_a_command_removes_killed_writers_temp_files_once_its_checks_pass_and_never_a_users_file(tmp_path):
+    run = tmp_path / "run"
+    dead, _ = temp_writer(run / "metrics.json", kill=True)
+    other_host = run / re.sub(r"semg-(\d+)-[0-9a-f]{8}-", r"semg-\1-00000000-", dead.name)  # its PID means nothing here
+    users = [run / "notes.tmp", run / ".notes.txt.k3j9x2ab.tmp", run / "x.npz.tmp", other_host]
+    for path in users:
+        path.write_text("mine")
+    with pytest.raises(SemgError), run_folder.checking(run):
+        raise SemgError("refused")  # a refused command leaves the folder as it was
+    assert dead.exists()
+    with run_folder.checking(run):
+        pass
+    run_folder.release(run)
+    assert not dead.exists() and [p.read_text() for p in users] == ["mine"] * 4

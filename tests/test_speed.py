@@ -18,6 +18,7 @@ from semg_hht.models.encoder import CNNEncoder
 from semg_hht.models.loading import load_classifier
 from semg_hht.training.speed import ChannelsLast, CompileEncoder
 from semg_hht.training.train import build_datamodule, build_model, build_trainer, train
+from tests.helpers import temp_writer
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 ON_GPU = ("trainer=gpu", "trainer.accelerator=gpu")  # the accelerator again: TINY's value override beats the group
@@ -252,6 +253,13 @@ def test_cache_is_invalidated_when_anything_changes(files, synthetic_dir, tmp_pa
     assert np.array_equal(after, fresh)
     if change == "rewrite":
         assert not np.array_equal(after[0], before[0])
+
+
+def test_writing_a_cache_entry_removes_a_killed_runs_temp_copy(files, tmp_path):
+    cache = tmp_path / "cache"
+    dead, _ = temp_writer(cache / f"{'0' * 24}.npy", kill=True)  # kill -9 while caching a training set
+    load_matrices_cached(files[:3], 1, 32, "minmax", 2, cache)
+    assert not dead.exists() and sorted(p.suffix for p in cache.iterdir()) == [".json", ".npy"]
 
 
 def test_a_set_with_unusable_files_is_not_cached(files, tmp_path):

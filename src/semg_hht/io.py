@@ -3,6 +3,10 @@
 Writes go to a hidden temp file in the destination folder (same file system), are flushed to
 disk, then renamed over the target with os.replace, which is atomic on POSIX. A crash, a full
 disk or Ctrl-C leaves the previous file (or nothing), never half a file.
+
+Only a process killed outright (kill -9, the OOM killer) leaves its temp file behind. Every temp file
+is named by `_temp_prefix` (".<target>.semg-<pid>-<host>-<random>.tmp"), so `remove_dead_temp_files`
+can tell ours from a user's file and a dead writer's from a live one's.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import csv
 import hashlib
 import io as stdio
 import json
+import logging
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +28,8 @@ from typing import IO, Any
 import numpy as np
 
 from semg_hht.errors import SemgError
+
+log = logging.getLogger(__name__)
 
 
 def refuse_overwrite(path: str | Path, overwrite: bool, *, key: str = "overwrite") -> None:
@@ -49,7 +58,7 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
     """Open a temp file beside ``path``; on success fsync and rename it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 600; a plain open() would give 644 at umask 022
         with os.fdopen(fd, mode, **kwargs) as handle:
@@ -63,6 +72,75 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
         if isinstance(err, OSError) and err.filename is None:  # a failed write names no file: name ours
             err.filename = str(path)
         raise
+
+
+# mkstemp's random part is [a-z0-9_]; the writer's PID and host tag come before it (_temp_prefix)
+_TEMP_NAME = re.compile(r"\..+\.semg-(?P<pid>\d+)-(?P<host>[0-9a-f]{8})-[a-z0-9_]+\.tmp")
+
+
+def _temp_prefix(path: Path) -> str:
+    """The one temp-file naming scheme: the writer's PID says whether it is still writing, and the host
+    tag keeps a PID of another machine (make_hht shards on a cluster sharing one folder) from being
+    looked up here, where it means nothing."""
+    return f".{path.name}.semg-{os.getpid()}-{_host_tag()}-"
+
+
+def _host_tag() -> str:
+    # a hash, not the name: a fixed 8 characters, whatever the host name, keeps temp names short
+    return hashlib.blake2s(socket.gethostname().encode(), digest_size=4).hexdigest()
+
+
+def _dead(pid: int) -> bool:
+    """True only when no process has this PID."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # EPERM: alive; a PID out of range: not ours to judge, kept
+        pass
+    return False
+
+
+def remove_dead_temp_files(folder: str | Path) -> int:
+    """Remove the temp files of writers that died (kill -9) from ``folder`` and the folders directly in it
+    (checkpoints/, .hydra/). Only names of _temp_prefix's scheme, written on this host, whose PID is gone:
+    a user's file and a live writer's temp file (another make_hht shard's) are never touched. Logs one
+    line when any were removed; returns how many."""
+    folder = Path(folder)
+    if os.name != "posix" or not folder.is_dir():  # os.kill(pid, 0) probes only on POSIX
+        return 0
+    host, removed = _host_tag(), 0
+    for entry in _entries(folder):
+        m = _TEMP_NAME.fullmatch(entry.name)
+        if m is None or m["host"] != host or not _dead(int(m["pid"])):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError:  # gone already (another command cleaning), or a folder we may not write: not our error
+            continue
+        removed += 1
+    if removed:
+        log.info("removed %d temp file(s) left by killed writers in %s", removed, folder)
+    return removed
+
+
+def _entries(folder: Path) -> Iterator[os.DirEntry]:
+    """Regular files in folder and in its subfolders, one level down; links are not followed."""
+    try:
+        with os.scandir(folder) as top:
+            entries = list(top)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_file(follow_symlinks=False):
+            yield entry
+        elif entry.is_dir(follow_symlinks=False):
+            try:
+                with os.scandir(entry.path) as sub:
+                    below = [e for e in sub if e.is_file(follow_symlinks=False)]
+            except OSError:  # a subfolder we may not read holds nothing we wrote
+                continue
+            yield from below
 
 
 def _umask() -> int:

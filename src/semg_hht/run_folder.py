@@ -11,6 +11,9 @@ refused fit_svm.py rewrote the old run's .hydra/ record. So, before any work:
 - `checking`: the command's checks run holding the folder, with what they log held in memory: a refused
   command writes nothing into a folder that was there before it (its log file keeps its bytes; Hydra opens
   the log file only at its first line, conf/hydra job_logging delay), and leaves no lock file.
+- Once a command holds its folder (`checking`: after its checks passed; `holding`), the temp files that
+  writers killed outright left there are removed (semg_hht.io.remove_dead_temp_files: only ours, only dead
+  writers', so the other shards of a make_hht run sharing the folder keep theirs).
 """
 
 from __future__ import annotations
@@ -83,9 +86,16 @@ def release(folder: Path, lock: str = ".lock") -> None:
 def holding(folder: Path, lock: str = ".lock") -> Iterator[None]:
     claim(folder, lock)
     try:
+        _clean(folder)
         yield
     finally:
         release(folder, lock)
+
+
+def _clean(folder: Path) -> None:
+    from semg_hht.io import remove_dead_temp_files  # numpy: imported once the checks passed, as write_record
+
+    remove_dead_temp_files(folder)
 
 
 @contextlib.contextmanager
@@ -110,6 +120,7 @@ def checking(folder: Path | None) -> Iterator[None]:
         claim(folder)
         try:
             yield
+            _clean(folder)  # not before: a refused command leaves the folder as it was
         except BaseException:
             release(folder)
             raise

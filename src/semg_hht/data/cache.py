@@ -23,7 +23,7 @@ import numpy as np
 
 from semg_hht.data.matrices import load_matrices
 from semg_hht.errors import SemgError
-from semg_hht.io import atomic_open, write_json
+from semg_hht.io import atomic_open, remove_dead_temp_files, write_json
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ def load_matrices_cached(
     x, errors = load_matrices(paths, in_channels, size, scaling, workers)
     if errors:
         return x, errors
+    # the cache folder is shared by runs and held by none: a killed run's temp copy of a whole training
+    # set would stay there for good, so writing a new entry removes those (a live run's are kept)
+    remove_dead_temp_files(folder)
     try:
         with atomic_open(npy, "wb") as f:
             np.save(f, x, allow_pickle=False)
