@@ -85,9 +85,11 @@ HHT_LOG := spectrum.size=64 spectrum.freq_range=band spectrum.freq_scale=log
 # ... the same conversion settings for evaluate.py, which reads the raw recordings as make_hht did (its make_hht=[...])
 HHT_EVAL = make_hht=[$(subst $() ,$(comma),$(foreach o,$(HHT_REAL) $(HHT_LOG),"$(o)"))]
 EVAL_RUN := logs/eval_real/$(shell date +%Y-%m-%d_%H-%M-%S)
-# the adaptation rows' second recipe, beside adapt.* (conf/adaptation/default.yaml): the naive head refit (the
-# linear head alone, no augmentation, from the trained head), the baseline issue 30 measured outside the tool
-ADAPT_COMPARE := {naive head refit:{method:head,augment:false,prototype_init:false}}
+# the adaptation rows' other recipes, beside adapt.* (conf/adaptation/default.yaml): the naive head refit (the
+# linear head alone, no augmentation, from the trained head, channels as recorded), the baseline issue 30 measured
+# outside the tool; and the default without its channel search (what reading swapped leads back buys)
+ADAPT_COMPARE := {naive head refit:{method:head,augment:false,prototype_init:false,channel_order:keep}, \
+	full without the channel search:{channel_order:keep}}
 FOLDS := data.fold=0,1,2,3,4
 # Every final model is trained once per seed and its test figure is their mean ± std: on 60 test recordings
 # one model's figure moves with the seed by several points (README "Results on real sEMG"). 42 is the seed
