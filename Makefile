@@ -82,8 +82,6 @@ HARDWARE ?= $(CPU)
 HHT_REAL := filter.notch_hz=60 filter.notch_harmonics=3 layout.stack_channels=true progress=false
 # the tuned recipe's axis: 64 rows evenly spaced in log frequency over each recording's band-pass
 HHT_LOG := spectrum.size=64 spectrum.freq_range=band spectrum.freq_scale=log
-# ... the same conversion settings for evaluate.py, which reads the raw recordings as make_hht did (its make_hht=[...])
-HHT_EVAL = make_hht=[$(subst $() ,$(comma),$(foreach o,$(HHT_REAL) $(HHT_LOG),"$(o)"))]
 EVAL_RUN := logs/eval_real/$(shell date +%Y-%m-%d_%H-%M-%S)
 # the adaptation rows' other recipes, beside adapt.* (conf/adaptation/default.yaml): the naive head refit (the
 # linear head alone, no augmentation, from the trained head, channels as recorded), the baseline issue 30 measured
@@ -164,7 +162,8 @@ ifeq ($(REAL_GPU),1)
 	    hydra.sweep.dir=$(EVAL_RUN)/cnn_seed_$${t}_final $(JOB) || exit 1; \
 	done
 endif
-	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) '$(HHT_EVAL)' person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
+	@# evaluate.py reads the raw recordings with the settings make_hht converted $(REAL_HHT) with (its conversion.yaml)
+	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
 		experiments=[muscletracker_movement,muscletracker_mio_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]' \
 		'adaptation.compare=$(ADAPT_COMPARE)'
 	@# docs/results.md: the table as evaluate.py wrote it, and how long this whole target took (never edited by hand)

@@ -22,7 +22,7 @@ from semg_hht.synth.sessions import SessionConfig, generate_sessions
 from tests.helpers import CONF, compose_cfg, hht_cfg
 
 SESSIONS = SessionConfig(subjects=4, movements=3, reps=3, channels=4, fs=200.0, move_s=1.0, rest_s=0.6)
-HHT = ["preset=ninapro_db5", "spectrum.size=16", "emd.max_imf=3"]  # make_hht.py's overrides, given to both
+HHT = ["preset=ninapro_db5", "spectrum.size=16", "emd.max_imf=3"]  # make_hht.py's (evaluate.py reads its record)
 STAND_IN = ["data.n_folds=2", "data.input_size=16", "model.in_channels=4"]  # 4 people, 4 channels, 16x16
 CLASSES = ["1", "2", "3"]
 
@@ -40,8 +40,8 @@ def sessions(tmp_path_factory):
 def eval_cfg(root, out, *extra: str):
     listed = lambda key, values: f"{key}=[" + ",".join(f"'{v}'" for v in values) + "]"  # noqa: E731
     return compose_cfg(
-        [f"raw={root / 'raw' / 'manifest.csv'}", f"hht_dir={root / 'hht'}", listed("make_hht", HHT),
-         "experiments=[real_movement]", listed("overrides", STAND_IN), "methods=[lda]", "window.methods=[lda]",
+        [f"raw={root / 'raw' / 'manifest.csv'}", f"hht_dir={root / 'hht'}", "experiments=[real_movement]",
+         listed("overrides", STAND_IN), "methods=[lda]", "window.methods=[lda]",
          "classifiers.pca_lda.n_components=4", f"paths.output_dir={out}", *extra],
         "evaluate",
     )  # fmt: skip
@@ -153,17 +153,18 @@ def test_a_whole_mapping_override_replaces_the_experiments():
 
 
 def test_sessions_need_make_hhts_output_and_its_settings(sessions, tmp_path):
-    cfg = eval_cfg(sessions, tmp_path / "eval", "hht_dir=null")
+    listed = "make_hht=[" + ",".join(f"'{o}'" for o in HHT) + "]"  # no hht_dir, so no record: the overrides
+    cfg = eval_cfg(sessions, tmp_path / "eval", "hht_dir=null", listed)
     with pytest.raises(SemgError, match=r"segment.enabled: the classic features .* -> pass hht_dir="):
         evaluate(cfg)
     cfg = eval_cfg(sessions, tmp_path / "eval", "make_hht=['preset=ninapro_db5']")  # converted at 16x16, not 256
-    with pytest.raises(SemgError, match=r"made with other make_hht settings than make_hht=\['preset=ninapro_db5'\]"):
+    with pytest.raises(SemgError, match=r"make_hht=\['preset=ninapro_db5'\] disagrees .* spectrum.size=16 there, 256"):
         evaluate(cfg)
 
 
 def test_a_quirky_marker_folder_is_scored_on_the_segments_make_hht_kept(tmp_path):
     """Shipped data's quirks (a copied file, an open end, odd marker lengths), converted by the README's marker
-    command from a folder: evaluate.py, given that folder and the same overrides, scores exactly what make_hht
+    command from a folder: evaluate.py, given that folder (and make_hht's record in it), scores exactly what make_hht
     kept (the copy and the open-ended movement are in no row) under make_hht's ids and genders."""
     quirky = SessionConfig(**{**SESSIONS.__dict__, "movements": 2, "reps": 2, "layout": "marker", "quirks": True})
     generate_sessions(tmp_path / "raw", quirky)
@@ -173,8 +174,8 @@ def test_a_quirky_marker_folder_is_scored_on_the_segments_make_hht_kept(tmp_path
     assert summary["duplicates"] and summary["segments_skipped"]
     listed = lambda key, values: f"{key}=[" + ",".join(f"'{v}'" for v in values) + "]"  # noqa: E731
     cfg = compose_cfg(
-        [f"raw={tmp_path / 'raw'}", f"hht_dir={tmp_path / 'hht'}", listed("make_hht", marker),
-         "experiments=[real_movement]", listed("overrides", STAND_IN), "methods=[lda]", "window.enabled=false",
+        [f"raw={tmp_path / 'raw'}", f"hht_dir={tmp_path / 'hht'}", "experiments=[real_movement]",
+         listed("overrides", STAND_IN), "methods=[lda]", "window.enabled=false",
          "classifiers.pca_lda.n_components=2", f"paths.output_dir={tmp_path / 'eval'}"],
         "evaluate",
     )  # fmt: skip

@@ -2,8 +2,8 @@
 raw recordings, standardised, with LDA or an RBF SVM, scored on exactly the CNN's folds.
 
 The raw recordings are found, read and filtered by make_hht's own discovery, reader and filters (with
-its settings: evaluate.py's make_hht=[...]); given make_hht's output (hht_dir), exactly the recordings and
-session segments it converted, under its recording ids. The folds come from
+its settings: hht_dir's conversion.yaml, or evaluate.py's make_hht=[...]); given make_hht's output (hht_dir),
+exactly the recordings and session segments it converted, under its recording ids. The folds come from
 semg_hht.data.splits (group_split / stratified_split with the experiment's data.* settings) and
 every score from semg_hht.reporting.report.classification_metrics, so the numbers are comparable.
 """

@@ -116,7 +116,7 @@ def matched(cnn: Mapping[str, tuple[np.ndarray, str]], units: Units, recordings:
             f"recording {rid} is {cnn[rid][1]} in the CNN's matrices but {units.sources[i]} here ({len(moved)} "
             "recordings differ): the two number recordings differently",
             path=where,
-            fix="pass hht_dir=<the make_hht folder the sweep trained on> (and make_hht=[its overrides])",
+            fix="pass hht_dir=<the make_hht folder the sweep trained on>",
         )
     return np.stack([cnn[rid][0] for rid in wanted])
 

@@ -2,9 +2,9 @@
 
 For every experiment: the classic features + LDA / RBF SVM on the experiment's own subject folds
 (data.filter, data.target, data.classes, data.n_folds, data.split_seed) and on the seed's random
-split (the leakage check). The raw recordings are read as make_hht reads them: its whole config
-(conf/hht.yaml with evaluate's make_hht=[...] overrides: preset, reader, filter, segment, ...), and with
-hht_dir exactly the recordings (session segments) make_hht converted there, under its recording ids.
+split (the leakage check). The raw recordings are read as make_hht reads them: its whole config (hht_dir's
+conversion.yaml, or conf/hht.yaml with evaluate's make_hht=[...] overrides: preset, reader, filter, segment, ...),
+and with hht_dir exactly the recordings (session segments) make_hht converted there, under its recording ids.
 Every sweep (a train.py or fit_svm.py multirun over data.fold) adds a
 row from its jobs' metrics.json. Writes results.md, results.csv and folds.csv into ``out``.
 """
@@ -60,6 +60,7 @@ from semg_hht.evaluation.table import (
     table_row,
     write_table,
 )
+from semg_hht.hht.record import RECORD, differences, read_record, recorded, recorded_settings
 from semg_hht.hht.settings import Settings, settings_from_cfg
 from semg_hht.io import refuse_overwrite, write_csv
 from semg_hht.reporting.aggregate import METRICS, leakage_check
@@ -120,13 +121,36 @@ def experiment_data(experiment: str, overrides: Sequence[str] = (), conf_dir: st
 
 
 def input_settings(cfg: DictConfig) -> Settings:
-    """make_hht's settings for the raw recordings: conf/hht.yaml with ``make_hht`` (the overrides make_hht.py
-    was given: preset, reader.*, filter.*, segment.*, ...), so both read them alike with the same defaults;
-    with hht_dir, refused when its matrices were made with other settings."""
+    """make_hht's settings for the raw recordings, so both read them alike with the same defaults: those hht_dir
+    was converted with (its conversion.yaml, hht/record.py), else conf/hht.yaml with ``make_hht`` (the overrides
+    make_hht.py was given: preset, reader.*, filter.*, segment.*, ...). With hht_dir, refused when its matrices
+    were made with other settings, or make_hht gives others than its record."""
     given = [str(o) for o in cfg.make_hht]
     own = [o for o in given if o.split("=", 1)[0].lstrip("+~") in ("input", "output")]
     if own:
         raise SemgError(f"make_hht={given} names {own[0].split('=')[0]}", fix="give raw= and hht_dir= instead")
+    record = read_record(Path(cfg.hht_dir)) if cfg.hht_dir is not None else None
+    if record is None or given:
+        settings, source = given_settings(cfg, given), f"make_hht={given}"
+    else:
+        settings, source = recorded_settings(Path(cfg.hht_dir), record, cfg.raw or "."), f"its {RECORD}"
+    if record is not None and given and (differ := differences(recorded(settings), record)):
+        more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+        raise SemgError(
+            f"make_hht={given} disagrees with how hht_dir was converted ({RECORD}: {'; '.join(differ[:3])}{more})",
+            path=cfg.hht_dir,
+            fix=f"drop make_hht= (evaluate.py reads hht_dir's {RECORD})",
+        )
+    if cfg.hht_dir is not None:
+        check_conversion(Path(cfg.hht_dir), settings, source, fix=None if record is None else REDO)
+    return settings
+
+
+REDO = "convert hht_dir again with make_hht.py (its record does not describe its matrices)"
+
+
+def given_settings(cfg: DictConfig, given: list[str]) -> Settings:
+    """conf/hht.yaml with make_hht.py's overrides ``given``."""
     where = [f"input={cfg.raw or '.'}", f"output={cfg.hht_dir or '.'}"]
     try:
         with compose_api(config_dir(cfg)):
@@ -135,16 +159,14 @@ def input_settings(cfg: DictConfig) -> Settings:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SemgError(f"make_hht={given} does not compose: {first}", fix="use make_hht.py's overrides") from None
     try:
-        settings = settings_from_cfg(composed)
+        return settings_from_cfg(composed)
     except SemgError as err:
         raise SemgError(f"make_hht={given}: {err.problem}", fix=err.fix or "see conf/hht.yaml") from None
-    if cfg.hht_dir is not None:
-        check_conversion(Path(cfg.hht_dir), settings, given)
-    return settings
 
 
-def check_conversion(hht_dir: Path, settings: Settings, given: list[str]) -> None:
-    """hht_dir's matrices carry the settings signature they were made with: it must be these settings'."""
+def check_conversion(hht_dir: Path, settings: Settings, source: str, fix: str | None = None) -> None:
+    """hht_dir's matrices carry the settings signature they were made with: it must be these settings' (read
+    from ``source``)."""
     theirs = None
     for path in sorted(hht_dir.glob("*.npz")):
         with contextlib.suppress(Exception), np.load(path, allow_pickle=False) as z:
@@ -153,10 +175,10 @@ def check_conversion(hht_dir: Path, settings: Settings, given: list[str]) -> Non
             break
     if theirs is not None and theirs != settings.signature():
         raise SemgError(
-            f"its matrices were made with other make_hht settings than make_hht={given} gives ({path.name}: "
+            f"its matrices were made with other make_hht settings than {source} gives ({path.name}: "
             f"settings {theirs}, these {settings.signature()})",
             path=hht_dir,
-            fix="pass make_hht=[<each override make_hht.py converted hht_dir with>], e.g. \"make_hht=['preset=x']\"",
+            fix=fix or "pass make_hht=[<each override make_hht.py converted hht_dir with>], e.g. \"make_hht=['x=y']\"",
         )
 
 

@@ -31,6 +31,7 @@ from semg_hht.hht.convert import JobResult, convert_recording, output_columns, v
 from semg_hht.hht.inputs import Job, discover, drop_duplicates
 from semg_hht.hht.manifest import check_output_manifest, numbered, write_manifest
 from semg_hht.hht.memory import check_spectrum
+from semg_hht.hht.record import read_record, write_record
 from semg_hht.hht.settings import Settings, settings_from_cfg
 from semg_hht.run_folder import holding
 
@@ -74,6 +75,7 @@ def run(s: Settings) -> dict:
 
 def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: list, extra, started: float) -> dict:
     check_output_manifest(out_dir, input_path)
+    read_record(out_dir)  # a conversion.yaml that is not ours is refused now, not replaced at the end
     log.info(
         "make_hht: %d of %d recordings (shard %d/%d) from %s -> %s",
         len(mine),
@@ -106,11 +108,12 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
     columns = list(output_columns(s.segment.enabled, [*extra, *meta]))  # gender has its own column
     try:
         manifest = write_manifest(out_dir, rows, columns, s.shard, s.num_shards)
+        record = None if manifest is None else write_record(out_dir, s)  # with the manifest: how it was made
     except OSError as err:
         raise SemgError(
-            f"could not write the manifest ({err.strerror or err}); the {sum(r.written for r in results)}"
-            " matrices written are kept",
-            path=out_dir / "manifest.csv",
+            f"could not write {Path(err.filename).name if err.filename else 'the manifest'} ({err.strerror or err});"
+            f" the {sum(r.written for r in results)} matrices written are kept",
+            path=err.filename or out_dir / "manifest.csv",
             fix="free disk space, then rerun the same command (finished outputs are skipped)",
         ) from None
     _warn_clipped_band(results, s)
@@ -124,6 +127,7 @@ def _run_claimed(s: Settings, input_path: str, out_dir: Path, jobs: list, mine: 
         "failed": [{"source": r.source, "error": r.error} for r in failed],
         "output": str(out_dir),
         "manifest": None if manifest is None else str(manifest),
+        "record": None if record is None else str(record),
         "seconds": round(time.perf_counter() - started, 2),
     }
     if s.segment.enabled:
