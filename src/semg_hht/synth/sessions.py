@@ -22,6 +22,14 @@ session is there twice, byte for byte, under another name (`S1_E1_A1_copy`).
 Each movement activates the electrodes with its own fixed pattern of amplitudes and median
 frequencies (the same for everyone), so the movements are learnable; subjects differ in gain and
 median frequency.
+
+--spread S (default 0: the sessions above, unchanged) makes people differ as real ones do, S the scale of
+every effect: each person wears the armband rotated by N(0, S) electrodes (the movement patterns move
+round the channels, between neighbours for a fractional turn), each electrode of theirs has its own gain
+(log-normal, sd 0.5 S: skin, fat, contact), each movement is theirs (its amplitude pattern times a
+log-normal of sd 0.5 S per channel) and no two repetitions are alike (sd 0.25 S per channel). Classic
+features and the CNN then have to generalise across people; at S = 0 every classifier is at 1.000
+(docs/experiments.md, "Generated sessions").
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ class SessionConfig:
     median_freq_hz: float = 90.0
     volts: float = 1e-3
     quirks: bool = False  # shipped data's quirks (the module's docstring)
+    spread: float = 0.0  # between-person (and between-repetition) variation (the module's docstring); 0: none
 
 
 QUIRKS = ("longer", "shorter", "open_end", None)  # subject k has QUIRKS[(k - 1) % 4]
@@ -96,10 +105,13 @@ def session(cfg: SessionConfig, subject: int) -> tuple[dict[str, np.ndarray], li
     mf = min(cfg.median_freq_hz, 0.3 * fs) * rng.uniform(0.9, 1.1)  # a 200 Hz armband sees below 100 Hz
     times = np.arange(n) / fs
     emg = np.stack([0.03 * band_noise(rng, n, fs, 120.0) for _ in range(cfg.channels)], axis=1)  # noise floor
+    worn = _Worn.drawn(cfg, subject) if cfg.spread else None  # how this person differs (--spread); its own stream
     for g in range(1, cfg.movements + 1):
         # The movement's own electrode pattern: amplitude and median frequency (the same for everyone).
         fixed = np.random.default_rng([cfg.seed, 15485863, g])
         amplitude, spectrum = fixed.uniform(0.1, 1.0, cfg.channels), fixed.uniform(0.7, 1.3, cfg.channels)
+        if worn is not None:
+            amplitude, spectrum = worn.movement(amplitude, g), worn.rotated(spectrum)
         carrier = np.stack([band_noise(rng, n, fs, mf * spectrum[c]) for c in range(cfg.channels)], axis=1)
         for g_, r, a, b, cue, cue_end in timeline:
             if g_ != g:
@@ -107,7 +119,8 @@ def session(cfg: SessionConfig, subject: int) -> tuple[dict[str, np.ndarray], li
             stimulus[cue:cue_end], repetition[cue:cue_end] = g, r
             restimulus[a:b], rerepetition[a:b] = g, r
             env = ramp_burst(times[a:b], a / fs, b / fs, min(0.2, 0.25 * (b - a) / fs)) * rng.uniform(0.8, 1.2)
-            emg[a:b] += env[:, None] * amplitude[None, :] * carrier[a:b]
+            pattern = amplitude if worn is None else worn.repetition(amplitude)
+            emg[a:b] += env[:, None] * pattern[None, :] * carrier[a:b]
     emg *= cfg.volts * gain
     if cfg.layout == "marker":
         vectors = {"marker": (MARKER_ON * (restimulus > 0)).astype(np.float64)}
@@ -121,6 +134,39 @@ def session(cfg: SessionConfig, subject: int) -> tuple[dict[str, np.ndarray], li
     if cfg.quirks:
         variables |= {"gender": np.str_("mf"[(subject - 1) % 2]), "age": np.array([[20.0 + 3 * subject]])}
     return variables, timeline
+
+
+@dataclass
+class _Worn:
+    """One person's armband and way of moving (--spread; the module's docstring), from a stream of their own,
+    so the protocol's timeline and every other draw are those of --spread 0."""
+
+    spread: float
+    shift: float  # the armband's rotation, in electrodes
+    gain: np.ndarray  # per electrode
+    rng: np.random.Generator
+
+    @classmethod
+    def drawn(cls, cfg: SessionConfig, subject: int) -> _Worn:
+        rng = np.random.default_rng([cfg.seed, 32452843, subject])
+        shift = float(rng.normal(0, cfg.spread))
+        return cls(cfg.spread, shift, np.exp(rng.normal(0, 0.5 * cfg.spread, cfg.channels)), rng)
+
+    def rotated(self, pattern: np.ndarray) -> np.ndarray:
+        """The pattern as electrodes turned by ``shift`` see it: each between its two nearest, round the arm."""
+        c = len(pattern)
+        at = (np.arange(c) - self.shift) % c
+        low = np.floor(at).astype(int)
+        w = at - low
+        return (1 - w) * pattern[low % c] + w * pattern[(low + 1) % c]
+
+    def movement(self, amplitude: np.ndarray, g: int) -> np.ndarray:
+        """Movement g's amplitudes as this person makes it, through their electrodes."""
+        own = amplitude * np.exp(self.rng.normal(0, 0.5 * self.spread, len(amplitude)))
+        return self.rotated(own) * self.gain
+
+    def repetition(self, amplitude: np.ndarray) -> np.ndarray:
+        return amplitude * np.exp(self.rng.normal(0, 0.25 * self.spread, len(amplitude)))
 
 
 def _quirk(kind: str | None, emg: np.ndarray, vectors: dict, timeline: list) -> tuple[np.ndarray, dict, list]:
@@ -146,6 +192,8 @@ def generate_sessions(out: str | Path, cfg: SessionConfig, overwrite: bool = Fal
     refuse_overwrite(out / "manifest.csv", overwrite, key="--overwrite")
     if cfg.layout not in LAYOUTS or cfg.fmt not in FORMATS:
         raise SemgError(f"layout must be one of {LAYOUTS} and format one of {tuple(FORMATS)}")
+    if not cfg.spread >= 0:
+        raise SemgError(f"--spread {cfg.spread} is negative", fix="pass 0 (none) or more, e.g. --spread 1")
     if cfg.layout == "marker" and cfg.movements > len(MOVEMENTS):
         raise SemgError(f"the marker layout names at most {len(MOVEMENTS)} movements", fix="lower --movements")
     truth, rows = [], []
@@ -214,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--format", choices=tuple(FORMATS), default=d.fmt, dest="fmt")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--quirks", action="store_true", help="shipped data's quirks (see above)")
+    p.add_argument("--spread", type=float, default=d.spread, help="between-person variation (see above); 0: none")
     p.add_argument("--overwrite", action="store_true", help="replace an existing set in --out")
     a = p.parse_args(argv)
     cfg = SessionConfig(**{k: v for k, v in vars(a).items() if k not in ("out", "overwrite", "move", "rest")})
@@ -223,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         f"wrote {cfg.subjects} sessions ({cfg.layout} layout, {cfg.fmt}, {cfg.channels} channels, {cfg.fs:g} Hz) "
         f"with {len(truth)} movements to {a.out}"
         + (" (with quirks: a copy, open ends, odd lengths)" if a.quirks else "")
+        + (f" (people differ: --spread {a.spread:g})" if a.spread else "")
     )
 
 
