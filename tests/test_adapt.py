@@ -200,6 +200,19 @@ def test_the_original_model_is_left_as_it_was(model):
     assert not any(p.requires_grad for p in adapted.parameters())
 
 
+def test_time_crops_feed_stretches_of_the_support_rows(model, monkeypatch):
+    """adapt.time_crop=0.5: every step reads a stretch of 50-100 % of the support rows' time axis."""
+    classifier = load_classifier(model).model
+    widths = []
+    forward = type(classifier).forward
+    monkeypatch.setattr(type(classifier), "forward", lambda self, x: widths.append(x.shape[-1]) or forward(self, x))
+    settings = AdaptSettings("full", 6, 1e-3, 0.0, 4, 1, False, 0.5, False, time_crop=0.5)
+    adapted_copy(classifier, torch.rand(3, 2, SIZE, SIZE), torch.arange(3), settings, None, 0)
+    assert len(widths) == 6 and min(widths) >= SIZE // 2 and min(widths) < SIZE
+    with pytest.raises(SemgError, match="adapt.time_crop=1.0 must be in"):
+        AdaptSettings("full", 6, 1e-3, 0.0, 4, 1, False, 0.5, False, time_crop=1.0)
+
+
 def test_adapt_reads_every_key(people, model, tmp_path):
     cfg = compose_cfg([f"paths.output_dir={tmp_path / 'out'}", f"ckpt={model}", f"input={people / 'new.csv'}",
                        "filter={subject:[S06]}", "support={repetition:[1]}", "adapt.steps=2"], "adapt")  # fmt: skip

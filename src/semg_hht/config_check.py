@@ -578,6 +578,7 @@ class AdaptSettings(Schema):
     prototype_init: bool = key()
     batchnorm: str = key(one_of=ADAPT_BATCHNORM)
     channel_order: str = key(one_of=ADAPT_CHANNEL_ORDER)
+    time_crop: float = key(ge=0, lt=1)
 
 
 @dataclass(frozen=True)

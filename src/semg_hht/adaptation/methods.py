@@ -52,6 +52,7 @@ class AdaptSettings:
     prototype_init: bool  # the gradient methods start from the prototype blend
     batchnorm: str = "trained"  # trained: BatchNorm statistics as trained; support: re-estimated on the support rows
     channel_order: str = "keep"  # keep: channels as recorded; search: the electrode order the support rows fit best
+    time_crop: float = 0.0  # each step's support rows cut to a random stretch of at least this share of their time
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -64,6 +65,8 @@ class AdaptSettings:
             raise SemgError(
                 f"unknown adapt.channel_order '{self.channel_order}'", fix=f"use one of {list(CHANNEL_ORDER)}"
             )
+        if not 0.0 <= self.time_crop < 1.0:
+            raise SemgError(f"adapt.time_crop={self.time_crop} must be in [0, 1)", fix="e.g. 0.5, or 0 (off)")
         if self.steps < 0 or self.batch_size < 1 or self.last_blocks < 1 or not self.lr > 0:
             raise SemgError(
                 "adapt.steps >= 0, adapt.batch_size >= 1, adapt.last_blocks >= 1 and adapt.lr > 0",
@@ -209,11 +212,16 @@ def adapted_copy(
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(seed)
+    # windows of a recording, as the classic features see it: many stretches of the few support rows
+    off = {"p": 0.0, "time_shift": 0.0, "time_mask": 0.0, "n_time_masks": 0, "freq_mask": 0.0, "n_freq_masks": 0}
+    crop = TimeFrequencyAugment(**off, scale=0.0, noise=0.0, seed=seed, time_crop=settings.time_crop)
     with torch.random.fork_rng(devices=[]):  # the augmentation's noise draws from the global generator
         torch.manual_seed(seed)
         for _ in range(settings.steps):
             rows = torch.randint(len(y), (settings.batch_size,), generator=generator)
             batch = x[rows]
+            if settings.time_crop > 0:
+                batch = crop(batch)
             if settings.augment and augment is not None:
                 batch = augment(batch)
             loss = model.criterion(model(batch), y[rows])
