@@ -50,7 +50,9 @@ def test_svm_calibration_never_turns_the_predictions_around(caplog):
     assert (pipeline.predict(x) == y).all() and "backwards" not in caplog.text
 
 
-def test_ctrl_c_during_training_saves_the_state_and_says_how_to_resume(train_cfg, tmp_path, monkeypatch, capsys):
+def test_ctrl_c_during_training_saves_the_state_and_says_how_to_resume(
+    train_cfg, tmp_path, monkeypatch, capsys, request
+):
     """Ctrl-C mid-epoch: Lightning's KeyboardInterrupt exited 1 with only "Detected KeyboardInterrupt". Now as
     SIGTERM: stop after the batch, the whole state in last.ckpt, one line with the resume command, exit 130."""
 
@@ -59,6 +61,10 @@ def test_ctrl_c_during_training_saves_the_state_and_says_how_to_resume(train_cfg
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(EpochHistory, "on_train_batch_end", ctrl_c_at_batch_2, raising=False)
+    # as in a terminal: a shell's background job (CI run with '&') starts with Ctrl-C ignored, which the tool
+    # keeps ignored, so the test gives itself Python's own handler first
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     with pytest.raises(SystemExit) as stopped:
         run_guarded(train, train_cfg("trainer.max_epochs=5", "data.batch_size=4"))
     assert stopped.value.code == 130
