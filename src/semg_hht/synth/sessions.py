@@ -28,7 +28,7 @@ every effect: each person wears the armband rotated by N(0, S) electrodes (the m
 round the channels, between neighbours for a fractional turn), each electrode of theirs has its own gain
 (log-normal, sd 0.5 S: skin, fat, contact), each movement is theirs (its amplitude pattern times a
 log-normal of sd 0.5 S per channel) and no two repetitions are alike (sd 0.25 S per channel). Classic
-features and the CNN then have to generalise across people; at S = 0 every classifier is at 1.000
+features and the CNN then have to generalise across people; at S = 0 the CNN and every classic row score 1.000
 (docs/experiments.md, "Generated sessions").
 """
 
