@@ -37,6 +37,20 @@ def npz_files(folder: Path) -> list[Path]:
     return files
 
 
+def member(archive, key: str, tries: int = 3) -> np.ndarray:
+    """``archive[key]``, read again after CPython 3.11's spurious "AST constructor recursion depth
+    mismatch" SystemError: compile() keeps its recursion count per interpreter, so np.load's header
+    parse (ast.literal_eval) can trip over another thread's (load_matrices reads in threads). Nothing
+    was read wrong; the next parse succeeds. Any other SystemError is raised as it is."""
+    for attempt in range(tries):
+        try:
+            return archive[key]
+        except SystemError as err:
+            if "recursion depth mismatch" not in str(err) or attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def read_matrix(path: Path, in_channels: int, size: int, gains: str | None = None) -> np.ndarray:
     """One .npz -> float32 array (in_channels, size, size). Key 'hht', else the first array.
     With ``gains``, each channel is multiplied back by the scales make_hht divided it by (GAIN_KEYS):
@@ -51,7 +65,7 @@ def read_matrix(path: Path, in_channels: int, size: int, gains: str | None = Non
         with np.load(path, allow_pickle=False) as archive:
             if not archive.files:
                 raise SemgError("npz holds no arrays", path=path, fix="re-create it with make_hht.py")
-            matrix = archive["hht" if "hht" in archive.files else archive.files[0]]
+            matrix = member(archive, "hht" if "hht" in archive.files else archive.files[0])
             scale = _channel_gain(archive, path, in_channels) if gains else None
     except SemgError:
         raise
@@ -119,7 +133,8 @@ def _channel_gain(archive, path: Path, in_channels: int) -> np.ndarray:
             path=path,
             fix="re-create the matrices with make_hht.py overwrite=true, or set data.scaling=minmax",
         )
-    gain = np.asarray(archive["norm_scale"], dtype=np.float64) * np.asarray(archive["spectrum_peak"], np.float64)
+    norm_scale, spectrum_peak = member(archive, "norm_scale"), member(archive, "spectrum_peak")
+    gain = np.asarray(norm_scale, dtype=np.float64) * np.asarray(spectrum_peak, dtype=np.float64)
     if gain.shape != (in_channels,) or not (np.isfinite(gain).all() and (gain > 0).all()):
         raise SemgError(
             f"channel scales {gain.tolist()} do not fit {in_channels} channel(s) or are not positive",
