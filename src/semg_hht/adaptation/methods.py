@@ -108,24 +108,18 @@ def channel_orders(channels: int) -> list[tuple[int, ...]]:
 
 
 @torch.no_grad()
-def best_channel_order(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor) -> tuple[int, ...]:
-    """The order under which the trained model explains the support rows best (the lowest mean cross
-    entropy, labels only of the support rows), on top of the model's own order; a tie keeps it."""
-    current = model.encoder.channel_order or list(range(x.shape[1]))
+def read_channels_in_best_order(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor) -> None:
+    """The encoder reads its input, from now on, in the candidate order (on top of its own) under which
+    it explains the support rows best: the lowest mean cross entropy; a tie keeps the order it has."""
+    channels = x.shape[1]
+    own = model.encoder.channel_order or list(range(channels))
+    candidates = [[own[c] for c in order] for order in channel_orders(channels)]
     losses = []
-    for order in channel_orders(x.shape[1]):
-        model.encoder.channel_order = [current[c] for c in order]
+    for order in candidates:
+        model.encoder.channel_order = order
         losses.append(nn.functional.cross_entropy(model(x), y).item())
-    model.encoder.channel_order = None if current == list(range(x.shape[1])) else current
-    best = channel_orders(x.shape[1])[min(range(len(losses)), key=losses.__getitem__)]
-    return tuple(current[c] for c in best)
-
-
-def set_channel_order(model: HHTClassifier, order: tuple[int, ...]) -> None:
-    """The model reads its input in ``order`` from now on (and its checkpoint says so)."""
-    kept = None if list(order) == list(range(len(order))) else list(order)
-    model.encoder.channel_order = kept
-    model.hparams["channel_order"] = kept
+    best = candidates[min(range(len(losses)), key=losses.__getitem__)]
+    model.encoder.channel_order = None if best == list(range(channels)) else best
 
 
 def trainable(model: HHTClassifier, settings: AdaptSettings) -> list[nn.Parameter]:
@@ -200,7 +194,7 @@ def adapted_copy(
     model = copy.deepcopy(model).eval()
     model.requires_grad_(False)
     if settings.channel_order == "search":
-        set_channel_order(model, best_channel_order(model, x, y))
+        read_channels_in_best_order(model, x, y)
     if settings.batchnorm == "support":
         support_statistics(model, x)
     if settings.uses_prototypes:

@@ -44,7 +44,7 @@ def write_adapted(original: dict[str, Any], adapted: Adapted, path: Path, record
     trained but the input's channel order when the adaptation chose one, so predict.py reads it like any
     checkpoint, and the file keeps its size."""
     weights = {k: v for k, v in adapted.model.state_dict().items() if k.startswith(NETWORK)}
-    order = adapted.model.hparams.get("channel_order")
+    order = adapted.model.encoder.channel_order
     checkpoint = original | {
         "state_dict": {**original["state_dict"], **weights},
         "hyper_parameters": original["hyper_parameters"]

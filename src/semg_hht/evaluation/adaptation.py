@@ -37,6 +37,7 @@ from semg_hht.evaluation.table import (
     job_fold,
     table_row,
 )
+from semg_hht.models.encoder import check_channel_order
 from semg_hht.models.loading import load_classifier
 from semg_hht.prediction import read_inputs, reading_of, true_labels
 from semg_hht.reporting.report import classification_metrics, recording_vote
@@ -144,11 +145,7 @@ def cnn_episodes(
         raise SemgError(f"a row has no {column} value", path=manifest, fix="set adaptation.column to a full column")
     x, recordings = read_inputs(recordings, reading_of([loaded], None), 2, "error")
     if channel_order is not None:
-        if sorted(channel_order) != list(range(x.shape[1])):
-            raise SemgError(
-                f"adaptation.channel_order={list(channel_order)} is not an order of the {x.shape[1]} channels",
-                fix=f"list each of 0..{x.shape[1] - 1} once, or null",
-            )
+        check_channel_order(channel_order, x.shape[1], "adaptation.channel_order")
         x = x[:, list(channel_order)]
     y = true_labels(recordings, target, class_names)
     values = np.array([r.labels[column] for r in recordings])

@@ -79,6 +79,15 @@ class LogCompress(nn.Module):
         return f"ref={self.ref}"
 
 
+def check_channel_order(order: list[int], channels: int, key: str) -> None:
+    """Refuse an ``order`` that is not a permutation of the ``channels`` input channels (``key`` names it)."""
+    if sorted(order) != list(range(channels)):
+        raise SemgError(
+            f"{key}={list(order)} is not an order of the {channels} input channels",
+            fix=f"list each of 0..{channels - 1} once, or null (as recorded)",
+        )
+
+
 class CNNEncoder(nn.Module):
     """(B, C, S, S) -> (B, feature_dim). ``residual_from`` is the 1-based first block with a shortcut.
     ``input_log_ref`` (None: off, the seed) log-compresses the input first (LogCompress).
@@ -105,11 +114,8 @@ class CNNEncoder(nn.Module):
         if pool not in POOLS:
             raise SemgError(f"unknown model.pool '{pool}'", fix=f"use one of {list(POOLS)}")
         self.compress = LogCompress(input_log_ref) if input_log_ref is not None else nn.Identity()
-        if channel_order is not None and sorted(channel_order) != list(range(in_channels)):
-            raise SemgError(
-                f"model.channel_order={list(channel_order)} is not an order of the {in_channels} input channels",
-                fix=f"list each of 0..{in_channels - 1} once, or null (as recorded)",
-            )
+        if channel_order is not None:
+            check_channel_order(channel_order, in_channels, "model.channel_order")
         # None (as recorded) costs nothing; a list is a fixed gather (electrodes swapped or an armband
         # turned against the people the model learned from: adapt.channel_order=search finds it)
         self.channel_order = None if channel_order is None else list(channel_order)
