@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from semg_hht.adaptation.methods import AdaptSettings, adapted_copy, embed, output_layer, prototype_head
+from semg_hht.adaptation.methods import AdaptSettings, adapted_copy, output_layer, prototype_head
 from semg_hht.adaptation.run import adapt
 from semg_hht.errors import SemgError, run_guarded
 from semg_hht.io import save_npz, write_csv
@@ -184,7 +184,7 @@ def test_the_prototype_head_is_the_nearest_prototype_rule(model):
     y = torch.arange(12) % 3
     prototype_head(classifier, x, y, weight=1.0)
     with torch.no_grad():
-        features = embed(classifier, x)
+        features = classifier.embed(x)
         prototypes = torch.stack([features[y == c].mean(0) for c in range(3)])
         nearest = torch.cdist(features, prototypes).argmin(1)
         assert torch.equal(output_layer(classifier)(features).argmax(1), nearest)

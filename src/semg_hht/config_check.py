@@ -304,6 +304,13 @@ class Augment(Schema):
 
 
 @dataclass(frozen=True)
+class Episodes(Schema):
+    people: int = key(ge=0)
+    classes: int = key(ge=1)
+    rows: int = key(ge=1)
+
+
+@dataclass(frozen=True)
 class Classes(Schema):
     EXTRA: ClassVar[Rule] = Rule("a list of class names", lambda v: False, optional=True)
 
@@ -332,6 +339,7 @@ class Data(Schema):
     test_filter: ROW_FILTER = field(default=None)
     extra_train: ROW_FILTER = field(default=None)
     batch_size: int = key(ge=1)
+    episodes: Episodes = field(default=None)
     eval_batch_size: int = key(ge=1)
     shuffle_seed: int = key()
     person_norm: PersonNorm = field(default=None)
@@ -360,6 +368,7 @@ class Model(Schema):
     dropout: float = key(ge=0, lt=1)
     label_smoothing: float = key(ge=0, lt=1)
     mixup_alpha: float = key(ge=0)
+    prototype_loss: float = key(ge=0)
     level_free_copy: bool = key()
     linear_path: int = key(ge=0)
     channel_order: list | None = field(default=None)  # checked by the encoder (an order of in_channels)

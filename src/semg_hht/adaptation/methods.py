@@ -90,12 +90,6 @@ def output_layer(model: HHTClassifier) -> nn.Linear:
     return model.head[-1]
 
 
-def embed(model: HHTClassifier, x: torch.Tensor) -> torch.Tensor:
-    """What the output layer reads: the encoder's features through the head's other layers (none but
-    dropout for the linear head), in eval mode."""
-    return model.head[:-1](model.encoder(x))
-
-
 def channel_orders(channels: int) -> list[tuple[int, ...]]:
     """The electrode orders a new person's recordings may have against training: every rotation of the
     channels (an armband put on turned) and its mirror image (a sleeve worn the other way round, a pair
@@ -163,7 +157,7 @@ def prototype_head(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor, weigh
     The prototype logits are scaled to the spread of the trained head's logits on the same rows, so
     ``weight`` is a share between two maps of like size (nothing else is fitted)."""
     layer = output_layer(model)
-    features = embed(model, x)
+    features = model.embed(x)
     prototypes = torch.stack([features[y == c].mean(0) for c in range(layer.out_features)])
     proto_w, proto_b = 2.0 * prototypes, -(prototypes**2).sum(1)
     head_logits = features @ layer.weight.T + layer.bias

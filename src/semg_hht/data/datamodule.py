@@ -23,7 +23,7 @@ from semg_hht.data.labels import (
     target_classes,
     target_value,
 )
-from semg_hht.data.loaders import batch_loader
+from semg_hht.data.loaders import batch_loader, episode_loader
 from semg_hht.data.matrices import dataset_reference, frequency_axis, npz_files, to_reference
 from semg_hht.data.person_norm import person_standardize
 from semg_hht.data.splits import group_split, no_split, split_rows, stratified_split, write_split
@@ -75,6 +75,7 @@ class HHTDataModule(L.LightningDataModule):
         person_norm: Mapping[str, Any] | None = None,
         extra_train: Mapping[str, Any] | None = None,
         scale_reference: float | None = None,
+        episodes: Mapping[str, int] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -457,18 +458,34 @@ class HHTDataModule(L.LightningDataModule):
             self._on_device = {str(device): (self.x.to(device), self.y.to(device))}
         return self._on_device[str(device)]
 
-    def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool, tensors=None):
+    def _loader(self, index: np.ndarray, batch_size: int, shuffle: bool, tensors=None, people=None):
         x, y = tensors or self._tensors()
         rows = torch.from_numpy(index).to(x.device)
         hp = self.hparams
         pin = hp.pin_memory and x.device.type == "cpu"
+        if people is not None:  # few-shot episodes (training)
+            shape = (hp.episodes["people"], hp.episodes["classes"], hp.episodes["rows"])
+            return episode_loader(x, y, rows, people.to(x.device), shape, hp.shuffle_seed, pin, self._epoch)
         return batch_loader(x, y, rows, batch_size, shuffle, hp.shuffle_seed, pin, self._epoch)
 
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
     def train_dataloader(self):
-        return self._loader(self.train_index, self.hparams.batch_size, shuffle=True)
+        people = self.train_people() if (self.hparams.episodes or {}).get("people") else None
+        return self._loader(self.train_index, self.hparams.batch_size, shuffle=True, people=people)
+
+    def train_people(self) -> torch.Tensor:
+        """Each training row's person, an index 0..P-1 (data.episodes draws batches by person)."""
+        subjects = [self.recordings[i].subject for i in self.train_index.tolist()]
+        if None in subjects:
+            raise SemgError(
+                "data.episodes draws batches by person, but some training recordings have no subject",
+                path=self.data_dir,
+                fix="give every recording a subject (manifest column 'subject'), or set data.episodes.people=0",
+            )
+        names = sorted(set(subjects))
+        return torch.tensor([names.index(s) for s in subjects], dtype=torch.int64)
 
     def val_dataloader(self):
         return self._loader(self.val_index, self.hparams.eval_batch_size, shuffle=False)
@@ -483,8 +500,8 @@ class HHTDataModule(L.LightningDataModule):
         """Augment on the device, during training only (never at validation or prediction)."""
         trainer = self.trainer
         if self.augment is not None and trainer is not None and trainer.training:
-            x, y = batch
-            return self.augment(x), y
+            x, *labels = batch  # (y) or (y, person): data.episodes
+            return self.augment(x), *labels
         return batch
 
     # ---------------------------------------------------------------- bookkeeping

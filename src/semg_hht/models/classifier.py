@@ -61,6 +61,7 @@ class HHTClassifier(L.LightningModule):
         level_free_copy: bool = False,  # default: checkpoints written before the key existed
         linear_path: int = 0,  # 0 = off; default: checkpoints written before the key existed
         channel_order: list[int] | None = None,  # None = as recorded; default: checkpoints written before the key
+        prototype_loss: float = 0.0,  # 0 = off; default: checkpoints written before the key existed
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # logged once, with val/acc_best, by train()
@@ -68,6 +69,10 @@ class HHTClassifier(L.LightningModule):
             raise SemgError(f"{len(class_names)} class names for {num_classes} classes", fix="check data.classes")
         if not (math.isfinite(mixup_alpha) and mixup_alpha >= 0):
             raise SemgError(f"model.mixup_alpha={mixup_alpha} must be >= 0", fix="0 = off, e.g. 0.2")
+        if not (math.isfinite(prototype_loss) and prototype_loss >= 0):
+            raise SemgError(f"model.prototype_loss={prototype_loss} must be >= 0", fix="0 = off, e.g. 0.5")
+        if prototype_loss > 0 and mixup_alpha > 0:
+            raise SemgError("model.prototype_loss and model.mixup_alpha together", fix="use one of them (the other 0)")
         self.encoder = CNNEncoder(**{key: self.hparams[key] for key in ENCODER_KEYS})
         self.head = build_head(head, self.encoder.feature_dim, num_classes, dropout, head_hidden)
         self.linear_path = (
@@ -86,14 +91,31 @@ class HHTClassifier(L.LightningModule):
         self.last_confusion: torch.Tensor | None = None  # read by the confusion-matrix callbacks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.head(self.encoder(x))
+        return self.logits(x, self.embed(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """What the head's output layer reads: the encoder's features through the head's other layers
+        (only dropout for the linear head)."""
+        return self.head[:-1](self.encoder(x))
+
+    def logits(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        logits = self.head[-1](embedding)
         if self.linear_path is None:
             return logits
         return logits + self.linear_path(self.encoder.prepare(x))  # the input as the encoder sees it
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        logits, loss = self.training_loss(x, y)
+        x, y, *people = batch  # people: each row's person, with data.episodes
+        if self.hparams.prototype_loss > 0:
+            if not people:
+                raise SemgError("model.prototype_loss needs batches drawn by person", fix="set data.episodes.people")
+            embedding = self.embed(x)
+            logits = self.logits(x, embedding)
+            loss = self.criterion(logits, y) + self.hparams.prototype_loss * self.person_prototype_loss(
+                embedding, y, people[0]
+            )
+        else:
+            logits, loss = self.training_loss(x, y)
         self.train_loss(loss)
         self.train_acc(logits.argmax(1), y)  # with mixup: against each sample's dominant label (see mixup)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
@@ -112,6 +134,30 @@ class HHTClassifier(L.LightningModule):
         logits = self(lam * x + (1.0 - lam) * x[perm])
         loss = lam * self.criterion(logits, y) + (1.0 - lam) * self.criterion(logits, y[perm])
         return logits, loss
+
+    def person_prototype_loss(self, embedding: torch.Tensor, y: torch.Tensor, people: torch.Tensor) -> torch.Tensor:
+        """The few-shot task adapt.py meets, as a training loss (prototypical networks, Snell et al. 2017,
+        within each person): per person in the batch, one random row of each of their classes is that
+        class's prototype (k=1); every other row of the person is scored by its negative squared distance
+        to the person's prototypes, per embedding dimension (so the loss does not grow with the width,
+        which at full scale drowned the cross entropy: unadapted Biopac 0.81 -> 0.69), cross entropy over
+        the classes the person has in the batch. It trains embeddings in which one repetition of each
+        movement tells a person's movements apart: what adapt.py's prototype head needs. Measured on
+        CV folds 0-2, it did not help adaptation (docs/experiments.md); it is an option, off by default."""
+        # one random support row per (person, class): a random order, then the first row of each pair
+        order = torch.randperm(len(y), device=y.device)
+        pair = (people * self.hparams.num_classes + y)[order]
+        first = torch.ones_like(pair, dtype=torch.bool)
+        sorted_pair, by_pair = torch.sort(pair, stable=True)
+        first[by_pair[1:]] = sorted_pair[1:] != sorted_pair[:-1]
+        support, query = order[first], order[~first]
+        if len(query) == 0:
+            return embedding.sum() * 0.0  # every (person, class) has one row: nothing to score
+        distance = torch.cdist(embedding[query], embedding[support]).square() / embedding.shape[1]
+        same_person = people[query, None] == people[None, support]
+        logits = (-distance).masked_fill(~same_person, float("-inf"))
+        target = (same_person & (y[query, None] == y[None, support])).float().argmax(1)
+        return nn.functional.cross_entropy(logits, target)
 
     @staticmethod
     def mixup(batch: int, alpha: float) -> tuple[float, torch.Tensor]:

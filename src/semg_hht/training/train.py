@@ -76,6 +76,12 @@ def check_stages(cfg: DictConfig) -> None:
             "data.person_norm standardises the input: the model must not log-compress it again",
             fix="set model.input_log_ref=null and data.person_norm.log_ref instead (or experiment=person_norm)",
         )
+    if cfg.model.get("prototype_loss") and not (cfg.data.get("episodes") or {}).get("people"):
+        raise SemgError(
+            f"model.prototype_loss={cfg.model.prototype_loss} compares recordings of one person: batches must be "
+            "drawn by person",
+            fix="set data.episodes.people (e.g. 8), or model.prototype_loss=0",
+        )
     averaging = [
         name
         for name, c in (cfg.get("callbacks") or {}).items()
