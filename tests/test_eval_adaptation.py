@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from semg_hht.errors import SemgError
 from semg_hht.evaluation.adaptation import Context, adaptation_rows, classic_episodes, episodes, row_settings
 from semg_hht.evaluation.classic import FeatureSet
 from semg_hht.io import write_text
@@ -118,3 +119,13 @@ def test_the_placement_stress_test_swaps_every_person_and_the_channel_search_und
     k0, search, keep = (acc[f"{swapped}, {what}"] for what in named)
     assert keep == k0  # no step, no search: the model as trained, on swapped leads
     assert search >= k0 + 0.3  # five of six people read back in their trained order
+
+
+def test_a_person_alone_lda_on_one_whole_recording_per_class_is_refused_before_any_work():
+    cfg = compose_cfg(["window.enabled=false", "adaptation.methods=[lda]", "adaptation.ks=[1,2]"], "evaluate")
+    with pytest.raises(SemgError, match="window.enabled=true"):
+        row_settings(cfg)
+    for fine in (["adaptation.ks=[2]"], ["adaptation.methods=[svm]"], ["window.enabled=true"]):
+        row_settings(
+            compose_cfg(["window.enabled=false", "adaptation.methods=[lda]", "adaptation.ks=[1,2]", *fine], "evaluate")
+        )

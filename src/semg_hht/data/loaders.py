@@ -60,8 +60,8 @@ class EpisodeBatches(Sampler[list[int]]):
     epoch) alone (as EpochBatches, so a resumed run replays them). A within-person loss then finds, for
     every row, another recording of the same movement and of other movements of the same person, while
     a batch still mixes many people (batches of two whole people, ``(2, 5, 4)``, cost the unadapted
-    model 2 points on Biopac and 11 on MioTracker: docs/experiments.md). An epoch has as many batches as it takes to draw as
-    many rows as there are. ``people`` and ``y`` are each row's person (0..P-1) and class."""
+    model 2 points on Biopac and 11 on MioTracker: docs/experiments.md). An epoch has as many batches as
+    it takes to draw as many rows as there are. ``people`` and ``y`` are each row's person (0..P-1) and class."""
 
     def __init__(
         self, people: torch.Tensor, y: torch.Tensor, shape: tuple[int, int, int], seed: int, epoch_of: Callable[[], int]
