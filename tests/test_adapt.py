@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from semg_hht.adaptation.methods import AdaptSettings, adapted_copy, output_layer, prototype_head
+from semg_hht.adaptation.methods import (
+    AdaptSettings,
+    adapted_copy,
+    linear_rule,
+    output_layer,
+    prototype_head,
+    time_windows,
+)
 from semg_hht.adaptation.run import adapt
 from semg_hht.errors import SemgError, run_guarded
 from semg_hht.io import save_npz, write_csv
@@ -188,6 +195,33 @@ def test_the_prototype_head_is_the_nearest_prototype_rule(model):
         prototypes = torch.stack([features[y == c].mean(0) for c in range(3)])
         nearest = torch.cdist(features, prototypes).argmin(1)
         assert torch.equal(output_layer(classifier)(features).argmax(1), nearest)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_lda_rule_is_a_linear_head_that_separates_its_rows(classes):
+    torch.manual_seed(0)
+    centres = 3.0 * torch.randn(classes, 16)
+    y = torch.arange(40) % classes
+    features = centres[y] + torch.randn(40, 16)
+    for rule in ("nearest", "lda"):
+        weight, bias = linear_rule(features, y, classes, rule)
+        assert weight.shape == (classes, 16) and bias.shape == (classes,)
+        assert torch.equal((features @ weight.T + bias).argmax(1), y)
+
+
+def test_the_prototype_windows_read_every_half_hop_window(model, monkeypatch):
+    """adapt.prototype_windows=0.5: the prototypes read the support rows whole and three windows of half
+    their time axis (starts 0, 1/4 and 1/2); then the head is what the LDA rule gives on all of them."""
+    assert [w.shape[-1] for w in time_windows(torch.rand(2, 2, SIZE, SIZE), 0.5)] == [SIZE // 2] * 3
+    classifier = load_classifier(model).model
+    widths = []
+    embed = type(classifier).embed
+    monkeypatch.setattr(type(classifier), "embed", lambda self, x: widths.append(x.shape[-1]) or embed(self, x))
+    x, y = torch.rand(6, 2, SIZE, SIZE), torch.arange(6) % 3
+    prototype_head(classifier, x, y, weight=1.0, rule="lda", windows=0.5)
+    assert widths == [SIZE, SIZE // 2, SIZE // 2, SIZE // 2]
+    with pytest.raises(SemgError, match="adapt.prototype_rule"):
+        AdaptSettings("prototype", 0, 1e-3, 0.0, 4, 1, False, 1.0, False, prototype_rule="qda")
 
 
 def test_the_original_model_is_left_as_it_was(model):

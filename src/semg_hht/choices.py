@@ -9,3 +9,4 @@ DEVICES = ("auto", "cpu", "cuda")  # models/inference.py
 ADAPT_METHODS = ("head", "last", "full", "prototype")  # adaptation/methods.py
 ADAPT_BATCHNORM = ("trained", "support")  # adaptation/methods.py
 ADAPT_CHANNEL_ORDER = ("keep", "search")  # adaptation/methods.py
+ADAPT_PROTOTYPE_RULES = ("nearest", "lda")  # adaptation/methods.py

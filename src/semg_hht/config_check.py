@@ -24,7 +24,16 @@ from typing import Any, ClassVar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from semg_hht.choices import ADAPT_BATCHNORM, ADAPT_CHANNEL_ORDER, ADAPT_METHODS, DEVICES, HEADS, POOLS, SPLITS
+from semg_hht.choices import (
+    ADAPT_BATCHNORM,
+    ADAPT_CHANNEL_ORDER,
+    ADAPT_METHODS,
+    ADAPT_PROTOTYPE_RULES,
+    DEVICES,
+    HEADS,
+    POOLS,
+    SPLITS,
+)
 from semg_hht.data.labels import TARGETS
 from semg_hht.data.matrices import SCALINGS
 from semg_hht.errors import SemgError
@@ -585,6 +594,8 @@ class AdaptSettings(Schema):
     augment: bool = key()
     prototype_weight: float = key(ge=0, le=1)
     prototype_init: bool = key()
+    prototype_rule: str = key(one_of=ADAPT_PROTOTYPE_RULES)
+    prototype_windows: float = key(ge=0, lt=1)
     batchnorm: str = key(one_of=ADAPT_BATCHNORM)
     channel_order: str = key(one_of=ADAPT_CHANNEL_ORDER)
     time_crop: float = key(ge=0, lt=1)

@@ -32,6 +32,7 @@ from torch import nn
 from semg_hht.choices import ADAPT_BATCHNORM as BATCHNORM
 from semg_hht.choices import ADAPT_CHANNEL_ORDER as CHANNEL_ORDER
 from semg_hht.choices import ADAPT_METHODS as METHODS
+from semg_hht.choices import ADAPT_PROTOTYPE_RULES as PROTOTYPE_RULES
 from semg_hht.data.augment import TimeFrequencyAugment
 from semg_hht.errors import SemgError
 from semg_hht.models.classifier import HHTClassifier
@@ -53,6 +54,8 @@ class AdaptSettings:
     batchnorm: str = "trained"  # trained: BatchNorm statistics as trained; support: re-estimated on the support rows
     channel_order: str = "keep"  # keep: channels as recorded; search: the electrode order the support rows fit best
     time_crop: float = 0.0  # each step's support rows cut to a random stretch of at least this share of their time
+    prototype_rule: str = "nearest"  # nearest: class means; lda: shrinkage LDA on the support embeddings
+    prototype_windows: float = 0.0  # > 0: the prototypes also read windows of this share of each support row's time
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -64,6 +67,14 @@ class AdaptSettings:
         if self.channel_order not in CHANNEL_ORDER:
             raise SemgError(
                 f"unknown adapt.channel_order '{self.channel_order}'", fix=f"use one of {list(CHANNEL_ORDER)}"
+            )
+        if self.prototype_rule not in PROTOTYPE_RULES:
+            raise SemgError(
+                f"unknown adapt.prototype_rule '{self.prototype_rule}'", fix=f"use one of {list(PROTOTYPE_RULES)}"
+            )
+        if not 0.0 <= self.prototype_windows < 1.0:
+            raise SemgError(
+                f"adapt.prototype_windows={self.prototype_windows} must be in [0, 1)", fix="e.g. 0.5, or 0 (off)"
             )
         if not 0.0 <= self.time_crop < 1.0:
             raise SemgError(f"adapt.time_crop={self.time_crop} must be in [0, 1)", fix="e.g. 0.5, or 0 (off)")
@@ -151,15 +162,47 @@ def support_statistics(model: HHTClassifier, x: torch.Tensor) -> None:
         m.momentum = momentum
 
 
+def time_windows(x: torch.Tensor, share: float) -> list[torch.Tensor]:
+    """Every window of ``share`` of the rows' time axis, at half-window hops (one tensor per start)."""
+    width = x.shape[-1]
+    length = max(1, round(share * width))
+    return [x[..., s : s + length] for s in range(0, width - length + 1, max(1, length // 2))]
+
+
+def linear_rule(features: torch.Tensor, y: torch.Tensor, classes: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of a linear map features -> class logits fitted on (features, y): the nearest class
+    mean (squared distance, up to the per-row |f|^2) or a shrinkage LDA (sklearn, Ledoit-Wolf)."""
+    if rule == "nearest":
+        prototypes = torch.stack([features[y == c].mean(0) for c in range(classes)])
+        return 2.0 * prototypes, -(prototypes**2).sum(1)
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(features.double().numpy(), y.numpy())
+    weight = torch.from_numpy(lda.coef_).to(features.dtype)
+    bias = torch.from_numpy(lda.intercept_).to(features.dtype)
+    if classes == 2:  # sklearn keeps one decision function for two classes
+        weight, bias = torch.cat([-weight / 2, weight / 2]), torch.cat([-bias / 2, bias / 2])
+    return weight, bias
+
+
 @torch.no_grad()
-def prototype_head(model: HHTClassifier, x: torch.Tensor, y: torch.Tensor, weight: float) -> None:
-    """Blend the linear head with the nearest-prototype rule of the support rows (x, y), in place.
-    The prototype logits are scaled to the spread of the trained head's logits on the same rows, so
-    ``weight`` is a share between two maps of like size (nothing else is fitted)."""
+def prototype_head(
+    model: HHTClassifier, x: torch.Tensor, y: torch.Tensor, weight: float, rule: str = "nearest", windows: float = 0.0
+) -> None:
+    """Blend the linear head with a prototype rule of the support rows (x, y), in place: ``rule`` nearest
+    (the class means) or lda (a shrinkage LDA: class means and the spread around them), fitted on the
+    rows' embeddings and, with ``windows`` > 0, on those of their time windows too (more rows for the
+    spread; the encoder pools over time, so a window is read as a shorter recording). The prototype
+    logits are scaled to the spread of the trained head's logits on the same rows, so ``weight`` is a
+    share between two maps of like size."""
     layer = output_layer(model)
     features = model.embed(x)
-    prototypes = torch.stack([features[y == c].mean(0) for c in range(layer.out_features)])
-    proto_w, proto_b = 2.0 * prototypes, -(prototypes**2).sum(1)
+    fit_features, fit_y = features, y
+    if windows > 0:
+        parts = time_windows(x, windows)
+        fit_features = torch.cat([features, *(model.embed(p) for p in parts)])
+        fit_y = y.repeat(len(parts) + 1)
+    proto_w, proto_b = linear_rule(fit_features, fit_y, layer.out_features, rule)
     head_logits = features @ layer.weight.T + layer.bias
     proto_logits = features @ proto_w.T + proto_b
 
@@ -192,7 +235,7 @@ def adapted_copy(
     if settings.batchnorm == "support":
         support_statistics(model, x)
     if settings.uses_prototypes:
-        prototype_head(model, x, y, settings.prototype_weight)
+        prototype_head(model, x, y, settings.prototype_weight, settings.prototype_rule, settings.prototype_windows)
     if settings.method == "prototype" or settings.steps == 0:
         return model
     params = trainable(model, settings)
