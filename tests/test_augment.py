@@ -67,6 +67,22 @@ def test_channel_gain_scales_each_channel_of_each_sample_by_its_own_factor_withi
     assert (log_factor[:, 0] - log_factor[:, 1]).abs().max() > 0.05  # the channels move independently
 
 
+def test_channel_turn_reads_each_sample_round_the_ring_between_two_neighbours():
+    """Channel c of a sample turned by s electrodes is the ring's channel c + s, linearly between its two
+    nearest for a fraction: a ring 0..7 read at c + s (mod 8); the turn stays within the bound."""
+    ring = torch.arange(8.0)[None, :, None, None].expand(256, 8, 4, 5)
+    y = aug(channel_turn=1.0)(ring)
+    assert torch.equal(y, y[..., :1, :1].expand_as(y))  # one value per sample and channel
+    read = y[:, :, 0, 0]
+    turn = read[:, 1] - 1  # where channel 1 now reads from (between 0 and 2: no wrap there)
+    assert turn.abs().max() <= 1.0 + 1e-6 and turn.abs().max() > 0.9 and turn.std() > 0.3
+    for c in range(8):  # every channel of a sample turned alike, round the ring (0 and 7 are neighbours)
+        source = (c + turn) % 8
+        low, w = source.floor(), source - source.floor()
+        torch.testing.assert_close(read[:, c], (1 - w) * low + w * ((low + 1) % 8))
+    torch.testing.assert_close(aug(channel_turn=1.0, p=0.0)(ring), ring)
+
+
 def test_level_gain_scales_whole_samples_by_whole_decades():
     x = torch.rand(64, 2, 16, 20) + 0.1
     log_factor = (aug(level_gain=1.0)(x) / x).log10().flatten(1)
@@ -134,6 +150,8 @@ def test_invalid_settings_are_refused():
         aug(freq_warp=1.0)  # a factor of 0 would empty the axis
     with pytest.raises(SemgError, match="channel_gain"):
         aug(channel_gain=-0.1)
+    with pytest.raises(SemgError, match="channel_turn"):
+        aug(channel_turn=-1.0)
     with pytest.raises(SemgError, match="level_gain"):
         aug(level_gain=-1.0)
 

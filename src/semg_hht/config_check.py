@@ -308,6 +308,7 @@ class Augment(Schema):
     noise: float = key(ge=0)
     channel_gain: float = key(ge=0)
     level_gain: float = key(ge=0)
+    channel_turn: float = key(ge=0)
     freq_warp: float = key(ge=0, lt=1)
     seed: int = key()
 

@@ -33,6 +33,11 @@ class TimeFrequencyAugment:
     to ignore it:
     channel_gain: each channel multiplied by its own 10**U(-g, g) (electrode contact, skin and fat
         change each channel's level for one person; g=0.3 is a factor of 0.5 to 2).
+    channel_turn: an armband worn turned by U(-t, t) electrodes: the channels read round the ring,
+        each between its two nearest for a fractional turn (on electrodes spaced evenly round the arm,
+        a person's placement moves every pattern round the channels; t=1 is up to one electrode either
+        way). Only for channels that are such a ring, in ring order (an 8-electrode Myo band), never
+        for electrodes on named muscles.
     level_gain: the whole sample multiplied by 10**U(-g, g) (a person who is quieter or louder in
         every movement; unlike ``scale``, whole decades: g=1 is a factor of 0.1 to 10).
     freq_warp: the frequency axis stretched by a factor U(1 - w, 1 + w) about its first row (0 Hz
@@ -56,6 +61,7 @@ class TimeFrequencyAugment:
         channel_gain: float = 0.0,
         freq_warp: float = 0.0,
         level_gain: float = 0.0,
+        channel_turn: float = 0.0,
     ):
         for name, value in {
             "time_crop": time_crop,
@@ -66,15 +72,21 @@ class TimeFrequencyAugment:
         }.items():
             if not 0.0 <= value < 1.0:
                 raise SemgError(f"data.augment.{name}={value} must be a fraction in [0, 1)", fix="e.g. 0.1")
-        if not 0.0 <= p <= 1.0 or not 0.0 <= scale < 1.0 or noise < 0 or min(channel_gain, level_gain) < 0:
+        if (
+            not 0.0 <= p <= 1.0
+            or not 0.0 <= scale < 1.0
+            or noise < 0
+            or min(channel_gain, level_gain, channel_turn) < 0
+        ):
             raise SemgError(
-                "data.augment: p in [0, 1], scale in [0, 1), noise, channel_gain and level_gain >= 0",
+                "data.augment: p in [0, 1], scale in [0, 1), noise, channel_gain, level_gain and channel_turn >= 0",
                 fix="fix the values",
             )
         self.p, self.time_crop, self.time_shift, self.scale, self.noise = p, time_crop, time_shift, scale, noise
         self.time_mask, self.n_time_masks = time_mask, n_time_masks
         self.freq_mask, self.n_freq_masks = freq_mask, n_freq_masks
         self.channel_gain, self.freq_warp, self.level_gain = channel_gain, freq_warp, level_gain
+        self.channel_turn = channel_turn
         self.generator = torch.Generator().manual_seed(seed)
         self.rows_per_e: float | None = None  # set by use_log_axis: rows per factor e on a log axis
 
@@ -129,6 +141,20 @@ class TimeFrequencyAugment:
 
         return ((1 - weight) * rows(low) + weight * rows(high)) * inside
 
+    def _turn(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel c of the result is the ring's channel c + shift, between its two nearest."""
+        batch, channels = x.shape[:2]
+        shift = self._uniform(batch, -self.channel_turn, self.channel_turn) * self._hit(batch)
+        source = torch.arange(channels)[None] + shift[:, None]
+        low = source.floor()
+        weight = (source - low).to(x.device, x.dtype)[:, :, None, None]
+        low = low.long() % channels
+
+        def ring(index: torch.Tensor) -> torch.Tensor:
+            return x.gather(1, index.to(x.device)[:, :, None, None].expand_as(x))
+
+        return (1 - weight) * ring(low) + weight * ring((low + 1) % channels)
+
     def _gain(self, x: torch.Tensor, bound: float, factors: int) -> torch.Tensor:
         """x times 10**U(-bound, bound), one draw per sample and each of ``factors`` channel groups."""
         batch = x.shape[0]
@@ -155,6 +181,8 @@ class TimeFrequencyAugment:
         )
         if self.freq_warp > 0:
             x = self._warp(x)
+        if self.channel_turn > 0:
+            x = self._turn(x)
         if self.channel_gain > 0:
             x = self._gain(x, self.channel_gain, x.shape[1])
         if self.level_gain > 0:
