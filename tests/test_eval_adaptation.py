@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.adaptation import Context, adaptation_rows, classic_episodes, episodes, row_settings
 from semg_hht.evaluation.classic import FeatureSet
+from semg_hht.evaluation.run import check_inputs
 from semg_hht.io import write_text
 from semg_hht.training import train
 from tests.helpers import CLASSES, TINY, compose_cfg, swapped_people
@@ -121,11 +122,18 @@ def test_the_placement_stress_test_swaps_every_person_and_the_channel_search_und
     assert search >= k0 + 0.3  # five of six people read back in their trained order
 
 
-def test_a_person_alone_lda_on_one_whole_recording_per_class_is_refused_before_any_work():
-    cfg = compose_cfg(["window.enabled=false", "adaptation.methods=[lda]", "adaptation.ks=[1,2]"], "evaluate")
+def test_a_person_alone_lda_on_one_whole_recording_per_class_is_refused_before_any_work(tmp_path):
+    """window.enabled=false with an adapt sweep: k=1 would fit LDA on one row per class."""
+    raw = tmp_path / "manifest.csv"
+    raw.write_text("file,subject,movement\n")
+    adapting = [
+        f"raw={raw}",
+        "experiments=[muscletracker_movement]",
+        f"sweeps=[{{target:movement,label:CNN,dir:{tmp_path},adapt:true}}]",
+    ]
+    base = ["window.enabled=false", "adaptation.methods=[lda]", "adaptation.ks=[1,2]"]
     with pytest.raises(SemgError, match="window.enabled=true"):
-        row_settings(cfg)
+        check_inputs(compose_cfg([*base, *adapting], "evaluate"))
     for fine in (["adaptation.ks=[2]"], ["adaptation.methods=[svm]"], ["window.enabled=true"]):
-        row_settings(
-            compose_cfg(["window.enabled=false", "adaptation.methods=[lda]", "adaptation.ks=[1,2]", *fine], "evaluate")
-        )
+        check_inputs(compose_cfg([*base, *fine, *adapting], "evaluate"))
+    check_inputs(compose_cfg([*base, "experiments=[]"], "evaluate"))  # no adaptation rows: nothing to refuse

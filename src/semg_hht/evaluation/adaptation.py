@@ -198,12 +198,6 @@ def row_settings(cfg: DictConfig) -> RowSettings:
     for method in alone + pooled:
         if method not in METHODS or method not in cfg.classifiers:
             raise SemgError(f"adaptation: {method} is not a classifier", fix="use lda and/or svm")
-    if "lda" in alone and 1 in ks and not cfg.window.enabled:
-        # whole recordings: k=1 gives the person-alone LDA one row per class, and LDA needs more rows than classes
-        raise SemgError(
-            "adaptation: LDA on one whole support recording per class of the person alone cannot be fitted",
-            fix="keep window.enabled=true (each recording gives many windows), or drop lda from adaptation.methods",
-        )
     classic = [
         (method, OmegaConf.to_container(cfg.classifiers[method], resolve=True), together)
         for together, methods in ((False, alone), (True, pooled))

@@ -498,7 +498,14 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
     if any(s.get("adapt") for s in sweeps):
         if not cfg.experiments:
             raise SemgError("adaptation rows need the experiment of their sweep", fix="list it in experiments")
-        adaptation_settings(cfg)  # a bad setting fails now, not after the features
+        settings = adaptation_settings(cfg)  # a bad setting fails now, not after the features
+        lda_alone = any(method == "lda" and not pooled for method, _, pooled in settings.classic)
+        if lda_alone and 1 in settings.ks and not cfg.window.enabled:
+            # whole recordings: k=1 gives the person-alone LDA one row per class; LDA needs more rows than classes
+            raise SemgError(
+                "adaptation: LDA on one whole support recording per class of the person alone cannot be fitted",
+                fix="keep window.enabled=true (each recording gives many windows), or drop lda from adaptation.methods",
+            )
     return [
         {k: str(v) for k, v in sweep.items() if v is not None and k not in ("ensemble", "adapt")}
         | ({"calibrated": sweep_calibrated(Path(sweep["dir"]))} if sweep.get("ensemble") else {})
