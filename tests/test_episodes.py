@@ -106,3 +106,10 @@ def test_training_on_episodes_hands_every_row_its_person(tmp_path, monkeypatch):
     assert len(seen) == 2 * 5 * 8
     assert all(n % 2 == 0 for n in Counter(seen).values())  # recordings come in pairs of a person's class
     assert {p for p, _ in seen} == {0, 1, 2, 3}
+
+
+def test_episodes_of_recordings_without_a_subject_are_refused_in_one_line(train_cfg):
+    """File-name labels carry no subject: batches cannot be drawn by person."""
+    with pytest.raises(SemgError, match="no subject") as refused:
+        train(train_cfg("data.episodes.people=2", "model.prototype_loss=0.5"))
+    assert "data.episodes.people=0" in str(refused.value) and "\n" not in str(refused.value)

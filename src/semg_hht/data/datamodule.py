@@ -323,6 +323,8 @@ class HHTDataModule(L.LightningDataModule):
                 len(people),
                 *dropped,
             )
+        if (hp.episodes or {}).get("people"):
+            self.train_people()  # refuses recordings without a subject now, before any training
         n = len(self.recordings)
         self.x, self.y = torch.from_numpy(x[:n]), torch.from_numpy(y)
         if test:
