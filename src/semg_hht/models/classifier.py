@@ -106,25 +106,26 @@ class HHTClassifier(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y, *people = batch  # people: each row's person, with data.episodes
-        if self.hparams.prototype_loss > 0:
-            if not people:
-                raise SemgError("model.prototype_loss needs batches drawn by person", fix="set data.episodes.people")
-            embedding = self.embed(x)
-            logits = self.logits(x, embedding)
-            loss = self.criterion(logits, y) + self.hparams.prototype_loss * self.person_prototype_loss(
-                embedding, y, people[0]
-            )
-        else:
-            logits, loss = self.training_loss(x, y)
+        logits, loss = self.training_loss(x, y, people[0] if people else None)
         self.train_loss(loss)
         self.train_acc(logits.argmax(1), y)  # with mixup: against each sample's dominant label (see mixup)
         self.log("train/loss", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits, loss) of one training batch: plain label-smoothed cross entropy, or with
-        model.mixup_alpha > 0 the mixup loss (below). Validation, test and predict never mix."""
+    def training_loss(
+        self, x: torch.Tensor, y: torch.Tensor, people: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, loss) of one training batch: plain label-smoothed cross entropy, plus with
+        model.prototype_loss > 0 the within-person few-shot loss (``people``: each row's person, below),
+        or with model.mixup_alpha > 0 the mixup loss (below). Validation, test and predict never mix."""
+        weight = self.hparams.prototype_loss
+        if weight > 0:
+            if people is None:
+                raise SemgError("model.prototype_loss needs batches drawn by person", fix="set data.episodes.people")
+            embedding = self.embed(x)
+            logits = self.logits(x, embedding)
+            return logits, self.criterion(logits, y) + weight * self.person_prototype_loss(embedding, y, people)
         alpha = self.hparams.mixup_alpha
         if alpha <= 0:  # off: exactly the plain path, and no random number is drawn
             logits = self(x)
