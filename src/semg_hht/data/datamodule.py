@@ -116,6 +116,7 @@ class HHTDataModule(L.LightningDataModule):
         self.x: torch.Tensor | None = None
         self.y: torch.Tensor | None = None
         self.train_index = self.val_index = np.empty(0, dtype=np.int64)
+        self.train_people: torch.Tensor | None = None  # each training row's person, with data.episodes
         self.test_recordings: list[Recording] = []  # the labelled test set (data.test_dir / data.test_filter)
         self.test_x: torch.Tensor | None = None
         self.test_y: torch.Tensor | None = None
@@ -323,8 +324,8 @@ class HHTDataModule(L.LightningDataModule):
                 len(people),
                 *dropped,
             )
-        if (hp.episodes or {}).get("people"):
-            self.train_people()  # refuses recordings without a subject now, before any training
+        # each training row's person, for data.episodes; recordings without a subject are refused now
+        self.train_people = self._people_of(self.train_index) if (hp.episodes or {}).get("people") else None
         n = len(self.recordings)
         self.x, self.y = torch.from_numpy(x[:n]), torch.from_numpy(y)
         if test:
@@ -474,12 +475,11 @@ class HHTDataModule(L.LightningDataModule):
         return self.trainer.current_epoch if self.trainer is not None else 0
 
     def train_dataloader(self):
-        people = self.train_people() if (self.hparams.episodes or {}).get("people") else None
-        return self._loader(self.train_index, self.hparams.batch_size, shuffle=True, people=people)
+        return self._loader(self.train_index, self.hparams.batch_size, shuffle=True, people=self.train_people)
 
-    def train_people(self) -> torch.Tensor:
-        """Each training row's person, an index 0..P-1 (data.episodes draws batches by person)."""
-        subjects = [self.recordings[i].subject for i in self.train_index.tolist()]
+    def _people_of(self, index: np.ndarray) -> torch.Tensor:
+        """Each row's person, an index 0..P-1 (data.episodes draws batches by person)."""
+        subjects = [self.recordings[i].subject for i in index.tolist()]
         if None in subjects:
             raise SemgError(
                 "data.episodes draws batches by person, but some training recordings have no subject",

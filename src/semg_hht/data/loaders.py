@@ -69,7 +69,7 @@ class EpisodeBatches(Sampler[list[int]]):
         self.shape, self.seed, self.epoch_of = shape, seed, epoch_of
         people, y = people.cpu(), y.cpu()
         self.n_rows = len(y)
-        pairs: dict[int, dict[int, torch.Tensor]] = {}
+        pairs: dict[int, dict[int, list[int]]] = {}  # person -> class -> positions
         for position, (person, label) in enumerate(zip(people.tolist(), y.tolist(), strict=True)):
             pairs.setdefault(person, {}).setdefault(label, []).append(position)
         self.rows_of = [[torch.tensor(rows) for rows in by_class.values()] for by_class in pairs.values()]
