@@ -106,7 +106,8 @@ TUNED := CNN tuned (cnn_small$(comma) 64x64$(comma) log input$(comma) time pooli
 ROW = {target:$(1),label:"$(2)",dir:$(EVAL_RUN)/$(3),final:$(EVAL_RUN)/$(3)_final$(4)}
 MIX = $(call ROW,$(1),$(2),$(3),$(comma)ensemble:true)
 # ... and its few-shot adaptation rows (evaluate.py's adaptation.*: every fold model adapted to each validation
-# person on k=1 and k=2 of their repetitions, every final model to each test person; classic twins on the same splits)
+# person on k=1 and k=2 of their repetitions, every final model to each test person; classic twins on the same splits;
+# and the adapted CNN mixed with the person-alone windowed SVM, adaptation.mixture)
 ADAPTED = $(call ROW,$(1),$(2),$(3),$(comma)ensemble:true$(comma)adapt:true)
 BIOPAC := "movement (biopac)"
 MIO := "movement (miotracker)"
@@ -165,7 +166,7 @@ endif
 	@# evaluate.py reads the raw recordings with the settings make_hht converted $(REAL_HHT) with (its conversion.yaml)
 	$(BIN)/python evaluate.py raw=$(REAL_RAW) hht_dir=$(REAL_HHT) person_norm.enabled=true hydra.run.dir=$(EVAL_RUN)/table 'hardware="$(HARDWARE)"' \
 		experiments=[muscletracker_movement,muscletracker_mio_movement,muscletracker_gender] 'sweeps=[$(EVAL_SWEEPS)]' \
-		'adaptation.compare=$(ADAPT_COMPARE)'
+		'adaptation.compare=$(ADAPT_COMPARE)' 'adaptation.mixture.methods=[svm]'
 	@# docs/results.md: the table as evaluate.py wrote it, and how long this whole target took (never edited by hand)
 	@{ cat $(EVAL_RUN)/table/results.md; echo; \
 	  echo "make eval-real took $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) / 60 )) min $$(( ($$(date +%s) - $$(cat $(EVAL_RUN).start)) % 60 )) s on $(CPU); run folder $(EVAL_RUN)."; \

@@ -8,7 +8,15 @@ import pytest
 from omegaconf import OmegaConf
 
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.adaptation import Context, adaptation_rows, classic_episodes, episodes, row_settings
+from semg_hht.evaluation.adaptation import (
+    Context,
+    Predictions,
+    adaptation_rows,
+    classic_episodes,
+    episodes,
+    mixed,
+    row_settings,
+)
 from semg_hht.evaluation.classic import FeatureSet
 from semg_hht.evaluation.run import check_inputs
 from semg_hht.io import write_text
@@ -41,7 +49,8 @@ def features(people: list[str], swapped_person: str) -> tuple[FeatureSet, list[s
                     units.append(len(paths))
                 paths.append(f"{person}_{rep}_{c}")
                 values.append(rep)
-    fs = FeatureSet(np.array(x), np.array(y), list(CLASSES), subjects, paths, ["a", "b", "c"], np.array(units))
+    ids = [f"{p.split('_')[0]}_{CLASSES[int(p[-1])]}_{p.split('_')[1]}.npz" for p in paths]  # swapped_people's files
+    fs = FeatureSet(np.array(x), np.array(y), list(CLASSES), subjects, paths, ["a", "b", "c"], np.array(units), ids)
     return fs, values
 
 
@@ -137,3 +146,34 @@ def test_a_person_alone_lda_on_one_whole_recording_per_class_is_refused_before_a
     for fine in (["adaptation.ks=[2]"], ["adaptation.methods=[svm]"], ["window.enabled=true"]):
         check_inputs(compose_cfg([*base, *fine, *adapting], "evaluate"))
     check_inputs(compose_cfg([*base, "experiments=[]"], "evaluate"))  # no adaptation rows: nothing to refuse
+
+
+def test_the_mixture_is_the_cnn_at_weight_one_and_refuses_other_recordings(sweep):
+    """adaptation.mixture at cnn_weight=1 scores exactly as the adapted CNN on every fold (the two sides
+    matched recording by recording); at weight 0 it is the classic side alone."""
+    cfg = compose_cfg(
+        ["adaptation.ks=[1]", "adaptation.methods=[]", "adaptation.pooled_methods=[]", "adapt.steps=20",
+         "adaptation.mixture.methods=[lda]", "adaptation.mixture.cnn_weight=1.0"],
+        "evaluate",
+    )  # fmt: skip
+    fs, values = features([f"S{s:02d}" for s in range(1, 7)], "S06")
+    rows, folds = adaptation_rows(
+        Context("movement", fs, values, None, [], " on windows"), row_settings(cfg),
+        [{"target": "movement", "label": "CNN", "dir": str(sweep), "adapt": True}],
+    )  # fmt: skip
+    labels = [r["method"] for r in rows]
+    assert labels[2] == "CNN, adapted (full) + classic LDA of the person alone on windows, k=1"
+    per_fold = {label: [f["acc"] for f in folds if f["method"] == label] for label in labels[1:]}
+    assert per_fold[labels[1]] == per_fold[labels[2]] and len(per_fold[labels[1]]) == 3
+
+
+def test_mixed_weighs_the_two_sides_per_recording_and_refuses_unmatched_ones():
+    cnn, classic = Predictions(), Predictions()
+    cnn.keep("A", ("1",), ["r1", "r2"], np.array([0, 1]), np.array([[0.9, 0.1], [0.8, 0.2]]))
+    classic.keep("A", ("1",), ["r2", "r1", "r1"], np.array([1, 0, 0]), np.array([[0.0, 1.0], [0.7, 0.3], [0.9, 0.1]]))
+    assert mixed(cnn, classic, 1.0).pred == [0, 0]
+    assert mixed(cnn, classic, 0.0).pred == [0, 1]  # r1's two windows averaged, r2 read by its id
+    assert mixed(cnn, classic, 0.5).pred == [0, 1]  # r2: 0.4 vs 0.6
+    classic.keep("A", ("1",), ["r1", "r3"], np.array([0, 1]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    with pytest.raises(SemgError, match="hht_dir"):
+        mixed(cnn, classic, 0.5)

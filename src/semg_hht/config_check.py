@@ -644,6 +644,12 @@ class Ensemble(Schema):
 
 
 @dataclass(frozen=True)
+class AdaptMixture(Schema):
+    methods: list = field(default=None)  # keys of classifiers (checked when the rows are read)
+    cnn_weight: float = key(ge=0, le=1)
+
+
+@dataclass(frozen=True)
 class Adaptation(Schema):
     ks: list = field(default=None)
     methods: list = field(default=None)
@@ -653,6 +659,7 @@ class Adaptation(Schema):
     n_jobs: int = key(ge=-1)
     compare: COMPARE = field(default=None)  # {name: {adapt key: value}}: more recipes on the same splits
     channel_order: list | None = field(default=None)  # a permutation of the input channels (checked when read)
+    mixture: AdaptMixture = field(default=None)
 
 
 @dataclass(frozen=True)

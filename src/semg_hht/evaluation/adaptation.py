@@ -29,6 +29,7 @@ from semg_hht.adaptation.people import Split, adapt_person, support_choices
 from semg_hht.data.labels import read_manifest, target_value
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.classic import METHODS, FeatureSet, make_classifier
+from semg_hht.evaluation.ensemble import classic_probabilities
 from semg_hht.evaluation.table import (
     final_name,
     final_runs,
@@ -63,11 +64,21 @@ class Predictions:
     y: list[int] = field(default_factory=list)
     pred: list[int] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
+    # per episode (person, support values): {recording id: (true class, class probabilities)}, kept where a
+    # mixture will read them (adaptation.mixture)
+    probs: dict[tuple[str, tuple[str, ...]], dict[str, tuple[int, np.ndarray]]] = field(default_factory=dict)
 
     def add(self, y: np.ndarray, pred: np.ndarray, subject: str) -> None:
         self.y += [int(v) for v in y]
         self.pred += [int(v) for v in pred]
         self.subjects += [subject] * len(y)
+
+    def keep(self, person: str, choice: tuple[str, ...], ids: Sequence[str], y: np.ndarray, probs: np.ndarray) -> None:
+        """One episode's query probabilities by recording id, the rows of one recording (its windows) averaged."""
+        ids = np.asarray(ids)
+        self.probs[person, choice] = {
+            rid: (int(y[ids == rid][0]), probs[ids == rid].mean(0)) for rid in dict.fromkeys(ids.tolist())
+        }
 
     def scores(self, fold: str, class_names: Sequence[str]) -> dict[str, Any]:
         scores = classification_metrics(np.array(self.y), np.array(self.pred), class_names, self.subjects)
@@ -124,10 +135,12 @@ def cnn_episodes(
     seed: int,
     batch_size: int,
     channel_order: list[int] | None = None,
+    keep_probs: bool = False,
 ) -> tuple[dict[str, dict[int, Predictions]], dict[int, Predictions], list[str]]:
     """The fold's model adapted in every episode by every recipe: query predictions per recipe and k,
     unadapted (k=0) on the same query rows per k, and the class names. ``channel_order``: the people's
-    channels read in this order (adaptation.channel_order, a placement stress test)."""
+    channels read in this order (adaptation.channel_order, a placement stress test). ``keep_probs``: the
+    first recipe's predictions also keep their probabilities by recording id (for the mixture rows)."""
     loaded = load_classifier(fold.run / "checkpoints" / "last.ckpt")
     data = loaded.data_hparams
     if data.get("label_source") != "manifest":
@@ -150,7 +163,9 @@ def cnn_episodes(
     y = true_labels(recordings, target, class_names)
     values = np.array([r.labels[column] for r in recordings])
     subjects = np.array([r.subject for r in recordings], dtype=object)
+    ids = np.array([r.labels.get("recording") or r.path.name for r in recordings])  # make_hht's recording id
     adapted = {name: {k: Predictions() for k in ks} for name in recipes}
+    first = next(iter(recipes))
     before = {k: Predictions() for k in ks}
     jobs = list(episodes(values, subjects, fold.people, ks))
     for k, person, choice in tqdm(jobs, desc=f"adapt {fold.run.name}", leave=False, mininterval=5):
@@ -158,6 +173,8 @@ def cnn_episodes(
         for name, settings in recipes.items():
             result = adapt_person(loaded, x, recordings, y, split, settings, seed, batch_size)
             adapted[name][k].add(y[split.query], result.after.argmax(1), person)
+            if keep_probs and name == first:
+                adapted[name][k].keep(person, choice, ids[split.query], y[split.query], result.after)
         before[k].add(y[split.query], result.before.argmax(1), person)
     return adapted, before, class_names
 
@@ -180,6 +197,8 @@ class RowSettings:
     n_jobs: int
     classic: list[tuple[str, dict[str, Any], bool]]  # (method, its classifier settings, pooled)
     channel_order: list[int] | None = None  # the CNN rows' placement stress test
+    mixture: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, its classifier settings)
+    mixture_settings: dict[str, Any] = field(default_factory=dict)  # cnn_weight, and classic_probabilities' cfg
 
 
 def row_settings(cfg: DictConfig) -> RowSettings:
@@ -207,9 +226,16 @@ def row_settings(cfg: DictConfig) -> RowSettings:
         raise SemgError("adaptation.n_jobs=0 runs nothing", fix="use 1 (this process), 2, ... or -1 (every core)")
     n_jobs = cfg.adaptation.n_jobs if cfg.adaptation.n_jobs > 0 else os.cpu_count() or 1
     order = cfg.adaptation.channel_order
+    mix = cfg.adaptation.mixture
+    for method in mix.methods:
+        if method not in METHODS or method not in cfg.classifiers:
+            raise SemgError(f"adaptation.mixture: {method} is not a classifier", fix="use lda and/or svm")
     return RowSettings(
         ks, cfg.adaptation.column, recipes, cfg.seed, cfg.adaptation.batch_size, n_jobs, classic,
         None if order is None else [int(c) for c in order],
+        [(m, OmegaConf.to_container(cfg.classifiers[m], resolve=True)) for m in mix.methods],
+        # the classic side's probabilities as the CNN + classic rows get them (one process: an episode is small)
+        {"cnn_weight": mix.cnn_weight, "seed": cfg.seed, "calibration_cv": cfg.ensemble.calibration_cv, "n_jobs": 1},
     )  # fmt: skip
 
 
@@ -242,6 +268,42 @@ def classic_episodes(
     return out
 
 
+def classic_probs_episodes(
+    fs: FeatureSet, values: Sequence[str], people: Sequence[str], ks: Sequence[int], method: str,
+    params: Mapping[str, Any], settings: Mapping[str, Any],
+) -> dict[int, Predictions]:  # fmt: skip
+    """The mixtures' classic side: per episode, the method fitted on the person's support recordings alone and
+    its class probabilities of each query recording (its windows averaged), kept by recording id."""
+    labels, subjects = fs.recordings()
+    subjects, values = np.array(subjects, dtype=object), np.asarray(values)
+    ids = np.array(fs.ids if fs.ids is not None else [""] * len(labels))
+    out = {k: Predictions() for k in ks}
+    for k, person, choice in episodes(values, subjects, people, ks):
+        split = _split(values, subjects, person, choice)
+        probs = classic_probabilities(fs, split.support, fs.take(split.query), method, params, settings)
+        out[k].keep(person, choice, ids[split.query], labels[split.query], probs)
+    return out
+
+
+def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
+    """Per query recording of every episode, the weighted mean of the adapted CNN's probabilities and the
+    classic side's (matched by recording id; any other recording is refused)."""
+    out = Predictions()
+    for (person, choice), mine in cnn.probs.items():
+        theirs = classic.probs.get((person, choice), {})
+        if set(theirs) != set(mine):
+            other = sorted(set(mine) ^ set(theirs))[0]
+            raise SemgError(
+                f"adaptation.mixture: person {person}'s query recordings differ between the CNN and the classic "
+                f"features (recording {other!r} is on one side only)",
+                fix="pass hht_dir=<the make_hht folder the sweep trained on> (both sides then share its recording ids)",
+            )
+        ids = list(mine)
+        probs = weight * np.stack([mine[i][1] for i in ids]) + (1 - weight) * np.stack([theirs[i][1] for i in ids])
+        out.add(np.array([mine[i][0] for i in ids]), probs.argmax(1), person)
+    return out
+
+
 def joined(fs: FeatureSet, other: FeatureSet) -> FeatureSet:
     """Two feature sets as one (the development people and the test people), recordings renumbered."""
     shift = len(fs.paths)
@@ -249,6 +311,7 @@ def joined(fs: FeatureSet, other: FeatureSet) -> FeatureSet:
         np.concatenate([fs.x, other.x]), np.concatenate([fs.y, other.y]), fs.class_names,
         [*fs.subjects, *other.subjects], [*fs.paths, *other.paths], fs.names,
         np.concatenate([fs.unit, other.unit + shift]),
+        None if fs.ids is None or other.ids is None else [*fs.ids, *other.ids],
     )  # fmt: skip
 
 
@@ -271,7 +334,7 @@ def adaptation_rows(ctx: Context, cfg: RowSettings, sweeps: Sequence[dict]) -> t
     rows, fold_rows = [], []
     mine = [s for s in sweeps if s["target"] == ctx.target]
     for sweep in mine:
-        for label, cv, held in cnn_rows(sweep, cfg):
+        for label, cv, held in cnn_rows(sweep, cfg, ctx):
             _add(rows, fold_rows, ctx.target, label, cv, held)
         sweep["used"] = True
     if mine:
@@ -285,11 +348,12 @@ def _add(rows: list, fold_rows: list, target: str, label: str, cv: list[dict], h
     fold_rows += fold_table_rows(target, label, cv + held)
 
 
-def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings):
+def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings, ctx: Context):
     """(label, fold scores, final models' test scores) of the sweep's CNN: unadapted on the query rows of
-    the smallest k, then adapted by every recipe for every k."""
+    the smallest k, then adapted by every recipe for every k, then the first recipe mixed with every
+    adaptation.mixture method."""
     folds, finals = fold_people(sweep)
-    settings = (cfg.ks, cfg.column, cfg.recipes, cfg.seed, cfg.batch_size, cfg.channel_order)
+    settings = (cfg.ks, cfg.column, cfg.recipes, cfg.seed, cfg.batch_size, cfg.channel_order, bool(cfg.mixture))
     # every trained model on its own: side by side in n_jobs processes, one torch thread each (a support
     # batch is too small to keep two threads busy, two processes are not)
     jobs = [*folds, *finals]
@@ -313,6 +377,21 @@ def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings):
         for k in cfg.ks:
             pick = lambda r, name=name, k=k: r[0][name][k]  # noqa: E731
             yield f"{label}, adapted ({name}), k={k}", scores(cv, folds, pick), scores(test, finals, pick)
+    first, weight = next(iter(cfg.recipes)), cfg.mixture_settings.get("cnn_weight", 0.5)
+    test_people = sorted({p for f in finals for p in f.people}) if ctx.test_fs is not None else []
+    both = joined(ctx.fs, ctx.test_fs) if test_people else None
+    for method, params in cfg.mixture:
+        run = (cfg.ks, method, params, cfg.mixture_settings)
+        classic = [classic_probs_episodes(ctx.fs, ctx.values, f.people, *run) for f in folds]
+        # the classic side of the test people is one deterministic fit per episode, shared by every final model
+        held = classic_probs_episodes(both, ctx.values + ctx.test_values, test_people, *run) if both else None
+        for k in cfg.ks:
+            name = f"{label}, adapted ({first}) + classic {method.upper()} of the person alone{ctx.window_label}, k={k}"
+            pairs = zip(cv, classic, folds, strict=True)
+            fold_scores = [mixed(r[0][first][k], c[k], weight).scores(f.fold, names) for r, c, f in pairs]
+            held_pairs = zip(test, finals, strict=True) if held else ()
+            test_scores = [mixed(r[0][first][k], held[k], weight).scores(f.fold, names) for r, f in held_pairs]
+            yield name, fold_scores, test_scores
 
 
 def classic_rows(ctx: Context, cfg: RowSettings, folds: list[FoldPeople], finals: list[FoldPeople]):

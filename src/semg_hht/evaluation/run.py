@@ -499,6 +499,11 @@ def check_inputs(cfg: DictConfig) -> list[dict[str, str]]:
         if not cfg.experiments:
             raise SemgError("adaptation rows need the experiment of their sweep", fix="list it in experiments")
         settings = adaptation_settings(cfg)  # a bad setting fails now, not after the features
+        if settings.mixture and cfg.hht_dir is None:
+            raise SemgError(
+                "adaptation.mixture matches the CNN's and the classic features' recordings by make_hht's ids",
+                fix="pass hht_dir=<the make_hht folder the sweeps trained on>, or adaptation.mixture.methods=[]",
+            )
         lda_alone = any(method == "lda" and not pooled for method, _, pooled in settings.classic)
         if lda_alone and 1 in settings.ks and not cfg.window.enabled:
             # whole recordings: k=1 gives the person-alone LDA one row per class; LDA needs more rows than classes
