@@ -146,6 +146,12 @@ def test_a_person_alone_lda_on_one_whole_recording_per_class_is_refused_before_a
     for fine in (["adaptation.ks=[2]"], ["adaptation.methods=[svm]"], ["window.enabled=true"]):
         check_inputs(compose_cfg([*base, *fine, *adapting], "evaluate"))
     check_inputs(compose_cfg([*base, "experiments=[]"], "evaluate"))  # no adaptation rows: nothing to refuse
+    mixing = [*adapting, "adaptation.mixture.methods=[svm]"]
+    with pytest.raises(SemgError, match="hht_dir"):  # the two sides are matched by make_hht's recording ids
+        check_inputs(compose_cfg(mixing, "evaluate"))
+    check_inputs(compose_cfg([*mixing, f"hht_dir={tmp_path}"], "evaluate"))
+    with pytest.raises(SemgError, match="not a classifier"):
+        check_inputs(compose_cfg([*mixing, f"hht_dir={tmp_path}", "adaptation.mixture.methods=[knn]"], "evaluate"))
 
 
 def test_the_mixture_is_the_cnn_at_weight_one_and_refuses_other_recordings(sweep):
