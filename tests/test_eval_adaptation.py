@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.adaptation import (
@@ -84,14 +83,18 @@ def sweep(tmp_path_factory):
     return root
 
 
-def test_the_cnn_and_the_classic_rows_share_folds_people_and_splits(sweep):
-    cfg = compose_cfg(["adaptation.ks=[1,2]", "adaptation.methods=[lda]", "adapt.steps=20"], "evaluate")
-    OmegaConf.set_struct(cfg, False)
+def sweep_rows(sweep, overrides: list[str]) -> tuple[list[dict], list[dict]]:
+    """evaluate.py's adaptation rows (table rows, folds.csv rows) of the sweep on its six people, S06 swapped."""
+    cfg = compose_cfg(overrides, "evaluate")
     fs, values = features([f"S{s:02d}" for s in range(1, 7)], "S06")
-    rows, folds = adaptation_rows(
+    return adaptation_rows(
         Context("movement", fs, values, None, [], " on windows"), row_settings(cfg),
         [{"target": "movement", "label": "CNN", "dir": str(sweep), "adapt": True}],
     )  # fmt: skip
+
+
+def test_the_cnn_and_the_classic_rows_share_folds_people_and_splits(sweep):
+    rows, folds = sweep_rows(sweep, ["adaptation.ks=[1,2]", "adaptation.methods=[lda]", "adapt.steps=20"])
     labels = [r["method"] for r in rows]
     assert labels[:3] == [
         "CNN, k=0: unadapted, on the k=1 query rows",
@@ -113,15 +116,10 @@ def test_the_placement_stress_test_swaps_every_person_and_the_channel_search_und
     """adaptation.channel_order=[1,0] reads every validation person's leads swapped: the unadapted model
     loses them, the channel search alone (no gradient step) reads them back in the trained order."""
     plain = ["adapt.steps=0", "adapt.prototype_init=false"]
-    cfg = compose_cfg(
+    rows, _ = sweep_rows(
+        sweep,
         ["adaptation.ks=[1]", "adaptation.methods=[]", "adaptation.pooled_methods=[]", "adaptation.channel_order=[1,0]",
          "adaptation.compare={keep:{channel_order:keep}}", *plain],
-        "evaluate",
-    )  # fmt: skip
-    fs, values = features([f"S{s:02d}" for s in range(1, 7)], "S06")
-    rows, _ = adaptation_rows(
-        Context("movement", fs, values, None, [], " on windows"), row_settings(cfg),
-        [{"target": "movement", "label": "CNN", "dir": str(sweep), "adapt": True}],
     )  # fmt: skip
     acc = {r["method"]: r["acc_mean"] for r in rows}
     swapped = "CNN, channels read as [1, 0]"
@@ -154,18 +152,13 @@ def test_a_person_alone_lda_on_one_whole_recording_per_class_is_refused_before_a
         check_inputs(compose_cfg([*mixing, f"hht_dir={tmp_path}", "adaptation.mixture.methods=[knn]"], "evaluate"))
 
 
-def test_the_mixture_is_the_cnn_at_weight_one_and_refuses_other_recordings(sweep):
-    """adaptation.mixture at cnn_weight=1 scores exactly as the adapted CNN on every fold (the two sides
-    matched recording by recording); at weight 0 it is the classic side alone."""
-    cfg = compose_cfg(
+def test_the_mixture_at_cnn_weight_one_scores_as_the_adapted_cnn_on_every_fold(sweep):
+    """adaptation.mixture: the two sides matched recording by recording, so at cnn_weight=1 every fold's
+    figure is the adapted CNN's."""
+    rows, folds = sweep_rows(
+        sweep,
         ["adaptation.ks=[1]", "adaptation.methods=[]", "adaptation.pooled_methods=[]", "adapt.steps=20",
          "adaptation.mixture.methods=[lda]", "adaptation.mixture.cnn_weight=1.0"],
-        "evaluate",
-    )  # fmt: skip
-    fs, values = features([f"S{s:02d}" for s in range(1, 7)], "S06")
-    rows, folds = adaptation_rows(
-        Context("movement", fs, values, None, [], " on windows"), row_settings(cfg),
-        [{"target": "movement", "label": "CNN", "dir": str(sweep), "adapt": True}],
     )  # fmt: skip
     labels = [r["method"] for r in rows]
     assert labels[2] == "CNN, adapted (full) + classic LDA of the person alone on windows, k=1"
