@@ -174,5 +174,8 @@ def test_mixed_weighs_the_two_sides_per_recording_and_refuses_unmatched_ones():
     assert mixed(cnn, classic, 0.0).pred == [0, 1]  # r1's two windows averaged, r2 read by its id
     assert mixed(cnn, classic, 0.5).pred == [0, 1]  # r2: 0.4 vs 0.6
     classic.keep("A", ("1",), ["r1", "r3"], np.array([0, 1]), np.array([[1.0, 0.0], [0.0, 1.0]]))
-    with pytest.raises(SemgError, match="hht_dir"):
+    with pytest.raises(SemgError, match="recording 'r2' is on one side only"):
+        mixed(cnn, classic, 0.5)
+    classic.probs = {("A", ("2",)): classic.probs["A", ("1",)]}
+    with pytest.raises(SemgError, match=r"repetitions \['1'\] are on one side only"):
         mixed(cnn, classic, 0.5)

@@ -288,15 +288,23 @@ def classic_probs_episodes(
 def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
     """Per query recording of every episode, the weighted mean of the adapted CNN's probabilities and the
     classic side's (matched by recording id; any other recording is refused)."""
+    fix = "pass hht_dir=<the make_hht folder the sweep trained on> (both sides then share its recording ids)"
+    if set(cnn.probs) != set(classic.probs):
+        person, choice = sorted(set(cnn.probs) ^ set(classic.probs))[0]
+        raise SemgError(
+            f"adaptation.mixture: the CNN and the classic features differ in person {person}'s support choices "
+            f"(repetitions {list(choice)} are on one side only)",
+            fix=fix,
+        )
     out = Predictions()
     for (person, choice), mine in cnn.probs.items():
-        theirs = classic.probs.get((person, choice), {})
+        theirs = classic.probs[person, choice]
         if set(theirs) != set(mine):
             other = sorted(set(mine) ^ set(theirs))[0]
             raise SemgError(
                 f"adaptation.mixture: person {person}'s query recordings differ between the CNN and the classic "
                 f"features (recording {other!r} is on one side only)",
-                fix="pass hht_dir=<the make_hht folder the sweep trained on> (both sides then share its recording ids)",
+                fix=fix,
             )
         ids = list(mine)
         probs = weight * np.stack([mine[i][1] for i in ids]) + (1 - weight) * np.stack([theirs[i][1] for i in ids])
@@ -377,11 +385,11 @@ def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings, ctx: Context):
         for k in cfg.ks:
             pick = lambda r, name=name, k=k: r[0][name][k]  # noqa: E731
             yield f"{label}, adapted ({name}), k={k}", scores(cv, folds, pick), scores(test, finals, pick)
-    first, weight = next(iter(cfg.recipes)), cfg.mixture_settings.get("cnn_weight", 0.5)
+    first = next(iter(cfg.recipes))
     test_people = sorted({p for f in finals for p in f.people}) if ctx.test_fs is not None else []
     both = joined(ctx.fs, ctx.test_fs) if test_people else None
     for method, params in cfg.mixture:
-        run = (cfg.ks, method, params, cfg.mixture_settings)
+        run, weight = (cfg.ks, method, params, cfg.mixture_settings), cfg.mixture_settings["cnn_weight"]
         classic = [classic_probs_episodes(ctx.fs, ctx.values, f.people, *run) for f in folds]
         # the classic side of the test people is one deterministic fit per episode, shared by every final model
         held = classic_probs_episodes(both, ctx.values + ctx.test_values, test_people, *run) if both else None
