@@ -29,7 +29,7 @@ from semg_hht.adaptation.people import Split, adapt_person, support_choices
 from semg_hht.data.labels import read_manifest, target_value
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.classic import METHODS, FeatureSet, make_classifier
-from semg_hht.evaluation.ensemble import classic_probabilities
+from semg_hht.evaluation.ensemble import classic_probabilities, weighted_mean
 from semg_hht.evaluation.table import (
     final_name,
     final_runs,
@@ -198,7 +198,8 @@ class RowSettings:
     classic: list[tuple[str, dict[str, Any], bool]]  # (method, its classifier settings, pooled)
     channel_order: list[int] | None = None  # the CNN rows' placement stress test
     mixture: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, its classifier settings)
-    mixture_settings: dict[str, Any] = field(default_factory=dict)  # cnn_weight, and classic_probabilities' cfg
+    mixture_weight: float | None = None  # adaptation.mixture.cnn_weight, as row_settings reads it
+    mixture_fit: dict[str, Any] = field(default_factory=dict)  # classic_probabilities' cfg for the classic side
 
 
 def row_settings(cfg: DictConfig) -> RowSettings:
@@ -214,7 +215,8 @@ def row_settings(cfg: DictConfig) -> RowSettings:
     if not ks or min(ks) < 1:
         raise SemgError(f"adaptation.ks={ks}: k counts support repetitions", fix="e.g. adaptation.ks=[1,2]")
     alone, pooled = list(cfg.adaptation.methods), list(cfg.adaptation.pooled_methods)
-    for method in alone + pooled:
+    mix = cfg.adaptation.mixture
+    for method in alone + pooled + list(mix.methods):
         if method not in METHODS or method not in cfg.classifiers:
             raise SemgError(f"adaptation: {method} is not a classifier", fix="use lda and/or svm")
     classic = [
@@ -226,16 +228,12 @@ def row_settings(cfg: DictConfig) -> RowSettings:
         raise SemgError("adaptation.n_jobs=0 runs nothing", fix="use 1 (this process), 2, ... or -1 (every core)")
     n_jobs = cfg.adaptation.n_jobs if cfg.adaptation.n_jobs > 0 else os.cpu_count() or 1
     order = cfg.adaptation.channel_order
-    mix = cfg.adaptation.mixture
-    for method in mix.methods:
-        if method not in METHODS or method not in cfg.classifiers:
-            raise SemgError(f"adaptation.mixture: {method} is not a classifier", fix="use lda and/or svm")
     return RowSettings(
         ks, cfg.adaptation.column, recipes, cfg.seed, cfg.adaptation.batch_size, n_jobs, classic,
         None if order is None else [int(c) for c in order],
-        [(m, OmegaConf.to_container(cfg.classifiers[m], resolve=True)) for m in mix.methods],
+        [(m, OmegaConf.to_container(cfg.classifiers[m], resolve=True)) for m in mix.methods], mix.cnn_weight,
         # the classic side's probabilities as the CNN + classic rows get them (one process: an episode is small)
-        {"cnn_weight": mix.cnn_weight, "seed": cfg.seed, "calibration_cv": cfg.ensemble.calibration_cv, "n_jobs": 1},
+        {"seed": cfg.seed, "calibration_cv": cfg.ensemble.calibration_cv, "n_jobs": 1},
     )  # fmt: skip
 
 
@@ -307,7 +305,7 @@ def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
                 fix=fix,
             )
         ids = list(mine)
-        probs = weight * np.stack([mine[i][1] for i in ids]) + (1 - weight) * np.stack([theirs[i][1] for i in ids])
+        probs = weighted_mean(np.stack([mine[i][1] for i in ids]), np.stack([theirs[i][1] for i in ids]), weight)
         out.add(np.array([mine[i][0] for i in ids]), probs.argmax(1), person)
     return out
 
@@ -389,7 +387,7 @@ def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings, ctx: Context):
     test_people = sorted({p for f in finals for p in f.people}) if ctx.test_fs is not None else []
     both = joined(ctx.fs, ctx.test_fs) if test_people else None
     for method, params in cfg.mixture:
-        run, weight = (cfg.ks, method, params, cfg.mixture_settings), cfg.mixture_settings["cnn_weight"]
+        run, weight = (cfg.ks, method, params, cfg.mixture_fit), cfg.mixture_weight
         classic = [classic_probs_episodes(ctx.fs, ctx.values, f.people, *run) for f in folds]
         # the classic side of the test people is one deterministic fit per episode, shared by every final model
         held = classic_probs_episodes(both, ctx.values + ctx.test_values, test_people, *run) if both else None

@@ -188,9 +188,14 @@ def classic_probabilities(
     return probs / np.bincount(scored.unit)[:, None]
 
 
+def weighted_mean(cnn: np.ndarray, classic: np.ndarray, weight: float) -> np.ndarray:
+    """A CNN + classic mixture's class probabilities: ``weight`` the CNN's share (the ensemble and adaptation rows)."""
+    return weight * cnn + (1 - weight) * classic
+
+
 def combined_scores(probs: np.ndarray, classic: np.ndarray, scored: FeatureSet, run: CnnRun, weight: float) -> dict:
     """The mixture's scores over the run's recordings (indices into scored's recordings)."""
-    mixed = weight * probs + (1 - weight) * classic[run.scored]
+    mixed = weighted_mean(probs, classic[run.scored], weight)
     y_true, subjects = scored.recordings()
     scores = classification_metrics(y_true[run.scored], mixed.argmax(1), scored.class_names,
                                     [subjects[i] for i in run.scored])  # fmt: skip
