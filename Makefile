@@ -21,8 +21,8 @@ venv: $(BIN)/.installed
 
 # The main job on built-in, deterministic synthetic demo data: raw sEMG -> HHT matrices -> movement
 # CNN (subject-disjoint validation) -> gender SVM on its frozen encoder -> the CNN adapted to two people it
-# has never seen (one repetition of each class) -> predictions for their recordings. Reruns skip matrices
-# that already exist.
+# has never seen (one repetition of each class), mixed with a classic SVM of each person alone -> predictions
+# for their recordings. Reruns skip matrices that already exist.
 train: venv
 	$(BIN)/python -m semg_hht.synth --out $(DEMO)/raw --subjects 8 --reps 8 --overwrite
 	$(BIN)/python make_hht.py input=$(DEMO)/raw/manifest.csv output=$(DEMO)/hht progress=false
@@ -31,7 +31,7 @@ train: venv
 	$(BIN)/python train.py experiment=demo hydra.run.dir=$(DEMO_RUN)
 	$(BIN)/python fit_svm.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt hydra.run.dir=$(DEMO_RUN)/svm
 	$(BIN)/python adapt.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt input=$(DEMO)/new/manifest.csv \
-		'support={repetition:[1]}' hydra.run.dir=$(DEMO_RUN)/adapt
+		'support={repetition:[1]}' raw=$(DEMO)/new_raw/manifest.csv hydra.run.dir=$(DEMO_RUN)/adapt
 	$(BIN)/python predict.py ckpt=$(DEMO_RUN)/checkpoints/best.ckpt svm=$(DEMO_RUN)/svm/svm.skops \
 		input=$(DEMO)/new/manifest.csv hydra.run.dir=$(DEMO_RUN)/predict
 

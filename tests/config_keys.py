@@ -16,9 +16,9 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from semg_hht.classic.classifiers import METHODS
+from semg_hht.classic.features import feature_vector
 from semg_hht.data.augment import TimeFrequencyAugment
-from semg_hht.evaluation.classic import METHODS
-from semg_hht.evaluation.features import feature_vector
 from semg_hht.filename_scheme import FilenameScheme
 from semg_hht.hht.settings import FilterSettings
 from semg_hht.models.schedule import WarmupCosinePlateau

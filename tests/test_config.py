@@ -12,8 +12,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from semg_hht.classic.classifiers import make_classifier
 from semg_hht.config_check import TRAIN, check_config
-from semg_hht.evaluation.classic import make_classifier
 from semg_hht.training.train import build_datamodule, build_model, build_trainer
 from tests.config_keys import unread_keys
 from tests.helpers import CONF, TINY, compose_cfg

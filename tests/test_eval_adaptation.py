@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from semg_hht.classic.recordings import FeatureSet
 from semg_hht.errors import SemgError
 from semg_hht.evaluation.adaptation import (
     Context,
@@ -16,7 +17,6 @@ from semg_hht.evaluation.adaptation import (
     mixed,
     row_settings,
 )
-from semg_hht.evaluation.classic import FeatureSet
 from semg_hht.evaluation.run import check_inputs
 from semg_hht.io import write_text
 from semg_hht.training import train

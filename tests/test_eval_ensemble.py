@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from semg_hht.classic.classifiers import classic_probabilities
+from semg_hht.classic.recordings import FeatureSet
 from semg_hht.data.splits import group_split
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.classic import FeatureSet
 from semg_hht.evaluation.ensemble import (
     Units,
-    classic_probabilities,
     cnn_probabilities,
     cnn_runs,
     ensemble_scores,

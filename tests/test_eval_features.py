@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from semg_hht.classic import features as F
+from semg_hht.classic.recordings import FeatureSet, manifest_rows
 from semg_hht.errors import SemgError
-from semg_hht.evaluation import features as F
-from semg_hht.evaluation.classic import FeatureSet, evaluate_group_folds, manifest_rows
+from semg_hht.evaluation.classic import evaluate_group_folds
 from semg_hht.hht.settings import ManifestColumns
 
 

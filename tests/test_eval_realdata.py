@@ -9,12 +9,13 @@ import sys
 import numpy as np
 import pytest
 
+from semg_hht.classic.classifiers import classic_probabilities
+from semg_hht.classic.recordings import load_features
 from semg_hht.data.splits import group_split
-from semg_hht.evaluation.classic import evaluate_group_folds, load_features, person_standardized
+from semg_hht.evaluation.classic import evaluate_group_folds, person_standardized
 from semg_hht.evaluation.ensemble import (
     CnnRun,
     Units,
-    classic_probabilities,
     cnn_probabilities,
     combined_scores,
     matched,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from semg_hht.classic.recordings import FeatureSet
 from semg_hht.data.person_norm import log_compress, person_standardize
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.classic import FeatureSet, person_standardized
+from semg_hht.evaluation.classic import person_standardized
 from semg_hht.training import train
 from semg_hht.training.train import build_datamodule
 

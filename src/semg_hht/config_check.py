@@ -264,6 +264,7 @@ def _first_line(err: BaseException) -> str:
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 LDA_SOLVERS = ("svd", "lsqr", "eigen")  # sklearn's LinearDiscriminantAnalysis
+CLASSIC_SIDES = ("lda", "svm")  # adapt.py mixture.method: the classic classifiers a person-alone side can be
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 ROW_FILTER = _free(Either(AnyStr(), Float()))  # {column: value or [values]}: data.filter, predict's filter= ...
 OTHER_ARGUMENT = Either(Float(), AnyStr(), Bool(), optional=True)  # passed on to the library as given
@@ -580,6 +581,7 @@ class PredictConfig(Schema):
     load_workers: int = key(ge=0)
     bad_files: str = key(one_of=("error", "skip"))
     show_rows: int = key(ge=0)
+    raw: str | None = key()
 
 
 @dataclass(frozen=True)
@@ -603,6 +605,45 @@ class AdaptSettings(Schema):
 
 
 @dataclass(frozen=True)
+class Features(Schema):
+    ar_order: int = key(ge=1)
+    threshold: float = key(ge=0)
+    nperseg: int = key(ge=8)
+
+
+@dataclass(frozen=True)
+class Lda(Schema):
+    solver: str = key(one_of=LDA_SOLVERS)
+    shrinkage: float | None = key(rule=Either(OneOf("auto"), Float(lo=0, hi=1), optional=True))
+
+
+@dataclass(frozen=True)
+class ClassicWindow(Schema):
+    length_s: float = key(gt=0)
+    hop_s: float = key(gt=0)
+
+
+@dataclass(frozen=True)
+class ClassicClassifiers(Schema):
+    """conf/classic/default.yaml's classifiers (evaluate.py adds pca_lda)."""
+
+    lda: Lda = field(default=None)
+    svm: SvmParams = field(default=None)
+
+
+@dataclass(frozen=True)
+class ServedMixture(Schema):
+    """conf/adapt.yaml's mixture: the person-alone classic side adapt.py fits (with raw=) and predict.py serves."""
+
+    method: str | None = key(one_of=CLASSIC_SIDES)
+    cnn_weight: float = key(ge=0, le=1)
+    calibration_cv: int = key(ge=2)
+    window: ClassicWindow = field(default=None)
+    features: Features = field(default=None)
+    classifiers: ClassicClassifiers = field(default=None)
+
+
+@dataclass(frozen=True)
 class AdaptConfig(Schema):
     """conf/adapt.yaml: adapt.py."""
 
@@ -618,6 +659,8 @@ class AdaptConfig(Schema):
     overwrite: bool = key()
     batch_size: int = key(ge=1)
     load_workers: int = key(ge=0)
+    raw: str | None = key()
+    mixture: ServedMixture = field(default=None)
 
 
 @dataclass(frozen=True)
@@ -627,10 +670,8 @@ class EvalPersonNorm(Schema):
 
 
 @dataclass(frozen=True)
-class Window(Schema):
+class Window(ClassicWindow):
     enabled: bool = key()
-    length_s: float = key(gt=0)
-    hop_s: float = key(gt=0)
     methods: list = field(default=None)
 
 
@@ -663,28 +704,13 @@ class Adaptation(Schema):
 
 
 @dataclass(frozen=True)
-class Features(Schema):
-    ar_order: int = key(ge=1)
-    threshold: float = key(ge=0)
-    nperseg: int = key(ge=8)
-
-
-@dataclass(frozen=True)
-class Lda(Schema):
-    solver: str = key(one_of=LDA_SOLVERS)
-    shrinkage: float | None = key(rule=Either(OneOf("auto"), Float(lo=0, hi=1), optional=True))
-
-
-@dataclass(frozen=True)
 class PcaLda(Schema):
     n_components: int = key(ge=1)
     solver: str = key(one_of=LDA_SOLVERS)
 
 
 @dataclass(frozen=True)
-class Classifiers(Schema):
-    lda: Lda = field(default=None)
-    svm: SvmParams = field(default=None)
+class Classifiers(ClassicClassifiers):
     pca_lda: PcaLda = field(default=None)
 
 

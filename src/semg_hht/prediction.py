@@ -3,8 +3,10 @@
 The CNN target (movement) from one checkpoint or the mean class probabilities of several (an
 ensemble, e.g. the k fold models), and with an SVM its target (gender) on frozen encoder features:
 the encoder of the one checkpoint it was fitted on, or the random encoder of the ``fit_svm.py
-ckpt=null`` baseline. Inputs are a folder, one .npz or a manifest CSV; where the true labels are
-known, the predictions are also scored (metrics.json, confusion matrices, a one-line summary).
+ckpt=null`` baseline. A person's adapted checkpoint that carries a classic side (adapt.py raw=...) serves
+its mixture with raw= (the raw recordings the input was converted from). Inputs are a folder, one .npz or a
+manifest CSV; where the true labels are known, the predictions are also scored (metrics.json, confusion
+matrices, a one-line summary).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from semg_hht.classic.person import ClassicSide, recording_features
 from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.data.labels import Recording, read_manifest, row_filter, row_matches, target_value
@@ -309,6 +312,45 @@ def svm_output(
     return Output(column, meta["target"], names, pipeline.predict_proba(features), source)
 
 
+def classic_side(models: Sequence[LoadedCheckpoint], raw: str | None):
+    """The person-alone classic side predict.py serves: that of the one checkpoint, with raw=; None without raw=
+    (a checkpoint that carries one says so)."""
+    carrying = [m for m in models if m.classic is not None]
+    if raw is None:
+        for m in carrying:
+            log.warning(
+                "%s carries %s's classic side (person-alone %s): pass raw=<the raw recordings the input was "
+                "converted from> to serve the mixture (now: the CNN alone)", m.path.name, m.classic.get("person"),
+                m.classic.get("method"),
+            )  # fmt: skip
+        return None
+    if len(models) != 1 or not carrying:
+        where = models[0].path if models else None
+        raise SemgError(
+            "raw= mixes in the classic side of one person's adapted checkpoint"
+            + (f"; {len(models)} checkpoints given" if len(models) != 1 else "; this one carries none"),
+            path=where,
+            fix="pass ckpt=<person>.ckpt from adapt.py raw=..., or drop raw=",
+        )
+    return ClassicSide.from_record(models[0].classic, models[0].path)
+
+
+def mixture_outputs(side: ClassicSide, cnn: Output, raw: str, recordings: Sequence[Recording]) -> list[Output]:
+    """The served mixture under the target's name, and the CNN alone beside it (<target>_cnn). The input's raw
+    recordings must be read as the person's support recordings were (the same make_hht settings)."""
+    found = recording_features(raw, recordings, side.window, side.features)
+    if found.signature != side.signature:
+        raise SemgError(
+            f"the input was converted with other make_hht settings ({found.signature}) than the person's support "
+            f"recordings ({side.signature}): their classic features are not comparable",
+            path=recordings[0].path.parent,
+            fix="convert the new recordings with the make_hht settings of the adapted person's",
+        )
+    mixed = side.mixed(cnn.probs, found, np.arange(len(recordings)))
+    alone = Output(f"{cnn.column}_cnn", cnn.target, cnn.class_names, cnn.probs, cnn.source)
+    return [Output(cnn.column, cnn.target, cnn.class_names, mixed, f"{cnn.source} + {side.name}"), alone]
+
+
 def score(output: Output, recordings: Sequence[Recording], out_dir: Path) -> dict[str, Any] | None:
     """Scores of one output over the rows whose true label is known, and its confusion PNG."""
     y = true_labels(recordings, output.target, output.class_names)
@@ -350,6 +392,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     svm = load_svm(cfg.svm) if cfg.svm else None
     if svm is not None:
         check_pair(svm[1], models, cfg.svm)
+    side = classic_side(models, cfg.raw)
     reading = reading_of(models, svm[1] if svm else None)
     recordings = input_recordings(cfg, reading)
     heads = [(models[0].data_hparams.get("target", "movement"), models[0].hparams["class_names"])] if models else []
@@ -359,9 +402,15 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     x, recordings = read_inputs(recordings, reading, cfg.load_workers, cfg.bad_files)
 
     outputs = [cnn_output(models, x, recordings, cfg, device)] if models else []
+    if side is not None:
+        outputs = mixture_outputs(side, outputs[0], cfg.raw, recordings)
     if svm is not None:
         outputs.append(svm_output(svm, models, x, recordings, cfg, device, outputs[0].column if outputs else ""))
-    known = [true_labels(recordings, out.target, out.class_names) for out in outputs]
+    targets = [out.target for out in outputs]  # each target's true labels once (the mixture's CNN alone: none)
+    known = [
+        true_labels(recordings, out.target, out.class_names) if targets.index(out.target) == i else None
+        for i, out in enumerate(outputs)
+    ]
     rows, columns = prediction_table(recordings, outputs, known)
     scores = {out.column: s for out in outputs if (s := score(out, recordings, output.parent)) is not None}
     write_csv(output, rows, columns)
@@ -372,7 +421,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             metrics_path,
             summary
             | {"targets": scores, "checkpoints": paths, "temperatures": [m.temperature for m in models]}
-            | {"svm": cfg.svm, "input": cfg.input},
+            | {"svm": cfg.svm, "input": cfg.input, "raw": cfg.raw},
         )
         for column, s in scores.items():
             say(summary_line(column, s))

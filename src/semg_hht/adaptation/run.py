@@ -1,6 +1,7 @@
 """adapt(cfg): the whole of adapt.py. For each person of the input, a copy of the checkpoint's model
 adapted on that person's support rows and scored on their query rows before and after; the adapted
-checkpoints, predictions.csv, metrics.json and before_after.png in ``out``, and one line per person."""
+checkpoints, predictions.csv, metrics.json and before_after.png in ``out``, and one line per person. With
+raw=, each person's classic side too (semg_hht.classic.person): mixed into their scores, kept in their checkpoint."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from semg_hht.adaptation.methods import AdaptSettings
 from semg_hht.adaptation.people import Adapted, adapt_person, person_splits
+from semg_hht.classic.person import ClassicSide, recording_features
 from semg_hht.config_check import ADAPT, check_config
 from semg_hht.data.labels import target_value
 from semg_hht.errors import SemgError, say
@@ -38,19 +40,25 @@ def scores(y: np.ndarray, probs: np.ndarray, class_names, recordings) -> dict[st
     return {k: v for k, v in recording_metrics(y, probs, class_names, recordings).items() if k in SCORES}
 
 
-def write_adapted(original: dict[str, Any], adapted: Adapted, path: Path, record: dict[str, Any]) -> None:
+def write_adapted(
+    original: dict[str, Any], adapted: Adapted, path: Path, record: dict[str, Any], side: ClassicSide | None = None
+) -> None:
     """The original checkpoint file with the adapted network weights and a record of the adaptation:
     everything else (hyperparameters, data settings, frequency axis, the calibration temperature) as
     trained but the input's channel order when the adaptation chose one, so predict.py reads it like any
-    checkpoint, and the file keeps its size."""
+    checkpoint, and the file keeps its size (plus the person's support features when there is a classic side)."""
     weights = {k: v for k, v in adapted.model.state_dict().items() if k.startswith(NETWORK)}
     order = adapted.model.encoder.channel_order
-    checkpoint = original | {
-        "state_dict": {**original["state_dict"], **weights},
-        "hyper_parameters": original["hyper_parameters"]
-        | ({"channel_order": order} if order or "channel_order" in original["hyper_parameters"] else {}),
-        "adaptation": record,
-    }
+    checkpoint = (
+        original
+        | {
+            "state_dict": {**original["state_dict"], **weights},
+            "hyper_parameters": original["hyper_parameters"]
+            | ({"channel_order": order} if order or "channel_order" in original["hyper_parameters"] else {}),
+            "adaptation": record,
+        }
+        | ({"classic": side.record()} if side is not None else {})
+    )
     SafeCheckpointIO(min_free_mb=0, headroom=0).save_checkpoint(checkpoint, path)
 
 
@@ -84,11 +92,20 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
     for path in [*outputs, *(out / name for name in ("predictions.csv", "metrics.json", "before_after.png"))]:
         refuse_overwrite(path, cfg.overwrite)
     x, kept = read_inputs(labelled, reading, cfg.load_workers, "error")
+    mixture = OmegaConf.to_container(cfg.mixture, resolve=True)
+    found = None
+    if cfg.raw is not None and mixture["method"] is not None:  # every person's recordings read at once, up front
+        found = recording_features(cfg.raw, kept, mixture["window"], mixture["features"])
+    sides = [  # each person's classic side (checked now; fitted where their query rows are scored)
+        None if found is None else ClassicSide.fitted_on(s.subject, mixture, cfg.seed, found, s.support, y, class_names)
+        for s in splits
+    ]
 
     original = read_checkpoint(loaded.path)  # the file every adapted checkpoint is written from, read once
-    people, query_rows, before, after = {}, [], [], []
-    for split, path in zip(splits, outputs, strict=True):
+    people, query_rows, before, after, served = {}, [], [], [], []
+    for split, path, side in zip(splits, outputs, sides, strict=True):
         adapted = adapt_person(loaded, x, kept, y, split, settings, cfg.seed, cfg.batch_size)
+        mixed = adapted.after if side is None else side.mixed(adapted.after, found, split.query)
         rows = [kept[i] for i in split.query]
         record = {
             "person": split.subject,
@@ -99,10 +116,11 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
             "source_checkpoint": str(loaded.path),
             "source_sha256": loaded.sha256,
         }
-        write_adapted(original, adapted, path, record)
+        write_adapted(original, adapted, path, record, side)
         people[split.subject] = {
             "k0": scores(y[split.query], adapted.before, class_names, rows),
             "adapted": scores(y[split.query], adapted.after, class_names, rows),
+            **({"mixture": scores(y[split.query], mixed, class_names, rows)} if side else {}),
             "n_support": len(split.support),
             "n_query": len(split.query),
             "seconds": round(adapted.seconds, 3),
@@ -112,15 +130,17 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         query_rows += rows
         before.append(adapted.before)
         after.append(adapted.after)
+        served.append(mixed)
         p = people[split.subject]
         turned = f", channels read as {p['channel_order']}" if p["channel_order"] else ""
+        mix = f", with the {side.name} {p['mixture']['acc']:.3f}" if side else ""
         say(
             f"{split.subject}: {p['n_support']} support / {p['n_query']} query rows, acc {p['k0']['acc']:.3f} -> "
-            f"{p['adapted']['acc']:.3f} ({settings.method}{turned}, {adapted.seconds:.1f} s) -> {path}",
+            f"{p['adapted']['acc']:.3f} ({settings.method}{turned}, {adapted.seconds:.1f} s){mix} -> {path}",
         )
 
     y_query = true_labels(query_rows, target, class_names)
-    before, after = np.concatenate(before), np.concatenate(after)
+    before, after, served = np.concatenate(before), np.concatenate(after), np.concatenate(served)
     overall = {"k0": scores(y_query, before, class_names, query_rows)} | {
         "adapted": scores(y_query, after, class_names, query_rows)
     }
@@ -128,7 +148,11 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         Output(target, target, class_names, after, f"adapted ({settings.method})"),
         Output(f"{target}_before", target, class_names, before, str(loaded.path)),
     ]
-    rows, columns = prediction_table(query_rows, outputs_table, [y_query, None])
+    if found is not None:  # the served mixture first (as predict.py raw=... names it), the CNN alone beside it
+        overall["mixture"] = scores(y_query, served, class_names, query_rows)
+        outputs_table.insert(0, Output(target, target, class_names, served, f"adapted + {side.name}"))
+        outputs_table[1].column = f"{target}_cnn"
+    rows, columns = prediction_table(query_rows, outputs_table, [y_query] + [None] * (len(outputs_table) - 1))
     write_csv(out / "predictions.csv", rows, columns)
     metrics = overall | {
         "people": people,
@@ -138,18 +162,21 @@ def adapt(cfg: DictConfig) -> dict[str, Any]:
         "temperature": loaded.temperature,  # the source's calibration, kept by every adapted checkpoint
         "input": str(cfg.input),
         "seconds_per_person": float(np.mean([p["seconds"] for p in people.values()])),
+        "classic_side": None if found is None else mixture | {"raw": str(cfg.raw)},  # its settings
     }
     write_json(out / "metrics.json", metrics)
     chance = overall["adapted"]["chance"]
+    after_key = "mixture" if found is not None else "adapted"  # what the checkpoints serve
     figure = before_after_figure(
         {p: v["k0"]["acc"] for p, v in people.items()},
-        {p: v["adapted"]["acc"] for p, v in people.items()},
+        {p: v[after_key]["acc"] for p, v in people.items()},
         chance,
-        f"{target}: {settings.method} adaptation on support={support}"[:90],
+        f"{target}: {settings.method} adaptation{' + ' + side.name if found else ''} on support={support}"[:90],
     )
     save_figure(figure, out / "before_after.png")
+    mix = f", with the {side.name} {overall['mixture']['acc']:.3f}" if found is not None else ""
     say(
-        f"all {len(people)} people: acc {overall['k0']['acc']:.3f} -> {overall['adapted']['acc']:.3f} on "
+        f"all {len(people)} people: acc {overall['k0']['acc']:.3f} -> {overall['adapted']['acc']:.3f}{mix} on "
         f"{len(query_rows)} query rows (chance {chance:.3f}); {out}",
     )
     return metrics

@@ -26,10 +26,10 @@ from tqdm.auto import tqdm
 
 from semg_hht.adaptation.methods import AdaptSettings
 from semg_hht.adaptation.people import Split, adapt_person, support_choices
+from semg_hht.classic.classifiers import METHODS, classic_probabilities, make_classifier, weighted_mean
+from semg_hht.classic.recordings import FeatureSet
 from semg_hht.data.labels import read_manifest, target_value
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.classic import METHODS, FeatureSet, make_classifier
-from semg_hht.evaluation.ensemble import classic_probabilities, weighted_mean
 from semg_hht.evaluation.table import (
     final_name,
     final_runs,

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf
-from sklearn.calibration import CalibratedClassifierCV
 
+from semg_hht.classic.classifiers import classic_probabilities, weighted_mean
+from semg_hht.classic.recordings import FeatureSet, matrix_recordings
 from semg_hht.data.splits import group_split
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.classic import FeatureSet, make_classifier
 from semg_hht.evaluation.table import final_name, final_runs
 from semg_hht.reporting.report import classification_metrics
 from semg_hht.reporting.sweep import collect_jobs
@@ -140,7 +140,7 @@ def cnn_probabilities(predictions: Path, class_names: list[str]) -> dict[str, tu
         matrix = Path(row["file"])
         folder = matrix.parent
         if folder not in manifests:
-            manifests[folder] = _recordings(folder / "manifest.csv")
+            manifests[folder] = matrix_recordings(folder / "manifest.csv")
         if matrix.name not in manifests[folder]:
             raise SemgError(f"{matrix.name} is not in its folder's manifest.csv", path=folder, fix="rerun make_hht")
         recording, source = manifests[folder][matrix.name]
@@ -154,43 +154,6 @@ def cnn_probabilities(predictions: Path, class_names: list[str]) -> dict[str, tu
         sums[recording] = sums.get(recording, 0) + probs
         counts[recording] = counts.get(recording, 0) + 1
     return {k: (sums[k] / counts[k], sources[k]) for k in sums}
-
-
-def _recordings(manifest: Path) -> dict[str, tuple[str, str]]:
-    """{matrix file: (recording id, source)} of a make_hht manifest.csv."""
-    if not manifest.is_file():
-        raise SemgError("no make_hht manifest.csv beside the matrices", path=manifest.parent, fix="rerun make_hht")
-    with open(manifest, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and "recording" not in rows[0]:
-        raise SemgError("the manifest.csv has no recording column", path=manifest, fix="rerun make_hht")
-    return {r["file"]: (r["recording"], r.get("source") or "") for r in rows if r.get("recording")}
-
-
-def classic_probabilities(
-    fs: FeatureSet, train: np.ndarray, scored: FeatureSet, method: str, params: Mapping[str, Any], cfg: Mapping
-) -> np.ndarray:
-    """(recordings of ``scored``, classes): the classic method fitted on fs's ``train`` recordings,
-    its probabilities averaged over each recording's windows. A classifier without probabilities (SVC)
-    gets Platt scaling fitted on cross-validation folds of the training rows."""
-    model = make_classifier(method, params, cfg["seed"])
-    if not hasattr(model, "predict_proba"):
-        # its cross-validation fits are independent: n_jobs runs them side by side (same result)
-        model = CalibratedClassifierCV(
-            model, method="sigmoid", cv=cfg["calibration_cv"], ensemble=False, n_jobs=cfg["n_jobs"]
-        )
-    rows = fs.rows_of(train)
-    model.fit(fs.x[rows], fs.y[rows])
-    probs = np.zeros((int(scored.unit.max()) + 1, len(fs.class_names)))
-    window_probs = np.zeros((len(scored.y), len(fs.class_names)))
-    window_probs[:, model.classes_] = model.predict_proba(scored.x)  # a class missing from training stays 0
-    np.add.at(probs, scored.unit, window_probs)
-    return probs / np.bincount(scored.unit)[:, None]
-
-
-def weighted_mean(cnn: np.ndarray, classic: np.ndarray, weight: float) -> np.ndarray:
-    """A CNN + classic mixture's class probabilities: ``weight`` the CNN's share (the ensemble and adaptation rows)."""
-    return weight * cnn + (1 - weight) * classic
 
 
 def combined_scores(probs: np.ndarray, classic: np.ndarray, scored: FeatureSet, run: CnnRun, weight: float) -> dict:

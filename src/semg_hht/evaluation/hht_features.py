@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from semg_hht.classic.recordings import FeatureSet
 from semg_hht.data import HHTDataModule
 from semg_hht.data.splits import unit_codes
 from semg_hht.errors import SemgError
-from semg_hht.evaluation.classic import FeatureSet
 
 
 def hht_feature_sets(

@@ -29,6 +29,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from semg_hht.classic.classifiers import METHODS, make_classifier
+from semg_hht.classic.features import feature_vector
+from semg_hht.classic.recordings import FeatureSet, load_features, manifest_rows, raw_recordings
 from semg_hht.config_check import EVALUATE, check_config
 from semg_hht.data.labels import row_filter, row_matches
 from semg_hht.errors import SemgError
@@ -36,19 +39,12 @@ from semg_hht.evaluation.adaptation import Context as AdaptationContext
 from semg_hht.evaluation.adaptation import adaptation_rows
 from semg_hht.evaluation.adaptation import row_settings as adaptation_settings
 from semg_hht.evaluation.classic import (
-    METHODS,
-    FeatureSet,
     evaluate_group_folds,
     evaluate_random_split,
     evaluate_test_set,
-    load_features,
-    make_classifier,
-    manifest_rows,
     person_standardized,
-    raw_recordings,
 )
 from semg_hht.evaluation.ensemble import CnnRun, Units, cnn_runs, ensemble_scores, sweep_calibrated
-from semg_hht.evaluation.features import feature_vector
 from semg_hht.evaluation.hht_features import hht_feature_sets
 from semg_hht.evaluation.table import (
     display_rows,
@@ -60,7 +56,7 @@ from semg_hht.evaluation.table import (
     table_row,
     write_table,
 )
-from semg_hht.hht.record import RECORD, differences, read_record, recorded, recorded_settings
+from semg_hht.hht.record import RECORD, check_conversion, differences, read_record, recorded, recorded_settings
 from semg_hht.hht.settings import Settings, settings_from_cfg
 from semg_hht.io import refuse_overwrite, write_csv
 from semg_hht.reporting.aggregate import METRICS, leakage_check
@@ -162,24 +158,6 @@ def given_settings(cfg: DictConfig, given: list[str]) -> Settings:
         return settings_from_cfg(composed)
     except SemgError as err:
         raise SemgError(f"make_hht={given}: {err.problem}", fix=err.fix or "see conf/hht.yaml") from None
-
-
-def check_conversion(hht_dir: Path, settings: Settings, source: str, fix: str | None = None) -> None:
-    """hht_dir's matrices carry the settings signature they were made with: it must be these settings' (read
-    from ``source``)."""
-    theirs = None
-    for path in sorted(hht_dir.glob("*.npz")):
-        with contextlib.suppress(Exception), np.load(path, allow_pickle=False) as z:
-            theirs = str(z["settings_signature"]) if "settings_signature" in z.files else None
-        if theirs is not None:
-            break
-    if theirs is not None and theirs != settings.signature():
-        raise SemgError(
-            f"its matrices were made with other make_hht settings than {source} gives ({path.name}: "
-            f"settings {theirs}, these {settings.signature()})",
-            path=hht_dir,
-            fix=fix or "pass make_hht=[<each override make_hht.py converted hht_dir with>], e.g. \"make_hht=['x=y']\"",
-        )
 
 
 def classic_rows(

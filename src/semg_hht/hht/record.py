@@ -5,11 +5,13 @@ how the run went (input, output, workers, shards, ...) and preview.png's setting
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from semg_hht.errors import SemgError
@@ -72,3 +74,21 @@ def differences(recorded_here: dict[str, Any], recorded_there: dict[str, Any], a
         elif here != there:
             out.append(f"{at}{key}={json.dumps(there)} there, {json.dumps(here)} here")
     return out
+
+
+def check_conversion(hht_dir: Path, settings: Settings, source: str, fix: str | None = None) -> None:
+    """hht_dir's matrices carry the settings signature they were made with: it must be these settings' (read
+    from ``source``)."""
+    theirs = None
+    for path in sorted(hht_dir.glob("*.npz")):
+        with contextlib.suppress(Exception), np.load(path, allow_pickle=False) as z:
+            theirs = str(z["settings_signature"]) if "settings_signature" in z.files else None
+        if theirs is not None:
+            break
+    if theirs is not None and theirs != settings.signature():
+        raise SemgError(
+            f"its matrices were made with other make_hht settings than {source} gives ({path.name}: "
+            f"settings {theirs}, these {settings.signature()})",
+            path=hht_dir,
+            fix=fix or "pass make_hht=[<each override make_hht.py converted hht_dir with>], e.g. \"make_hht=['x=y']\"",
+        )

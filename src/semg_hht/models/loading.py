@@ -39,6 +39,9 @@ class LoadedCheckpoint:
     # the probabilities' temperature, softmax(logits / T) (models/calibration.py); 1.0 for checkpoints
     # without one (older, or trained with calibration.enabled=false)
     temperature: float = 1.0
+    # a person's adapted checkpoint from adapt.py raw=...: the person-alone classic side it carries
+    # (semg_hht.classic.person); None for every other checkpoint
+    classic: dict[str, Any] | None = None
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -84,7 +87,9 @@ def load_classifier(path: str | Path) -> LoadedCheckpoint:
         axis = (axis["scale"], tuple(axis["range"]) if axis["range"] else None)
     data_hparams = renamed_data_keys(data_hparams)
     temperature = temperature_of(checkpoint, path)
-    return LoadedCheckpoint(path, file_sha256(path), freeze(model), hparams, data_hparams, axis, temperature)
+    return LoadedCheckpoint(
+        path, file_sha256(path), freeze(model), hparams, data_hparams, axis, temperature, checkpoint.get("classic")
+    )
 
 
 def random_encoder(model_cfg: Mapping[str, Any], seed: int) -> tuple[CNNEncoder, dict[str, Any]]:
