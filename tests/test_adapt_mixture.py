@@ -187,3 +187,18 @@ def test_too_few_support_windows_for_the_platt_folds_are_refused(study, tmp_path
         r"S03's support recordings of \w+ give \d+ feature windows, fewer than mixture.calibration_cv=50", line
     )
     assert not (tmp_path / "S03.ckpt").exists()  # refused before any adaptation
+
+
+def test_new_recordings_converted_otherwise_are_refused_before_any_model_runs(study, mixed, tmp_path, capsys):
+    root, _ = study
+    out, _ = mixed
+    other = [*CONVERSION[:-1], "emd.max_imf=2"]  # the same matrix size: the CNN alone would read them
+    convert(hht_cfg(f"input={root / 'raw' / 'manifest.csv'}", f"output={tmp_path / 'hht'}", *other))
+    cfg = compose_cfg(
+        [f"paths.output_dir={tmp_path / 'out'}", f"ckpt={out / 'S03.ckpt'}", "filter={subject:[S03]}",
+         f"input={tmp_path / 'hht' / 'manifest.csv'}", f"raw={root / 'raw' / 'manifest.csv'}"],
+        "predict",
+    )  # fmt: skip
+    line = refusal(predict, cfg, capsys)
+    assert "converted with other make_hht settings" in line and "not comparable" in line
+    assert not (tmp_path / "out" / "predictions.csv").exists()

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from semg_hht.classic.person import ClassicSide, recording_features
+from semg_hht.classic.person import ClassicSide, RecordingFeatures, recording_features
 from semg_hht.config_check import PREDICT, check_config
 from semg_hht.data.datamodule import renamed_data_keys
 from semg_hht.data.labels import Recording, read_manifest, row_filter, row_matches, target_value
@@ -335,9 +335,9 @@ def classic_side(models: Sequence[LoadedCheckpoint], raw: str | None):
     return ClassicSide.from_record(models[0].classic, models[0].path)
 
 
-def mixture_outputs(side: ClassicSide, cnn: Output, raw: str, recordings: Sequence[Recording]) -> list[Output]:
-    """The served mixture under the target's name, and the CNN alone beside it (<target>_cnn). The input's raw
-    recordings must be read as the person's support recordings were (the same make_hht settings)."""
+def person_features(side: ClassicSide, raw: str, recordings: Sequence[Recording]) -> RecordingFeatures:
+    """The classic features of the input's raw recordings, read as the person's support recordings were (the
+    same make_hht settings: else refused, before any model runs)."""
     found = recording_features(raw, recordings, side.window, side.features)
     if found.signature != side.signature:
         raise SemgError(
@@ -346,7 +346,12 @@ def mixture_outputs(side: ClassicSide, cnn: Output, raw: str, recordings: Sequen
             path=recordings[0].path.parent,
             fix="convert the new recordings with the make_hht settings of the adapted person's",
         )
-    mixed = side.mixed(cnn.probs, found, np.arange(len(recordings)))
+    return found
+
+
+def mixture_outputs(side: ClassicSide, cnn: Output, found: RecordingFeatures) -> list[Output]:
+    """The served mixture under the target's name, and the CNN alone beside it (<target>_cnn)."""
+    mixed = side.mixed(cnn.probs, found, np.arange(len(cnn.probs)))
     alone = Output(f"{cnn.column}_cnn", cnn.target, cnn.class_names, cnn.probs, cnn.source)
     return [Output(cnn.column, cnn.target, cnn.class_names, mixed, f"{cnn.source} + {side.name}"), alone]
 
@@ -400,10 +405,11 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     for target, class_names in heads:  # a label outside the classes fails now, not after the work
         true_labels(recordings, target, class_names)
     x, recordings = read_inputs(recordings, reading, cfg.load_workers, cfg.bad_files)
+    found = None if side is None else person_features(side, cfg.raw, recordings)
 
     outputs = [cnn_output(models, x, recordings, cfg, device)] if models else []
     if side is not None:
-        outputs = mixture_outputs(side, outputs[0], cfg.raw, recordings)
+        outputs = mixture_outputs(side, outputs[0], found)
     if svm is not None:
         outputs.append(svm_output(svm, models, x, recordings, cfg, device, outputs[0].column if outputs else ""))
     targets = [out.target for out in outputs]  # each target's true labels once (the mixture's CNN alone: none)
