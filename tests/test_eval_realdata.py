@@ -209,7 +209,7 @@ def test_the_chosen_real_data_recipe_on_one_fold(tmp_path):
     fs = person_standardized(load_features(RAW, "movement", classes, {}, FILTERS, rows=dev_rows, window=window))
     y, subjects = fs.recordings()
     train_set, val = group_split(y, subjects, classes, data["n_folds"], 0, data["split_seed"])
-    settings = {"seed": eval_cfg.seed} | {k: eval_cfg.ensemble[k] for k in ("calibration_cv", "n_jobs")}
+    settings = {"seed": eval_cfg.seed, "calibration_cv": eval_cfg.calibration_cv, "n_jobs": eval_cfg.ensemble.n_jobs}
     classic = classic_probabilities(fs, train_set, fs, "svm", dict(eval_cfg.classifiers.svm), settings)
     predictions = tmp_path / "run" / "val_predictions.csv"  # matched by make_hht's recording ids
     cnn = matched(cnn_probabilities(predictions, classes), Units.of(dev_rows, "movement", classes), val, predictions)

@@ -680,7 +680,6 @@ class Ensemble(Schema):
     method: str = key()
     window: bool = key()
     cnn_weight: float = key(ge=0, le=1)
-    calibration_cv: int = key(ge=2)
     n_jobs: int = key(ge=-1)
 
 
@@ -741,6 +740,7 @@ class EvaluateConfig(Schema):
     ensemble: Ensemble = field(default=None)
     adaptation: Adaptation = field(default=None)
     features: Features = field(default=None)
+    calibration_cv: int = key(ge=2)
     classifiers: Classifiers = field(default=None)
 
 

@@ -233,7 +233,7 @@ def row_settings(cfg: DictConfig) -> RowSettings:
         None if order is None else [int(c) for c in order],
         [(m, OmegaConf.to_container(cfg.classifiers[m], resolve=True)) for m in mix.methods], mix.cnn_weight,
         # the classic side's probabilities as the CNN + classic rows get them (one process: an episode is small)
-        {"seed": cfg.seed, "calibration_cv": cfg.ensemble.calibration_cv, "n_jobs": 1},
+        {"seed": cfg.seed, "calibration_cv": cfg.calibration_cv, "n_jobs": 1},
     )  # fmt: skip
 
 

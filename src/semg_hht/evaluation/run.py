@@ -352,7 +352,9 @@ def mixture_rows(
     rows, fold_rows, target = [], [], row_target(data)
     method = cfg.ensemble.method
     params = OmegaConf.to_container(cfg.classifiers[method], resolve=True)
-    settings = {"seed": cfg.seed} | {k: cfg.ensemble[k] for k in ("cnn_weight", "calibration_cv", "n_jobs")}
+    settings = {"seed": cfg.seed, "calibration_cv": cfg.calibration_cv} | {
+        k: cfg.ensemble[k] for k in ("cnn_weight", "n_jobs")
+    }
     windows = f" on {cfg.window.length_s * 1000:g} ms windows" if cfg.ensemble.window else ""
     for name, sweep_runs in runs.items():
         folds, held_out = ensemble_scores(fs, test, sweep_runs, method, params, settings)
