@@ -13,6 +13,7 @@ from semg_hht.evaluation.adaptation import (
     Predictions,
     adaptation_rows,
     classic_episodes,
+    either_right,
     episodes,
     mixed,
     row_settings,
@@ -103,10 +104,13 @@ def test_the_cnn_and_the_classic_rows_share_folds_people_and_splits(sweep):
     ]
     assert "classic features + LDA on windows, the person alone, k=1" in labels
     assert "classic features + LDA on windows, pooled with the training people, k=2" in labels
+    adaptive = "classic features + adaptive LDA on windows (the person's class means, the training people's covariance)"
+    assert f"{adaptive}, k=1" in labels and f"{adaptive}, k=2" in labels
     assert all(r["n_folds"] == 3 for r in rows)
     cnn = {f["fold"]: f["val_subjects"] for f in folds if f["method"] == labels[1]}
-    classic = {f["fold"]: f["val_subjects"] for f in folds if f["method"] == labels[-1]}
-    assert cnn == classic and len(cnn) == 3  # the same people in every fold, on both sides
+    for label in (labels[-1], f"{adaptive}, k=1"):
+        classic = {f["fold"]: f["val_subjects"] for f in folds if f["method"] == label}
+        assert cnn == classic and len(cnn) == 3  # the same people in every fold, on both sides
     assert sorted(" ".join(cnn.values()).split()) == [f"S{s:02d}" for s in range(1, 7)]  # each person once
     k0, k1 = rows[0], rows[1]
     assert k1["acc_mean"] >= k0["acc_mean"]  # the swapped person's fold gains most
@@ -162,8 +166,21 @@ def test_the_mixture_at_cnn_weight_one_scores_as_the_adapted_cnn_on_every_fold(s
     )  # fmt: skip
     labels = [r["method"] for r in rows]
     assert labels[2] == "CNN, adapted (full) + classic LDA of the person alone on windows, k=1"
-    per_fold = {label: [f["acc"] for f in folds if f["method"] == label] for label in labels[1:]}
+    assert labels[3] == (
+        "CNN, adapted (full) or classic LDA of the person alone on windows: either right "
+        "(the ceiling of any mixture of the two, not a method), k=1"
+    )
+    per_fold = {label: [f["acc"] for f in folds if f["method"] == label] for label in labels[1:4]}
     assert per_fold[labels[1]] == per_fold[labels[2]] and len(per_fold[labels[1]]) == 3
+    # no mixture scores above the ceiling, fold by fold
+    assert all(c >= m for c, m in zip(per_fold[labels[3]], per_fold[labels[2]], strict=True))
+    ceiling_off = sweep_rows(
+        sweep,
+        ["adaptation.ks=[1]", "adaptation.methods=[]", "adaptation.pooled_methods=[]", "adapt.steps=20",
+         "adaptation.mixture.methods=[lda]", "adaptation.mixture.ceiling=false"],
+    )[0]  # fmt: skip
+    assert [r["method"] for r in ceiling_off if "either right" not in r["method"]] == labels[:3] + labels[4:]
+    assert len(ceiling_off) == len(labels) - 1
 
 
 def test_mixed_weighs_the_two_sides_per_recording_and_refuses_unmatched_ones():
@@ -179,3 +196,16 @@ def test_mixed_weighs_the_two_sides_per_recording_and_refuses_unmatched_ones():
     classic.probs = {("A", ("2",)): classic.probs["A", ("1",)]}
     with pytest.raises(SemgError, match=r"repetitions \['1'\] are on one side only"):
         mixed(cnn, classic, 0.5)
+
+
+def test_either_right_counts_a_recording_either_side_gets_right_and_no_weighting_beats_it():
+    cnn, classic = Predictions(), Predictions()
+    y = np.array([0, 1, 2, 2])
+    ids = ["r1", "r2", "r3", "r4"]
+    cnn.keep("A", ("1",), ids, y, np.array([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]]))
+    classic.keep("A", ("1",), ids, y, np.array([[0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.8, 0.1, 0.1], [0.6, 0.3, 0.1]]))
+    ceiling = either_right(cnn, classic)
+    assert ceiling.pred == [0, 1, 2, 0]  # r1 by the CNN, r2 by the classic side, r3 by the CNN, r4 by neither
+    assert ceiling.y == [0, 1, 2, 2]
+    right = lambda p: np.mean(np.array(p.pred) == np.array(p.y))  # noqa: E731
+    assert all(right(mixed(cnn, classic, w)) <= right(ceiling) for w in np.linspace(0, 1, 11))

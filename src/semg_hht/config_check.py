@@ -687,6 +687,15 @@ class Ensemble(Schema):
 class AdaptMixture(Schema):
     methods: list = field(default=None)  # keys of classifiers (checked when the rows are read)
     cnn_weight: float = key(ge=0, le=1)
+    ceiling: bool = key()
+
+
+@dataclass(frozen=True)
+class AdaptiveLda(Schema):
+    enabled: bool = key()
+    own_weight: float = key(ge=0, le=1)
+    log_amplitude: bool = key()
+    ridge: float = key(ge=0)
 
 
 @dataclass(frozen=True)
@@ -699,6 +708,7 @@ class Adaptation(Schema):
     n_jobs: int = key(ge=-1)
     compare: COMPARE = field(default=None)  # {name: {adapt key: value}}: more recipes on the same splits
     channel_order: list | None = field(default=None)  # a permutation of the input channels (checked when read)
+    adaptive_lda: AdaptiveLda = field(default=None)
     mixture: AdaptMixture = field(default=None)
 
 

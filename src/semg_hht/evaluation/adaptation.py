@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ from tqdm.auto import tqdm
 
 from semg_hht.adaptation.methods import AdaptSettings
 from semg_hht.adaptation.people import Split, adapt_person, support_choices
+from semg_hht.classic.adaptive import (
+    AdaptiveSettings,
+    adaptive_probabilities,
+    read_features,
+    shared_covariance,
+)
 from semg_hht.classic.classifiers import METHODS, classic_probabilities, make_classifier, weighted_mean
 from semg_hht.classic.recordings import FeatureSet
 from semg_hht.data.labels import read_manifest, target_value
@@ -199,7 +206,9 @@ class RowSettings:
     channel_order: list[int] | None = None  # the CNN rows' placement stress test
     mixture: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (method, its classifier settings)
     mixture_weight: float | None = None  # adaptation.mixture.cnn_weight, as row_settings reads it
+    mixture_ceiling: bool = False  # adaptation.mixture.ceiling: also the rows of what either side gets right
     mixture_fit: dict[str, Any] = field(default_factory=dict)  # classic_probabilities' cfg for the classic side
+    adaptive: AdaptiveSettings | None = None  # adaptation.adaptive_lda, where enabled
 
 
 def row_settings(cfg: DictConfig) -> RowSettings:
@@ -232,9 +241,29 @@ def row_settings(cfg: DictConfig) -> RowSettings:
         ks, cfg.adaptation.column, recipes, cfg.seed, cfg.adaptation.batch_size, n_jobs, classic,
         None if order is None else [int(c) for c in order],
         [(m, OmegaConf.to_container(cfg.classifiers[m], resolve=True)) for m in mix.methods], mix.cnn_weight,
+        bool(mix.ceiling),
         # the classic side's probabilities as the CNN + classic rows get them (one process: an episode is small)
         {"seed": cfg.seed, "calibration_cv": cfg.calibration_cv, "n_jobs": 1},
+        AdaptiveSettings.of(cfg.adaptation.adaptive_lda) if cfg.adaptation.adaptive_lda.enabled else None,
     )  # fmt: skip
+
+
+def voted_episodes(
+    fs: FeatureSet, values: Sequence[str], people: Sequence[str], ks: Sequence[int], classify: Callable
+) -> dict[int, Predictions]:
+    """A classic side per episode, its windows voted into one prediction per query recording: ``classify(split)``
+    gives the class probabilities (or one-hot votes) of the query recordings' windows. ``values``: the support
+    column's value per recording of ``fs``."""
+    subjects = np.array(fs.recordings()[1], dtype=object)
+    values = np.asarray(values)
+    out = {k: Predictions() for k in ks}
+    for k, person, choice in episodes(values, subjects, people, ks):
+        split = _split(values, subjects, person, choice)
+        rows = fs.rows_of(split.query)
+        one_hot = np.eye(len(fs.class_names))[classify(split).argmax(1)]
+        y_true, y_pred = recording_vote(fs.unit[rows], fs.y[rows], one_hot)
+        out[k].add(y_true, y_pred, person)
+    return out
 
 
 def classic_episodes(
@@ -249,21 +278,37 @@ def classic_episodes(
     pooled: bool,
 ) -> dict[int, Predictions]:
     """The classic classifier per episode, fitted on the person's support recordings alone or pooled with
-    every recording of ``train_people``; windows voted into one prediction per query recording.
-    ``values``: the support column's value per recording of ``fs``."""
+    every recording of ``train_people``."""
     subjects = np.array(fs.recordings()[1], dtype=object)
-    values = np.asarray(values)
     base = np.flatnonzero(np.isin(subjects, list(train_people))) if pooled else np.empty(0, dtype=int)
-    out = {k: Predictions() for k in ks}
-    for k, person, choice in episodes(values, subjects, people, ks):
-        split = _split(values, subjects, person, choice)
+
+    def classify(split: Split) -> np.ndarray:
         train_rows = fs.rows_of(np.concatenate([base, split.support]))
         model = make_classifier(method, params, seed).fit(fs.x[train_rows], fs.y[train_rows])
-        rows = fs.rows_of(split.query)
-        one_hot = np.eye(len(fs.class_names))[model.predict(fs.x[rows])]
-        y_true, y_pred = recording_vote(fs.unit[rows], fs.y[rows], one_hot)
-        out[k].add(y_true, y_pred, person)
-    return out
+        return np.eye(len(fs.class_names))[model.predict(fs.x[fs.rows_of(split.query)])]
+
+    return voted_episodes(fs, values, people, ks, classify)
+
+
+def adaptive_episodes(
+    fs: FeatureSet,
+    values: Sequence[str],
+    train_people: set[str],
+    people: Sequence[str],
+    ks: Sequence[int],
+    settings: AdaptiveSettings,
+) -> dict[int, Predictions]:
+    """The adaptive LDA per episode: the person's support recordings with the covariance of ``train_people``."""
+    x = read_features(fs.x, fs.names, settings)
+    row_people = np.array(fs.subjects, dtype=object)
+    pool = np.isin(row_people, list(train_people))
+    shared = shared_covariance(x[pool], fs.y[pool], row_people[pool])
+
+    def classify(split: Split) -> np.ndarray:
+        support, query = fs.rows_of(split.support), fs.rows_of(split.query)
+        return adaptive_probabilities(shared, x[support], fs.y[support], x[query], len(fs.class_names), settings)
+
+    return voted_episodes(fs, values, people, ks, classify)
 
 
 def classic_probs_episodes(
@@ -283,9 +328,9 @@ def classic_probs_episodes(
     return out
 
 
-def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
-    """Per query recording of every episode, the weighted mean of the adapted CNN's probabilities and the
-    classic side's (matched by recording id; any other recording is refused)."""
+def paired(cnn: Predictions, classic: Predictions):
+    """Per episode: (person, true class per query recording, the CNN's probabilities, the classic side's), the two
+    matched by recording id; any recording or support choice on one side only is refused."""
     fix = "pass hht_dir=<the make_hht folder the sweep trained on> (both sides then share its recording ids)"
     if set(cnn.probs) != set(classic.probs):
         person, choice = sorted(set(cnn.probs) ^ set(classic.probs))[0]
@@ -294,7 +339,6 @@ def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
             f"(repetitions {list(choice)} are on one side only)",
             fix=fix,
         )
-    out = Predictions()
     for (person, choice), mine in cnn.probs.items():
         theirs = classic.probs[person, choice]
         if set(theirs) != set(mine):
@@ -305,8 +349,29 @@ def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
                 fix=fix,
             )
         ids = list(mine)
-        probs = weighted_mean(np.stack([mine[i][1] for i in ids]), np.stack([theirs[i][1] for i in ids]), weight)
-        out.add(np.array([mine[i][0] for i in ids]), probs.argmax(1), person)
+        yield (
+            person,
+            np.array([mine[i][0] for i in ids]),
+            np.stack([mine[i][1] for i in ids]),
+            np.stack([theirs[i][1] for i in ids]),
+        )
+
+
+def mixed(cnn: Predictions, classic: Predictions, weight: float) -> Predictions:
+    """Per query recording of every episode, the weighted mean of the adapted CNN's probabilities and the
+    classic side's."""
+    out = Predictions()
+    for person, y, mine, theirs in paired(cnn, classic):
+        out.add(y, weighted_mean(mine, theirs, weight).argmax(1), person)
+    return out
+
+
+def either_right(cnn: Predictions, classic: Predictions) -> Predictions:
+    """The ceiling of every mixture of the two sides: a query recording counts as right when either side's top
+    class is (scored as that class; otherwise as the CNN's). No weighting of the two can score more."""
+    out = Predictions()
+    for person, y, mine, theirs in paired(cnn, classic):
+        out.add(y, np.where(theirs.argmax(1) == y, y, mine.argmax(1)), person)
     return out
 
 
@@ -398,22 +463,43 @@ def cnn_rows(sweep: Mapping[str, str], cfg: RowSettings, ctx: Context):
             held_pairs = zip(test, finals, strict=True) if held else ()
             test_scores = [mixed(r[0][first][k], held[k], weight).scores(f.fold, names) for r, f in held_pairs]
             yield name, fold_scores, test_scores
+        if cfg.mixture_ceiling:
+            for k in cfg.ks:
+                name = (
+                    f"{label}, adapted ({first}) or classic {method.upper()} of the person alone{ctx.window_label}: "
+                    f"either right (the ceiling of any mixture of the two, not a method), k={k}"
+                )
+                pairs = zip(cv, classic, folds, strict=True)
+                fold_scores = [either_right(r[0][first][k], c[k]).scores(f.fold, names) for r, c, f in pairs]
+                held_pairs = zip(test, finals, strict=True) if held else ()
+                test_scores = [either_right(r[0][first][k], held[k]).scores(f.fold, names) for r, f in held_pairs]
+                yield name, fold_scores, test_scores
 
 
 def classic_rows(ctx: Context, cfg: RowSettings, folds: list[FoldPeople], finals: list[FoldPeople]):
     """(label, fold scores, test scores) of every classic method fitted on the person alone (and, for
-    adaptation.pooled_methods, pooled with the training people), per k, on the CNN's folds and test people."""
+    adaptation.pooled_methods, pooled with the training people; with adaptation.adaptive_lda, the adaptive LDA),
+    per k, on the CNN's folds and test people."""
     everyone = {s for s in ctx.fs.subjects if s}
     test = [f for f in finals[:1] if ctx.test_fs is not None]  # one deterministic fit scores the test people
     both = joined(ctx.fs, ctx.test_fs) if test else None
+    sides = []  # (row label, its episodes given the features, support values, training people and people scored)
     for method, params, pooled in cfg.classic:
         how = "pooled with the training people" if pooled else "the person alone"
         settings = {"ks": cfg.ks, "method": method, "params": params, "seed": cfg.seed, "pooled": pooled}
-        cv = [classic_episodes(ctx.fs, ctx.values, everyone - set(f.people), f.people, **settings) for f in folds]
-        held = [classic_episodes(both, ctx.values + ctx.test_values, everyone, f.people, **settings) for f in test]
+        sides.append(
+            (f"classic features + {method.upper()}{ctx.window_label}, {how}", partial(classic_episodes, **settings))
+        )
+    if cfg.adaptive is not None:
+        label = f"classic features + adaptive LDA{ctx.window_label}"
+        label += " (the person's class means, the training people's covariance)"
+        sides.append((label, partial(adaptive_episodes, ks=cfg.ks, settings=cfg.adaptive)))
+    for label, run in sides:
+        cv = [run(ctx.fs, ctx.values, everyone - set(f.people), f.people) for f in folds]
+        held = [run(both, ctx.values + ctx.test_values, everyone, f.people) for f in test]
         for k in cfg.ks:
             yield (
-                f"classic features + {method.upper()}{ctx.window_label}, {how}, k={k}",
+                f"{label}, k={k}",
                 [c[k].scores(f.fold, ctx.fs.class_names) for c, f in zip(cv, folds, strict=True)],
                 [h[k].scores("test", ctx.fs.class_names) for h in held],
             )
