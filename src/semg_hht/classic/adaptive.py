@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from semg_hht.classic.recordings import per_person_standardized, standardized
 from semg_hht.errors import SemgError
 
 # the amplitude features (classic/features.py): log-normal across windows and people, so read as logs
@@ -49,12 +50,6 @@ def read_features(x: np.ndarray, names: Sequence[str], settings: AdaptiveSetting
     return out
 
 
-def standardized(x: np.ndarray, by: np.ndarray | None = None) -> np.ndarray:
-    """x in the units of ``by``'s rows (x's own by default): zero mean, unit spread per feature."""
-    by = x if by is None else by
-    return (x - by.mean(0)) / (by.std(0) + 1e-9)
-
-
 def within_class(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """The pooled within-group covariance: every row less its group's mean (a group: a class of one person)."""
     centred = np.array(x, dtype=float)
@@ -65,10 +60,8 @@ def within_class(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 def shared_covariance(x: np.ndarray, y: np.ndarray, people: np.ndarray) -> np.ndarray:
     """The training people's pooled within-class covariance, each person standardised by their own rows."""
-    parts = [standardized(x[people == p]) for p in np.unique(people)]
-    order = np.concatenate([np.flatnonzero(people == p) for p in np.unique(people)])
-    groups = np.array([f"{p}\0{c}" for p, c in zip(people[order], y[order], strict=True)])
-    return within_class(np.concatenate(parts), groups)
+    groups = np.array([f"{p}\0{c}" for p, c in zip(people, y, strict=True)])
+    return within_class(per_person_standardized(x, people), groups)
 
 
 def adaptive_probabilities(

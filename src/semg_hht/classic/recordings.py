@@ -58,6 +58,21 @@ class FeatureSet:
         )  # fmt: skip
 
 
+def standardized(x: np.ndarray, by: np.ndarray | None = None, eps: float = 1e-9) -> np.ndarray:
+    """x in the units of ``by``'s rows (x's own by default): zero mean, unit spread per feature."""
+    by = x if by is None else by
+    return (x - by.mean(0)) / (by.std(0) + eps)
+
+
+def per_person_standardized(x: np.ndarray, people: Sequence[str | None]) -> np.ndarray:
+    """Every person's rows standardised by that person's own mean and spread (per feature)."""
+    out = np.array(x, dtype=float)
+    people = np.asarray(people, dtype=object)
+    for person in dict.fromkeys(people.tolist()):
+        out[people == person] = standardized(out[people == person])
+    return out
+
+
 def window_starts(n: int, length: int, hop: int) -> list[int]:
     """Start samples of the full windows of ``length`` every ``hop`` (none when the recording is shorter)."""
     return list(range(0, n - length + 1, hop)) if n >= length else []

@@ -13,20 +13,16 @@ from typing import Any
 import numpy as np
 
 from semg_hht.classic.classifiers import make_classifier
-from semg_hht.classic.recordings import FeatureSet
+from semg_hht.classic.recordings import FeatureSet, per_person_standardized
 from semg_hht.data.splits import group_split, stratified_split
 from semg_hht.errors import SemgError
 from semg_hht.reporting.report import classification_metrics, recording_vote
 
 
-def person_standardized(fs: FeatureSet, eps: float = 1e-9) -> FeatureSet:
+def person_standardized(fs: FeatureSet) -> FeatureSet:
     """Every person's feature rows standardised by that person's own mean and std (per feature): the
     classic side of data.person_norm (unlabelled statistics of each person, new people included)."""
-    x = fs.x.astype(float).copy()
-    people = np.asarray(fs.subjects, dtype=object)
-    for person in dict.fromkeys(fs.subjects):
-        rows = people == person
-        x[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + eps)
+    x = per_person_standardized(fs.x, fs.subjects)
     return FeatureSet(x, fs.y, fs.class_names, fs.subjects, fs.paths, fs.names, fs.units, fs.ids)
 
 
